@@ -1,0 +1,1 @@
+"""Shared runtime for every service: settings, broker, delivery policy, telemetry, health."""

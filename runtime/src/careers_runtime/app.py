@@ -1,0 +1,112 @@
+"""A worker service's process: broker + /healthz, /readyz, /metrics, AsyncAPI docs.
+
+Every worker (orchestrator, agents, convex-sync) is an ``AsgiFastStream`` app served by
+uvicorn. SIGTERM → uvicorn stops accepting, FastStream stops fetching, waits up to
+``shutdown_grace_s`` for in-flight batches (which commit on completion), closes the
+consumers (leaving their groups) and the producer (flushing).
+"""
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import uvicorn
+from faststream.asgi import AsgiFastStream, AsgiResponse, get
+from faststream.kafka import KafkaBroker
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from careers_runtime.delivery import EventConsumer
+from careers_runtime.lag import LagMonitor
+from careers_runtime.logging import configure_logging
+from careers_runtime.settings import ServiceSettings
+from careers_runtime.telemetry import configure_tracing
+from careers_runtime.topics_admin import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+def _json(body: dict[str, Any], status: int) -> AsgiResponse:
+    return AsgiResponse(
+        json.dumps(body).encode(), status, headers={"content-type": "application/json"}
+    )
+
+
+def assigned_partitions(consumers: Sequence[EventConsumer]) -> int:
+    total = 0
+    for consumer in consumers:
+        for subscriber in consumer.subscribers:
+            client = getattr(subscriber, "consumer", None)
+            if client is not None:
+                total += len(client.assignment())
+    return total
+
+
+def create_worker_app(
+    settings: ServiceSettings,
+    broker: KafkaBroker,
+    consumers: Sequence[EventConsumer],
+    *,
+    on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
+    on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+) -> AsgiFastStream:
+    lag = LagMonitor(consumers)
+
+    @get(include_in_schema=False)
+    async def healthz(scope: Any) -> AsgiResponse:
+        return _json({"status": "ok", "service": settings.service_name}, 200)
+
+    @get(include_in_schema=False)
+    async def readyz(scope: Any) -> AsgiResponse:
+        connected = await broker.ping(timeout=2.0)
+        assigned = assigned_partitions(consumers)
+        ready = connected and (assigned > 0 or not consumers)
+        return _json(
+            {"ready": ready, "brokerConnected": connected, "assignedPartitions": assigned},
+            200 if ready else 503,
+        )
+
+    @get(include_in_schema=False)
+    async def metrics(scope: Any) -> AsgiResponse:
+        await lag.refresh()
+        return AsgiResponse(generate_latest(), 200, headers={"content-type": CONTENT_TYPE_LATEST})
+
+    async def ensure_own_topics() -> None:
+        # Retry and dead-letter topics belong to the consumer group; creating them here
+        # (idempotent) means a new group never falls back to broker auto-creation.
+        await ensure_topics(
+            settings.kafka_bootstrap_servers,
+            [t for c in consumers for t in (c.retry_topic, c.dead_letter_topic)],
+        )
+
+    async def start_lag() -> None:
+        lag.start()
+
+    async def stop_lag() -> None:
+        await lag.stop()
+
+    return AsgiFastStream(
+        broker,
+        asgi_routes=[("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)],
+        asyncapi_path="/docs/asyncapi",
+        on_startup=[ensure_own_topics, *on_startup],
+        after_startup=[start_lag],
+        on_shutdown=[stop_lag, *on_shutdown],
+        logger=logging.getLogger(f"{settings.service_name}.app"),
+    )
+
+
+def serve(app: Any, settings: ServiceSettings) -> None:
+    """Run an ASGI app (worker or ingest) with logging and tracing configured."""
+    configure_logging(settings.service_name, settings.log_level, settings.log_format)
+    configure_tracing(settings)
+    log.info("starting", extra={"port": settings.http_port})
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+        lifespan="on",
+    )

@@ -1,0 +1,30 @@
+"""The one place a FastStream ``KafkaBroker`` is configured."""
+
+import logging
+import socket
+
+from faststream.kafka import KafkaBroker
+
+from careers_runtime.settings import ServiceSettings
+
+
+def create_broker(settings: ServiceSettings) -> KafkaBroker:
+    client_id = settings.kafka_client_id or f"{settings.service_name}-{socket.gethostname()}"
+    return KafkaBroker(
+        settings.bootstrap_list,
+        client_id=client_id,
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        compression_type=None
+        if settings.kafka_compression == "none"
+        else settings.kafka_compression,
+        linger_ms=settings.kafka_linger_ms,
+        acks="all",
+        # Topics come from the registry (created by deploy/ or the embedded launcher);
+        # a typo must fail rather than silently auto-create a 4-partition topic.
+        allow_auto_create_topics=False,
+        # On shutdown FastStream waits this long for in-flight handlers before closing
+        # consumers, which then commit and leave their group.
+        graceful_timeout=settings.shutdown_grace_s,
+        logger=logging.getLogger(f"{settings.service_name}.broker"),
+        description=f"Kafka for the {settings.service_name} service",
+    )

@@ -1,0 +1,136 @@
+"""Turning contract events into Kafka records and back.
+
+A record's value is the CloudEvents-style envelope as JSON (``Envelope``); its key is the
+job id, so one job's events stay in one partition, in order. Headers carry the W3C trace
+context and the event's id and type.
+"""
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from careers_contracts import MAX_EVENT_BYTES, Envelope, JobEvent, Topic, derive_event_id
+from opentelemetry import propagate
+from pydantic import ValidationError
+
+HEADER_EVENT_ID = "ce_id"
+HEADER_EVENT_TYPE = "ce_type"
+
+
+class PermanentError(Exception):
+    """Processing can never succeed for this record: skip retries, dead-letter it."""
+
+    error_class = "permanent"
+
+
+class EventValidationError(PermanentError):
+    """The record is not a valid event of its topic (bad JSON, wrong type, missing field)."""
+
+    error_class = "validation"
+
+
+class EventTooLargeError(PermanentError):
+    error_class = "permanent"
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """An event a handler wants published. ``event_id`` must be deterministic."""
+
+    topic: Topic
+    payload: JobEvent
+    event_id: str
+
+    @property
+    def key(self) -> str:
+        return self.payload.job_id
+
+
+@dataclass(frozen=True)
+class Incoming[P: JobEvent]:
+    """A consumed, validated event and where it came from."""
+
+    envelope: Envelope
+    payload: P
+    topic: str
+    partition: int
+    offset: int
+    headers: Mapping[str, str] = field(default_factory=dict)
+    attempt: int = 1
+
+    @property
+    def event_id(self) -> str:
+        return self.envelope.id
+
+    @property
+    def job_id(self) -> str:
+        return self.envelope.subject
+
+    def derive_id(self, step: str) -> str:
+        """Id of the event this one causes at ``step``: same input, same id, every time."""
+        return derive_event_id(self.envelope.id, step)
+
+    def emit(self, topic: Topic, payload: JobEvent, step: str) -> Outgoing:
+        return Outgoing(topic=topic, payload=payload, event_id=self.derive_id(step))
+
+
+def encode(event: Outgoing, source: str) -> tuple[bytes, dict[str, str]]:
+    """Envelope JSON and headers (with the current trace context injected)."""
+    envelope = Envelope(
+        id=event.event_id,
+        type=event.topic.event_type,
+        source=source,
+        subject=event.payload.job_id,
+        schemaversion=event.topic.version,
+        data=event.payload.model_dump(mode="json", by_alias=True),
+    )
+    value = envelope.model_dump_json(by_alias=True).encode()
+    if len(value) > MAX_EVENT_BYTES:
+        raise EventTooLargeError(
+            f"event {event.event_id} for {event.topic.name} is {len(value)} bytes "
+            f"(limit {MAX_EVENT_BYTES})"
+        )
+    headers: dict[str, str] = {
+        HEADER_EVENT_ID: envelope.id,
+        HEADER_EVENT_TYPE: envelope.type,
+    }
+    propagate.inject(headers)
+    return value, headers
+
+
+def decode_headers(raw: Sequence[tuple[str, bytes]] | None) -> dict[str, str]:
+    return {k: v.decode("utf-8", "replace") for k, v in (raw or ())}
+
+
+def _first_error(error: ValidationError) -> str:
+    details = error.errors(include_url=False)
+    first = details[0]
+    location = ".".join(str(p) for p in first["loc"]) or "<root>"
+    more = f" (+{len(details) - 1} more)" if len(details) > 1 else ""
+    return f"{location}: {first['msg']}{more}"
+
+
+def decode(value: bytes | None, topic: Topic) -> tuple[Envelope, JobEvent]:
+    """Validate a record value as an event of ``topic`` or raise EventValidationError."""
+    if value is None:
+        raise EventValidationError("empty record value (tombstone) on an event topic")
+    try:
+        raw: Any = json.loads(value)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise EventValidationError(f"value is not JSON: {exc}") from exc
+    try:
+        envelope = Envelope.model_validate(raw)
+    except ValidationError as exc:
+        raise EventValidationError(f"invalid envelope: {_first_error(exc)}") from exc
+    if envelope.type != topic.event_type:
+        raise EventValidationError(
+            f"event type {envelope.type!r} does not belong on topic {topic.name}"
+        )
+    try:
+        payload = cast(JobEvent, topic.payload.model_validate(envelope.data))
+    except ValidationError as exc:
+        raise EventValidationError(f"invalid {envelope.type} data: {_first_error(exc)}") from exc
+    if payload.job_id != envelope.subject:
+        raise EventValidationError("envelope subject and data.jobId disagree")
+    return envelope, payload

@@ -1,0 +1,72 @@
+"""Encoding and validating events (pure logic)."""
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+from careers_contracts import TOPICS, ProfileSubmission, ProfileSubmitted
+from careers_runtime.codec import (
+    EventTooLargeError,
+    EventValidationError,
+    Outgoing,
+    decode,
+    encode,
+)
+
+
+def _event(job_id: str = "job-1", summary: str = "Teacher") -> Outgoing:
+    payload = ProfileSubmitted(
+        job_id=job_id,
+        user_id="user_1",
+        submitted_at=datetime(2026, 1, 1, tzinfo=UTC),
+        profile=ProfileSubmission(summary=summary),
+    )
+    return Outgoing(topic=TOPICS.profile_submitted, payload=payload, event_id="evt-1")
+
+
+def test_round_trip() -> None:
+    value, headers = encode(_event(), source="ingest")
+    envelope, payload = decode(value, TOPICS.profile_submitted)
+    assert envelope.id == "evt-1" and headers["ce_id"] == "evt-1"
+    assert envelope.type == "careers.profile.submitted" and envelope.subject == "job-1"
+    assert isinstance(payload, ProfileSubmitted) and payload.user_id == "user_1"
+    assert json.loads(value)["data"]["submittedAt"].startswith("2026-01-01")
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"not json", "value is not JSON"),
+        (None, "tombstone"),
+        (b'{"id": "x"}', "invalid envelope"),
+    ],
+)
+def test_invalid_values_are_rejected_with_a_reason(value: bytes | None, reason: str) -> None:
+    with pytest.raises(EventValidationError, match=reason):
+        decode(value, TOPICS.profile_submitted)
+
+
+def test_wrong_topic_and_bad_data_are_rejected() -> None:
+    value, _ = encode(_event(), source="ingest")
+    with pytest.raises(EventValidationError, match="does not belong on topic"):
+        decode(value, TOPICS.analysis_requested)
+    doc = json.loads(value)
+    del doc["data"]["userId"]
+    with pytest.raises(EventValidationError, match="userId: Field required"):
+        decode(json.dumps(doc).encode(), TOPICS.profile_submitted)
+
+
+def test_oversized_events_are_refused_before_the_broker() -> None:
+    big = ProfileSubmission(
+        summary="x" * 5000, skills=[f"skill {i} " + "y" * 150 for i in range(100)]
+    )
+    payload = ProfileSubmitted(job_id="j", user_id="u", submitted_at=datetime.now(UTC), profile=big)
+    encode(Outgoing(TOPICS.profile_submitted, payload, "e"), "ingest")  # within limits
+    huge = ProfileSubmitted.model_construct(
+        job_id="j",
+        user_id="u",
+        submitted_at=datetime.now(UTC),
+        profile=ProfileSubmission.model_construct(summary="x" * 1_000_000),
+    )
+    with pytest.raises(EventTooLargeError):
+        encode(Outgoing(TOPICS.profile_submitted, huge, "e"), "ingest")

@@ -1,0 +1,372 @@
+"""CareerMatcher domain: rank O*NET occupations for a profile analysis.
+
+Hybrid score, computed separately for the person's *history* (summary, roles, skills,
+education) and their *aspirations* (stated goals, interests), so a career changer is
+matched to where they want to go while their history still counts:
+
+* ``activity``  - each profile statement vs the occupation's task statements and detailed
+                  work activities (DWAs), best match per statement, weighted mean
+* ``description`` - profile centroid vs occupation title + description
+* ``coverage``  - share of the occupation's DWAs (weighted by specificity) the person shows
+* ``tfidf``     - lexical TF-IDF cosine against the occupation document
+* ``title``     - the person's titles / goal phrases vs the occupation title
+
+Each part is scaled to 0..1 over the whole catalog, then combined with fixed weights.
+A reachability factor prefers entry points for students, a diversity step keeps the top
+results from being variants of one SOC minor group, and gaps are the occupation's most
+specific activities the person does not show. Same input -> identical output (ties are
+broken by code, floats rounded).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from careers_contracts.analysis import ProfileAnalysis, Recommendation, Wages
+from careers_contracts.profile import ProfileSubmission
+
+from career_matcher.domain.catalog import Catalog, load_catalog, terms
+from career_matcher.embeddings import Embedder, load_embedder
+
+# weights of the parts (sum 1); tuned as general weights, never per profile
+WEIGHTS = {"activity": 0.30, "description": 0.15, "coverage": 0.15, "tfidf": 0.20, "title": 0.20}
+GOAL_SHARE = 0.6  # share of the aspiration side when the person states goals
+INTEREST_SHARE = 0.3  # share of the aspiration side when there are only interests
+COVER_SIM = 0.62  # a DWA counts as shown when a statement is this close to it
+GAP_SIM = 0.55  # a DWA below this for every statement is a gap
+MAX_PER_MINOR_GROUP = 2
+EXPERIENCED_ONLY = re.compile(r"\b(Chief|Managers?|Supervisors?|Directors?|Executives?)\b")
+GRADUATE_DEGREE = re.compile(r"\bPostsecondary\b")  # college teaching needs a graduate degree
+REACH_PENALTY = 0.85
+
+
+@dataclass
+class Statement:
+    text: str
+    weight: float
+    kind: str  # summary | experience | title | skill | education | goal | interest
+
+
+@dataclass
+class Query:
+    history: list[Statement] = field(default_factory=list)
+    aspiration: list[Statement] = field(default_factory=list)
+    skills: list[str] = field(default_factory=list)
+    has_goals: bool = False
+
+
+def _split_goal(goal: str) -> list[str]:
+    parts = [goal.strip()]
+    for piece in re.split(r",|;|\bor\b|\band\b|/", goal):
+        piece = piece.strip(" .")
+        if piece and piece.casefold() != goal.strip(" .").casefold() and len(piece) > 1:
+            parts.append(piece)
+    return parts
+
+
+def _sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?;])\s+|\n+", text or "") if s.strip()]
+
+
+def build_query(analysis: ProfileAnalysis, profile: ProfileSubmission | None = None) -> Query:
+    """Separate what the person has done from where they want to go."""
+    q = Query()
+    skills = [
+        s.evidence[0].removeprefix("skills: ") if s.evidence else s.label for s in analysis.skills
+    ]
+    q.skills = skills
+    if profile is not None:
+        if profile.headline:
+            q.history.append(Statement(profile.headline, 1.0, "title"))
+        for s in _sentences(profile.summary):
+            q.history.append(Statement(s, 1.0, "summary"))
+        for e in profile.experience:
+            q.history.append(Statement(e.title, 1.0, "title"))
+            for s in _sentences(e.description):
+                q.history.append(Statement(s, 0.8, "experience"))
+        for ed in profile.education:
+            if ed.field:
+                q.history.append(Statement(f"{ed.degree} in {ed.field}", 0.5, "education"))
+    else:
+        for s in _sentences(analysis.summary):
+            if not s.startswith(("Goal:", "Interests:")):
+                q.history.append(Statement(s, 0.8, "summary"))
+    for s in skills:
+        q.history.append(Statement(s, 0.6, "skill"))
+    if analysis.goals:
+        q.has_goals = True
+        for g in _split_goal(analysis.goals):
+            q.aspiration.append(Statement(g, 1.0, "goal"))
+    for i in analysis.interests:
+        q.aspiration.append(Statement(i, 0.5, "interest"))
+    return q
+
+
+# ----------------------------------------------------------------------------- scoring
+def _scale(x: np.ndarray) -> np.ndarray:
+    lo, hi = float(x.min()), float(x.max())
+    return (x - lo) / (hi - lo) if hi > lo else np.zeros_like(x)
+
+
+@dataclass
+class SideScores:
+    parts: dict[str, np.ndarray]  # each (O,), raw
+    best_task: np.ndarray  # (S, O) best task/DWA sim per statement and occupation
+    dwa_max: np.ndarray  # (len(dwa_cols),) best statement sim per occupation-DWA pair
+
+
+def _side(cat: Catalog, stmts: list[Statement], vecs: np.ndarray) -> SideScores:
+    w = np.array([s.weight for s in stmts], dtype=np.float32)
+    sims_t = vecs @ cat.task_vecs.T  # (S, T)
+    sims_d = vecs @ cat.dwa_vecs.T  # (S, D)
+    best_t = np.maximum.reduceat(sims_t[:, cat.task_cols], cat.task_off, axis=1)
+    pair_d = sims_d[:, cat.dwa_cols]  # (S, pairs)
+    best_d = np.maximum.reduceat(pair_d, cat.dwa_off, axis=1)
+    best = np.maximum(best_t, best_d)  # (S, O)
+    activity = (w[:, None] * best).sum(0) / w.sum()
+
+    centroid = (w[:, None] * vecs).sum(0)
+    centroid /= max(float(np.linalg.norm(centroid)), 1e-9)
+    description = cat.occ_vecs @ centroid
+
+    dwa_max = pair_d.max(0)
+    shown = (dwa_max >= COVER_SIM).astype(np.float32) * cat.dwa_idf[cat.dwa_cols]
+    total = np.add.reduceat(cat.dwa_idf[cat.dwa_cols], cat.dwa_off)
+    coverage = np.add.reduceat(shown, cat.dwa_off) / np.maximum(total, 1e-9)
+
+    query_terms = [t for s in stmts for t in terms(s.text) for _ in range(1 if s.weight < 1 else 2)]
+    tfidf = cat.tfidf_scores(query_terms)
+
+    title_stmts = [i for i, s in enumerate(stmts) if s.kind in ("title", "goal", "interest")]
+    if title_stmts:
+        tsim = (vecs[title_stmts] @ cat.title_vecs.T).max(0)
+        words = [frozenset(terms(stmts[i].text)) for i in title_stmts]
+        overlap = np.array(
+            [
+                max((len(tt & wd) / len(tt) if tt else 0.0) for wd in words)
+                for tt in cat.title_terms
+            ],
+            dtype=np.float32,
+        )
+        title = 0.6 * tsim + 0.4 * overlap
+    else:
+        title = np.zeros(len(cat.occupations), dtype=np.float32)
+    return SideScores(
+        {
+            "activity": activity,
+            "description": description,
+            "coverage": coverage,
+            "tfidf": tfidf,
+            "title": title,
+        },
+        best,
+        dwa_max,
+    )
+
+
+def _combine(side: SideScores) -> np.ndarray:
+    total: np.ndarray = np.sum([WEIGHTS[k] * _scale(v) for k, v in side.parts.items()], axis=0)
+    return total
+
+
+@dataclass
+class Scored:
+    total: np.ndarray
+    history: SideScores
+    aspiration: SideScores | None
+    hist_vecs: np.ndarray
+    asp_vecs: np.ndarray | None
+    asp_share: float
+
+
+def score_all(
+    cat: Catalog, q: Query, embedder: Embedder, seniority: str, education: str = "none"
+) -> Scored:
+    hist = q.history or [Statement("general work", 0.1, "summary")]
+    hv = embedder.embed([s.text for s in hist])
+    h = _side(cat, hist, hv)
+    total = _combine(h)
+    a = av = None
+    share = 0.0
+    if q.aspiration:
+        av = embedder.embed([s.text for s in q.aspiration])
+        a = _side(cat, q.aspiration, av)
+        share = GOAL_SHARE if q.has_goals else INTEREST_SHARE
+        total = (1 - share) * total + share * _combine(a)
+    reach = np.ones(len(cat.occupations), dtype=np.float32)
+    for j, o in enumerate(cat.occupations):
+        if (seniority in ("student", "entry") and EXPERIENCED_ONLY.search(o["title"])) or (
+            education not in ("master", "doctorate") and GRADUATE_DEGREE.search(o["title"])
+        ):
+            reach[j] = REACH_PENALTY
+    total = total * reach
+    return Scored(total, h, a, hv, av, share)
+
+
+def diversify(order: list[int], cat: Catalog, limit: int) -> list[int]:
+    """Greedy: at most MAX_PER_MINOR_GROUP per SOC minor group in the top ``limit``."""
+    picked: list[int] = []
+    skipped: list[int] = []
+    per_group: dict[str, int] = {}
+    for j in order:
+        g = cat.codes[j][:5]
+        if per_group.get(g, 0) < MAX_PER_MINOR_GROUP:
+            picked.append(j)
+            per_group[g] = per_group.get(g, 0) + 1
+        else:
+            skipped.append(j)
+        if len(picked) == limit:
+            return picked
+    return (picked + skipped)[:limit]
+
+
+# ----------------------------------------------------------------------------- explain
+def _clip(text: str, n: int = 90) -> str:
+    return text if len(text) <= n else text[: n - 3].rstrip() + "..."
+
+
+def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> dict[str, Any]:
+    occ = cat.occupations[j]
+    t_idx = occ["tasks"]
+    d_idx = occ["dwas"]
+    texts = [cat.tasks[i] for i in t_idx] + [cat.dwas[i]["title"] for i in d_idx]
+    mat = np.vstack([cat.task_vecs[t_idx], cat.dwa_vecs[d_idx]])
+    stmts = q.history + q.aspiration
+    vecs = sc.hist_vecs if sc.asp_vecs is None else np.vstack([sc.hist_vecs, sc.asp_vecs])
+    if not q.history:
+        vecs = vecs[1:] if sc.asp_vecs is not None else vecs
+    sims = vecs[: len(stmts)] @ mat.T  # (S, tasks+dwas)
+
+    # best evidence pair: a non-skill statement and the activity it is closest to
+    pairs = sorted(
+        (
+            (float(sims[i].max()), i, int(sims[i].argmax()))
+            for i, s in enumerate(stmts)
+            if s.kind in ("summary", "experience", "title", "goal")
+        ),
+        key=lambda p: (-round(p[0], 4), p[1]),
+    )
+    # matched skills: a listed skill close to one of its tasks/activities, or named in them
+    doc_terms = set(terms(" ".join(texts + [occ["title"], occ["description"]])))
+    matched = []
+    for i, s in enumerate(stmts):
+        if s.kind != "skill":
+            continue
+        st = set(terms(s.text))
+        lexical = bool(st) and st <= doc_terms
+        if float(sims[i].max()) >= 0.55 or lexical:
+            matched.append((-(float(sims[i].max()) + (0.2 if lexical else 0.0)), i, s.text))
+    matched_skills = [t for _k, _i, t in sorted(matched)][:8]
+
+    # gaps: the occupation's most specific DWAs that no statement comes close to
+    dsims = sims[:, len(t_idx) :].max(0) if len(stmts) else np.zeros(len(d_idx))
+    gaps = sorted(
+        (
+            (-float(cat.dwa_idf[d]), k, cat.dwas[d]["title"])
+            for k, d in enumerate(d_idx)
+            if dsims[k] < GAP_SIM
+        ),
+    )
+    covered = [cat.dwas[d]["title"] for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
+    return {
+        "pair": (stmts[pairs[0][1]].text, texts[pairs[0][2]], pairs[0][0]) if pairs else None,
+        "matched": matched_skills,
+        "gaps": [g for _s, _k, g in gaps][:5],
+        "covered": covered,
+        "n_dwas": len(d_idx),
+    }
+
+
+def explain(cat: Catalog, j: int, sc: Scored, det: dict[str, Any], score: float) -> str:
+    occ = cat.occupations[j]
+    parts_h = {k: float(_scale(v)[j]) for k, v in sc.history.parts.items()}
+    parts_a = (
+        {k: float(_scale(v)[j]) for k, v in sc.aspiration.parts.items()} if sc.aspiration else {}
+    )
+    strength = "Strong" if score >= 0.7 else "Good" if score >= 0.5 else "Partial"
+    out = [f"{strength} match ({score:.2f}) for {occ['title']}."]
+    if parts_a and sc.asp_share >= GOAL_SHARE:
+        asp = sum(WEIGHTS[k] * v for k, v in parts_a.items())
+        out.append(
+            f"Your stated goal fits this occupation ({asp:.2f}); "
+            f"your history contributes {sum(WEIGHTS[k] * v for k, v in parts_h.items()):.2f}."
+        )
+    if det["pair"]:
+        stmt, task, sim = det["pair"]
+        out.append(f'"{_clip(stmt, 70)}" is close to its work: "{_clip(task)}" ({sim:.2f}).')
+    if det["matched"]:
+        out.append("Skills that carry over: " + ", ".join(det["matched"][:5]) + ".")
+    if det["covered"]:
+        out.append(
+            f"You already show {len(det['covered'])} of its {det['n_dwas']} work activities, "
+            f'e.g. "{_clip(det["covered"][0], 70)}".'
+        )
+    if max(parts_h.get("title", 0), parts_a.get("title", 0)) >= 0.8:
+        out.append("Your titles or goals name this kind of role.")
+    if det["gaps"]:
+        out.append(
+            "To grow into it: " + "; ".join(_clip(g.rstrip("."), 60) for g in det["gaps"][:3]) + "."
+        )
+    return " ".join(out)
+
+
+def _wages(occ: dict[str, Any]) -> Wages | None:
+    w = occ.get("wages")
+    if not w:
+        return None
+    return Wages(
+        annual_median=w["annualMedian"],
+        annual_mean=w["annualMean"],
+        hourly_median=w["hourlyMedian"],
+        year=w["year"],
+    )
+
+
+# ----------------------------------------------------------------------------- entry point
+def rank_order(cat: Catalog, sc: Scored) -> list[int]:
+    """All occupations by score (rounded, so platform float noise cannot reorder), then code."""
+    rounded = np.round(sc.total.astype(np.float64), 6)
+    return sorted(range(len(cat.codes)), key=lambda j: (-rounded[j], cat.codes[j]))
+
+
+def build_recommendations(
+    cat: Catalog, q: Query, sc: Scored, top: list[int], embedder: Embedder
+) -> list[Recommendation]:
+    recs = []
+    for rank, j in enumerate(top, start=1):
+        score = round(float(np.clip(sc.total[j], 0.0, 1.0)), 4)
+        det = _details(cat, j, sc, q, embedder)
+        occ = cat.occupations[j]
+        recs.append(
+            Recommendation(
+                occupation_code=occ["code"],
+                title=occ["title"],
+                score=score,
+                rank=rank,
+                explanation=explain(cat, j, sc, det, score),
+                matched_skills=det["matched"],
+                skill_gaps=det["gaps"],
+                wages=_wages(occ),
+            )
+        )
+    return recs
+
+
+def recommend(
+    analysis: ProfileAnalysis,
+    profile: ProfileSubmission | None = None,
+    *,
+    limit: int = 10,
+    catalog: Catalog | None = None,
+    embedder: Embedder | None = None,
+) -> list[Recommendation]:
+    """Top ``limit`` recommendations for an analysis (and the profile, when available)."""
+    cat = catalog or load_catalog()
+    emb = embedder or load_embedder()
+    q = build_query(analysis, profile)
+    sc = score_all(cat, q, emb, analysis.seniority, analysis.education_level)
+    top = diversify(rank_order(cat, sc)[: max(limit * 5, 50)], cat, limit)
+    return build_recommendations(cat, q, sc, top, emb)

@@ -1,0 +1,90 @@
+"""CareerMatcher domain: catalog, scoring, diversity, gaps, determinism, eval threshold."""
+
+import json
+from pathlib import Path
+
+import pytest
+from career_matcher.domain.catalog import load_catalog
+from career_matcher.domain.matcher import MAX_PER_MINOR_GROUP, recommend
+from career_matcher.evaluate import default_path, evaluate
+from career_matcher.pipeline import recommend_profile
+from profile_analyzer.domain.analyzer import analyze, normalise
+
+AS_OF = "2025-11"
+WELDER = {
+    "summary": "Certified MIG and TIG welder fabricating steel frames and repairing equipment.",
+    "skills": ["MIG welding", "TIG welding", "blueprint reading"],
+    "experience": [
+        {
+            "title": "Welder/Fabricator",
+            "organization": "Shop",
+            "startDate": "2017-09",
+            "endDate": None,
+            "description": "Fabricated structural steel.",
+        }
+    ],
+    "education": [],
+    "interests": [],
+}
+
+
+def test_catalog_is_complete_and_small():
+    cat = load_catalog()
+    assert 850 <= len(cat.occupations) <= 1100
+    assert len(cat.tasks) == cat.task_vecs.shape[0]
+    with_wages = sum(1 for o in cat.occupations if o["wages"])
+    assert with_wages / len(cat.occupations) > 0.9
+    data = Path(__file__).resolve().parents[1] / "src" / "career_matcher" / "data"
+    sizes = [p.stat().st_size for p in data.iterdir() if p.is_file()]
+    assert max(sizes) < 5_000_000 and sum(sizes) < 15_000_000
+
+
+def test_recommendations_shape_and_explanations():
+    recs = recommend_profile(WELDER, as_of=AS_OF, limit=10)
+    assert [r.rank for r in recs] == list(range(1, 11))
+    assert recs[0].occupation_code.startswith(("51-4121", "51-2041", "51-4122"))
+    top = recs[0]
+    assert 0 < top.score <= 1
+    assert top.matched_skills and top.skill_gaps
+    assert any(s in top.explanation for s in top.matched_skills)
+    assert top.wages is not None and top.wages.annual_median > 0
+    scores = [r.score for r in recs]
+    assert scores == sorted(scores, reverse=True) or len(set(scores)) > 1
+
+
+def test_diversity_limits_minor_groups():
+    recs = recommend_profile(WELDER, as_of=AS_OF, limit=10)
+    groups = [r.occupation_code[:5] for r in recs]
+    assert max(groups.count(g) for g in set(groups)) <= MAX_PER_MINOR_GROUP
+
+
+def test_goals_steer_career_changers():
+    base = dict(WELDER, summary="Welder for ten years.")
+    changer = dict(base, goals="Become a registered nurse caring for patients.")
+    before = [r.occupation_code for r in recommend_profile(base, as_of=AS_OF, limit=5)]
+    after = [r.occupation_code for r in recommend_profile(changer, as_of=AS_OF, limit=5)]
+    assert not any(c.startswith("29-") for c in before)
+    assert any(c.startswith("29-") for c in after)
+
+
+def test_matching_from_analysis_only():
+    p = normalise(WELDER)
+    recs = recommend(analyze(p, as_of=AS_OF), None, limit=5)
+    assert any(r.occupation_code.startswith(("51-4121", "51-2041")) for r in recs)
+
+
+def test_deterministic_byte_identical_json():
+    def run() -> str:
+        return json.dumps(
+            [r.model_dump(mode="json") for r in recommend_profile(WELDER, as_of=AS_OF)],
+            sort_keys=True,
+        )
+
+    assert run() == run()
+
+
+@pytest.mark.skipif(not default_path().exists(), reason="shared eval set not present")
+def test_eval_hit_at_5_threshold():
+    res = evaluate(json.loads(default_path().read_text()), as_of=AS_OF)
+    assert res["hit@5"] >= 11, res["rows"]
+    assert res["mrr"] >= 0.7

@@ -1,0 +1,1 @@
+"""convex-sync: writes agent outputs and recommendations into Convex over HTTP"""

@@ -1,0 +1,1 @@
+"""Ingest API: Clerk auth, validation, rate limits, publish, job status and SSE"""

@@ -1,0 +1,1 @@
+"""Orchestrator: each job's workflow as a SpoonOS StateGraph process manager"""

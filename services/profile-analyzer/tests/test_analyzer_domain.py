@@ -1,0 +1,123 @@
+"""ProfileAnalyzer domain: skills, experience, flags, determinism."""
+
+import json
+
+import pytest
+from profile_analyzer.domain.analyzer import analyze, education_level, normalise
+from profile_analyzer.domain.vocabulary import load_vocabulary
+
+AS_OF = "2025-11"
+
+BASE = {
+    "headline": "Data analyst",
+    "summary": "I turn sales data into dashboards with SQL and Python.",
+    "skills": ["SQL", "Python", "Excel", "quantum basket weaving"],
+    "experience": [
+        {
+            "title": "Data Analyst",
+            "organization": "Acme",
+            "startDate": "2021-01",
+            "endDate": None,
+            "description": "Built dashboards in SQL.",
+        },
+    ],
+    "education": [
+        {"degree": "BA", "field": "Economics", "institution": "College", "graduationYear": 2020}
+    ],
+    "interests": ["statistics"],
+    "goals": "Become a data scientist",
+}
+
+
+def test_skills_normalised_to_esco_with_evidence():
+    a = analyze(BASE, as_of=AS_OF)
+    by_label = {s.label: s for s in a.skills}
+    assert by_label["SQL"].vocabulary_id.startswith("http://data.europa.eu/esco/skill/")
+    assert any(e.startswith("summary:") for e in by_label["SQL"].evidence)
+    assert by_label["Python (computer programming)"].confidence >= 0.9
+    # unknown skill kept as written, not guessed, and flagged
+    unknown = by_label["quantum basket weaving"]
+    assert unknown.vocabulary_id is None and unknown.confidence < 0.5
+    assert "unmapped_skills" in {f.code for f in a.flags}
+
+
+def test_experience_years_seniority_education_goals():
+    a = analyze(BASE, as_of=AS_OF)
+    assert a.years_of_experience == pytest.approx(4.8)
+    assert a.seniority == "mid"
+    assert a.education_level == "bachelor"
+    assert a.goals == "Become a data scientist"
+    assert "data & analytics" in a.domains
+    assert a.sufficient
+    assert "Data Analyst" in a.summary
+
+
+def test_overlapping_and_future_dates_flagged():
+    p = dict(
+        BASE,
+        experience=[
+            {"title": "A", "startDate": "2019-01", "endDate": "2022-12", "description": ""},
+            {"title": "B", "startDate": "2021-01", "endDate": None, "description": ""},
+            {"title": "C", "startDate": "2027-01", "endDate": None, "description": ""},
+        ],
+    )
+    a = analyze(p, as_of=AS_OF)
+    codes = {f.code for f in a.flags}
+    assert {"overlapping_dates", "future_dates"} <= codes
+    # the overlap counts once: 2019-01 .. 2025-11 = 6.8 years
+    assert a.years_of_experience == pytest.approx(6.8)
+
+
+def test_sparse_profile_flagged_not_guessed():
+    a = analyze(
+        {"summary": "hi", "skills": [], "experience": [], "education": [], "interests": []},
+        as_of=AS_OF,
+    )
+    flag = next(f for f in a.flags if f.code == "sparse_profile")
+    assert flag.severity == "blocking"
+    assert not a.sufficient
+    assert a.skills == [] and a.years_of_experience == 0
+    assert a.seniority == "student"
+
+
+def test_student_and_education_levels():
+    a = analyze(
+        {
+            "summary": "High-school senior who loves biology.",
+            "skills": ["biology"],
+            "experience": [],
+            "education": [],
+            "interests": ["animals"],
+        },
+        as_of=AS_OF,
+    )
+    assert a.seniority == "student"
+    p = normalise(
+        {
+            "summary": "x",
+            "education": [
+                {"degree": "MSc", "field": "CS"},
+                {"degree": "Certificate", "field": "Web"},
+            ],
+        }
+    )
+    assert education_level(p) == "master"
+
+
+def test_career_change_flag_when_goals_point_elsewhere():
+    p = dict(BASE, goals="Work as a veterinary technician with animals")
+    assert "career_change" in {f.code for f in analyze(p, as_of=AS_OF).flags}
+
+
+def test_deterministic_byte_identical():
+    a = analyze(BASE, as_of=AS_OF).model_dump_json(by_alias=True)
+    b = analyze(json.loads(json.dumps(BASE)), as_of=AS_OF).model_dump_json(by_alias=True)
+    assert a == b
+    assert '"yearsOfExperience"' in a  # camelCase contract
+
+
+def test_vocabulary_lookup():
+    v = load_vocabulary()
+    assert v.lookup("sql").skill is not None
+    assert v.lookup("TypeScript").confidence >= 0.9
+    assert v.lookup("zzzz qqqq").skill is None
