@@ -49,7 +49,10 @@ def create_worker_app(
     *,
     on_startup: Sequence[Callable[[], Awaitable[None]]] = (),
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
+    after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> AsgiFastStream:
+    """``on_shutdown`` hooks run before the broker stops (in-flight handlers may still be
+    running); ``after_shutdown`` hooks run once it has stopped (close what handlers use)."""
     lag = LagMonitor(consumers)
 
     @get(include_in_schema=False)
@@ -92,6 +95,7 @@ def create_worker_app(
         on_startup=[ensure_own_topics, *on_startup],
         after_startup=[start_lag],
         on_shutdown=[stop_lag, *on_shutdown],
+        after_shutdown=list(after_shutdown),
         logger=logging.getLogger(f"{settings.service_name}.app"),
     )
 

@@ -111,6 +111,7 @@ class EventConsumer:
         *,
         group: str,
         routes: dict[Topic, Handler],
+        partition_assignment_strategy: Sequence[type[Any]] | None = None,
     ) -> None:
         self.broker = broker
         self.settings = settings
@@ -122,6 +123,10 @@ class EventConsumer:
             settings.retry_max_attempts, settings.retry_backoff_base_s, settings.retry_backoff_max_s
         )
         self._slots = asyncio.Semaphore(settings.max_in_flight)
+        # Optional assignor for the main subscription, e.g. aiokafka's RangePartitionAssignor
+        # so that partition p of every consumed topic lands on the same member (a process
+        # manager needs all of one job's events, whatever their topic, in one replica).
+        self._assignors = tuple(partition_assignment_strategy or ())
         self.subscribers = [
             self._subscribe(list(self.routes), from_retry=False),
             self._subscribe([self.retry_topic.name], from_retry=True),
@@ -130,6 +135,9 @@ class EventConsumer:
     # ------------------------------------------------------------------ wiring
 
     def _subscribe(self, topic_names: list[str], *, from_retry: bool) -> Any:
+        extra: dict[str, Any] = {}
+        if self._assignors and not from_retry:
+            extra["partition_assignment_strategy"] = self._assignors
         subscriber = self.broker.subscriber(
             *topic_names,
             # The retry topic has its own group: members of one group should subscribe to
@@ -149,6 +157,7 @@ class EventConsumer:
                 self.routes[t][0].description for t in topic_names if t in self.routes
             )
             or f"Retries of {self.group}",
+            **extra,
         )
 
         async def on_batch(body: list[Any], message: KafkaMessage) -> None:
@@ -354,7 +363,18 @@ class EventConsumer:
 
 
 def consume(
-    broker: KafkaBroker, settings: ServiceSettings, *, group: str, routes: dict[Topic, Handler]
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    *,
+    group: str,
+    routes: dict[Topic, Handler],
+    partition_assignment_strategy: Sequence[type[Any]] | None = None,
 ) -> EventConsumer:
     """Subscribe each topic's handler for ``group`` with the delivery policy above."""
-    return EventConsumer(broker, settings, group=group, routes=routes)
+    return EventConsumer(
+        broker,
+        settings,
+        group=group,
+        routes=routes,
+        partition_assignment_strategy=partition_assignment_strategy,
+    )

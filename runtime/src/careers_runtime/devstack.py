@@ -68,11 +68,12 @@ SERVICES = [
 
 def convex_standin(port: int) -> Service | None:
     directory = ROOT / "deploy" / "convex"
-    if not (directory / "standin").exists() or shutil.which("npm") is None:
+    if not (directory / "standin").exists() or shutil.which("node") is None:
         return None
+    # node directly, not `npm run`: npm does not forward SIGTERM to its child.
     return Service(
         "convex",
-        ["npm", "run", "--silent", "standin", "--", "--port", str(port)],
+        ["node", "--import", "tsx", "standin/main.ts", "--port", str(port)],
         port,
         health_path="/healthz",
         cwd=directory,

@@ -5,12 +5,20 @@ Fixtures:
   ``embedded_broker.kafka_for_tests``); never skips — no broker fails the suite.
 - ``unique``: a short unique suffix for group ids and job ids, so tests sharing the
   session's broker do not see each other's records.
+- ``convex_standin``: the local Convex stand-in (deploy/convex/standin) as a real Node
+  process for the session (``testing.convex_standin.ConvexStandin``). Shared by every
+  test: use unique job ids, and do not ``reset()`` it while another module's services
+  are still writing.
 """
 
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from careers_runtime.testing.convex_standin import ConvexStandin
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +27,15 @@ def kafka_bootstrap() -> Iterator[str]:
 
     with kafka_for_tests() as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def convex_standin(tmp_path_factory: pytest.TempPathFactory) -> "Iterator[ConvexStandin]":
+    from careers_runtime.testing.convex_standin import ConvexStandin
+
+    log_path = tmp_path_factory.mktemp("convex-standin") / "standin.log"
+    with ConvexStandin(log_path=log_path) as standin:
+        yield standin
 
 
 @pytest.fixture

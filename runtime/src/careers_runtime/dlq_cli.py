@@ -1,0 +1,277 @@
+"""careers-dlq: inspect and replay dead letters, and show consumer lag.
+
+    careers-dlq list   [--group G] [--job J] [--error-class C] [--limit N]
+    careers-dlq show   --group G --offset N
+    careers-dlq replay --group G [--job J] [--error-class C] [--offset N] [--dry-run]
+    careers-dlq lag    [--group G]
+
+The broker comes from --bootstrap or KAFKA_BOOTSTRAP_SERVERS. Reading never commits
+offsets (the CLI has no consumer group). Replay re-publishes each dead letter's original
+value, key and headers to its original topic, with ``x-replayed-from`` naming the dead
+letter; consumers are idempotent, so replaying something that already succeeded is safe.
+"""
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError
+from careers_contracts import TOPICS, DeadLetter
+from careers_contracts.topics import ConsumerGroup, dead_letter_topic
+
+DLQ_GROUPS = tuple(g for g in ConsumerGroup.ALL if g != ConsumerGroup.INGEST)
+
+
+@dataclass(frozen=True)
+class StoredLetter:
+    group: str
+    offset: int
+    letter: DeadLetter
+
+
+async def read_dead_letters(bootstrap: str, group: str) -> list[StoredLetter]:
+    """Every dead letter currently retained for ``group``, oldest first."""
+    topic = dead_letter_topic(group).name
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        partitions = consumer.partitions_for_topic(topic) or set()
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        letters: list[StoredLetter] = []
+        idle = 0
+        while idle < 3:
+            batch = await consumer.getmany(timeout_ms=300, max_records=500)
+            if not batch:
+                idle += 1
+                continue
+            idle = 0
+            for records in batch.values():
+                for record in records:
+                    try:
+                        letter = DeadLetter.model_validate_json(record.value or b"")
+                    except ValueError:
+                        continue
+                    letters.append(StoredLetter(group, record.offset, letter))
+            # The embedded broker under-reports end offsets; read until idle instead
+            # of trusting them, but stop early when they are reached on real Kafka.
+            positions = [await consumer.position(tp) for tp in tps]
+            if all(pos >= ends[tp] for pos, tp in zip(positions, tps, strict=True)) and ends:
+                idle += 1
+        return sorted(letters, key=lambda s: s.offset)
+    finally:
+        await consumer.stop()
+
+
+def _matches(item: StoredLetter, args: argparse.Namespace) -> bool:
+    letter = item.letter
+    if getattr(args, "job", None) and letter.job_id != args.job:
+        return False
+    if getattr(args, "error_class", None) and letter.error_class != args.error_class:
+        return False
+    return not (getattr(args, "offset", None) is not None and item.offset != args.offset)
+
+
+async def _select(args: argparse.Namespace) -> list[StoredLetter]:
+    groups = [args.group] if args.group else list(DLQ_GROUPS)
+    found: list[StoredLetter] = []
+    for group in groups:
+        found += [s for s in await read_dead_letters(args.bootstrap, group) if _matches(s, args)]
+    return found
+
+
+async def cmd_list(args: argparse.Namespace) -> int:
+    letters = (await _select(args))[-args.limit :]
+    if not letters:
+        print("no dead letters")
+        return 0
+    print(f"{'GROUP':<17} {'OFFSET':>6}  {'CLASS':<10} {'JOB':<38} {'TOPIC':<32} ERROR")
+    for s in letters:
+        letter = s.letter
+        error = f"{letter.error_type}: {letter.error_message}".replace("\n", " ")[:80]
+        print(
+            f"{s.group:<17} {s.offset:>6}  {letter.error_class:<10} {letter.job_id or '-':<38} "
+            f"{letter.original_topic:<32} {error}"
+        )
+    print(f"{len(letters)} dead letter(s)")
+    return 0
+
+
+async def cmd_show(args: argparse.Namespace) -> int:
+    letters = await _select(args)
+    if not letters:
+        print(f"no dead letter at offset {args.offset} for {args.group}", file=sys.stderr)
+        return 1
+    for s in letters:
+        print(json.dumps(s.letter.model_dump(mode="json"), indent=2))
+    return 0
+
+
+async def cmd_replay(args: argparse.Namespace) -> int:
+    letters = await _select(args)
+    if not letters:
+        print("nothing to replay")
+        return 0
+    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, acks="all")
+    if not args.dry_run:
+        await producer.start()
+    try:
+        for s in letters:
+            letter = s.letter
+            value = (
+                base64.b64decode(letter.original_value)
+                if letter.value_encoding == "base64"
+                else letter.original_value.encode()
+            )
+            headers = [(k, v.encode()) for k, v in letter.original_headers.items()]
+            headers.append(
+                ("x-replayed-from", f"{dead_letter_topic(s.group).name}@{s.offset}".encode())
+            )
+            action = "would replay" if args.dry_run else "replayed"
+            if not args.dry_run:
+                await producer.send_and_wait(
+                    letter.original_topic,
+                    value=value,
+                    key=letter.original_key.encode() if letter.original_key else None,
+                    headers=headers,
+                )
+            print(f"{action} {s.group}@{s.offset} -> {letter.original_topic} (job {letter.job_id})")
+    finally:
+        if not args.dry_run:
+            await producer.stop()
+    print(f"{len(letters)} record(s) {'to replay' if args.dry_run else 'replayed'}")
+    return 0
+
+
+def _topics_of(group: str) -> list[str]:
+    base = group.removesuffix("-retry")
+    if group.endswith("-retry"):
+        return [f"careers.{base}.retry.v1"]
+    return [t.name for t in TOPICS.business_topics() if base in t.consumers]
+
+
+async def consumer_lag(
+    bootstrap: str, groups: Sequence[str], topics: Sequence[str] = ()
+) -> list[tuple[str, str, int, int, int]]:
+    """(group, topic, partition, committed, lag) for each partition of each group's topics."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await admin.start()
+    await consumer.start()
+    rows = []
+    try:
+        for group in groups:
+            tps = []
+            for topic in topics or _topics_of(group):
+                partitions = consumer.partitions_for_topic(topic)
+                if partitions is None:
+                    await consumer._client.force_metadata_update()
+                    partitions = consumer.partitions_for_topic(topic) or set()
+                tps += [TopicPartition(topic, p) for p in sorted(partitions)]
+            if not tps:
+                continue
+            # Pass partitions explicitly: without them the embedded broker drops the
+            # connection (see docs/architecture.md, "broker facts").
+            committed = await admin.list_consumer_group_offsets(group, partitions=tps)
+            ends = await consumer.end_offsets(tps)
+            for tp in tps:
+                meta = committed.get(tp)
+                offset = meta.offset if meta is not None and meta.offset >= 0 else 0
+                rows.append((group, tp.topic, tp.partition, offset, max(0, ends[tp] - offset)))
+    finally:
+        # aiokafka's group-less consumer re-raises its own task's cancellation on stop
+        # when it never had an assignment; nothing is left running either way.
+        with contextlib.suppress(asyncio.CancelledError):
+            await consumer.stop()
+        await admin.close()
+    return rows
+
+
+async def cmd_lag(args: argparse.Namespace) -> int:
+    groups = [args.group] if args.group else [g for g in ConsumerGroup.ALL if g != "ingest"]
+    rows = await consumer_lag(args.bootstrap, groups, args.topic or ())
+    print(f"{'GROUP':<22} {'TOPIC':<34} {'PART':>4} {'COMMITTED':>10} {'LAG':>6}")
+    for group, topic, partition, committed, lag in rows:
+        print(f"{group:<22} {topic:<34} {partition:>4} {committed:>10} {lag:>6}")
+    print(f"total lag {sum(r[4] for r in rows)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="careers-dlq",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def filters(p: argparse.ArgumentParser, *, group_required: bool = False) -> None:
+        p.add_argument(
+            "--group",
+            required=group_required,
+            help="consumer group whose dead letters to read (default: all)",
+        )
+        p.add_argument("--job", help="only this job id")
+        p.add_argument(
+            "--error-class", choices=["validation", "permanent", "transient", "exhausted"]
+        )
+
+    p_list = sub.add_parser("list", help="list dead letters")
+    filters(p_list)
+    p_list.add_argument("--limit", type=int, default=100)
+    p_show = sub.add_parser("show", help="print one dead letter in full")
+    filters(p_show, group_required=True)
+    p_show.add_argument("--offset", type=int, required=True)
+    p_replay = sub.add_parser("replay", help="re-publish dead letters to their original topic")
+    filters(p_replay, group_required=True)
+    p_replay.add_argument("--offset", type=int)
+    p_replay.add_argument("--dry-run", action="store_true")
+    p_lag = sub.add_parser("lag", help="consumer lag per group and partition")
+    p_lag.add_argument("--group", help="one consumer group (default: every service's)")
+    p_lag.add_argument(
+        "--topic",
+        action="append",
+        help="topic(s) to report (default: the group's topics in the registry)",
+    )
+    return parser
+
+
+COMMANDS = {"list": cmd_list, "show": cmd_show, "replay": cmd_replay, "lag": cmd_lag}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(COMMANDS[args.command](args))
+    except (OSError, ConnectionError, KafkaConnectionError) as exc:
+        print(f"careers-dlq: cannot reach Kafka at {args.bootstrap}: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:
+        if type(exc).__module__.startswith("aiokafka"):
+            print(f"careers-dlq: Kafka error at {args.bootstrap}: {exc!r}", file=sys.stderr)
+            return 2
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""careers-dlq against the real broker: list, show, replay and lag."""
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from careers_contracts import TOPICS, ProfileSubmission, ProfileSubmitted
+from careers_contracts.topics import dead_letter_topic, retry_topic
+from careers_runtime.broker import create_broker
+from careers_runtime.codec import Incoming, Outgoing, PermanentError
+from careers_runtime.delivery import consume, publish
+from careers_runtime.dlq_cli import main, read_dead_letters
+from careers_runtime.settings import ServiceSettings
+from careers_runtime.topics_admin import ensure_topics
+
+pytestmark = pytest.mark.broker
+
+
+async def _eventually(predicate, timeout_s: float = 30):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = await predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.3)
+    return await predicate()
+
+
+async def test_dead_letter_can_be_listed_inspected_and_replayed(
+    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    group = f"dlq-{uuid.uuid4().hex[:8]}"
+    job_id = f"job-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(kafka_bootstrap, [retry_topic(group), dead_letter_topic(group)])
+    handled: list[str] = []
+    broken = {"on": True}
+
+    async def handler(event: Incoming[ProfileSubmitted]) -> list[Outgoing]:
+        if event.job_id != job_id:
+            return []
+        if broken["on"]:
+            raise PermanentError("profile rejected by policy")
+        handled.append(event.event_id)
+        return []
+
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        service_name="dlq-test",
+        kafka_session_timeout_ms=3000,
+        kafka_heartbeat_interval_ms=500,
+    )
+    broker = create_broker(settings)
+    consume(broker, settings, group=group, routes={TOPICS.profile_submitted: handler})
+    await broker.start()
+    try:
+        payload = ProfileSubmitted(
+            job_id=job_id,
+            user_id="user_dlq",
+            submitted_at=datetime.now(UTC),
+            profile=ProfileSubmission(summary="Dead letter test"),
+        )
+        await publish(broker, Outgoing(TOPICS.profile_submitted, payload, f"evt-{job_id}"), "test")
+
+        async def dead() -> list:
+            return await read_dead_letters(kafka_bootstrap, group)
+
+        letters = await _eventually(dead)
+        assert len(letters) == 1 and letters[0].letter.error_class == "permanent"
+
+        code = await asyncio.to_thread(
+            main, ["--bootstrap", kafka_bootstrap, "list", "--group", group]
+        )
+        out = capsys.readouterr().out
+        assert code == 0 and job_id in out and "profile rejected by policy" in out
+
+        offset = letters[0].offset
+        code = await asyncio.to_thread(
+            main,
+            ["--bootstrap", kafka_bootstrap, "show", "--group", group, "--offset", str(offset)],
+        )
+        shown = json.loads(capsys.readouterr().out)
+        assert code == 0 and shown["jobId"] == job_id and shown["errorType"] == "PermanentError"
+
+        # Fix the cause, then replay by job: the consumer now succeeds on the same event.
+        broken["on"] = False
+        code = await asyncio.to_thread(
+            main, ["--bootstrap", kafka_bootstrap, "replay", "--group", group, "--job", job_id]
+        )
+        assert code == 0 and "1 record(s) replayed" in capsys.readouterr().out
+
+        async def replayed() -> bool:
+            return handled == [f"evt-{job_id}"]
+
+        assert await _eventually(replayed), "the replayed record reached the handler once"
+    finally:
+        await broker.stop()
+
+    code = await asyncio.to_thread(
+        main,
+        [
+            "--bootstrap",
+            kafka_bootstrap,
+            "lag",
+            "--group",
+            group,
+            "--topic",
+            TOPICS.profile_submitted.name,
+        ],
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and TOPICS.profile_submitted.name in out and "total lag" in out
+
+
+def test_unreachable_broker_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["--bootstrap", "127.0.0.1:1", "list"])
+    assert code == 2
+    assert "cannot reach Kafka at 127.0.0.1:1" in capsys.readouterr().err
