@@ -86,9 +86,23 @@ class RetryPolicy:
 
 
 async def publish(broker: KafkaBroker, event: Outgoing, source: str) -> None:
-    """Produce one event and wait for the broker's acknowledgement."""
-    value, headers = encode(event, source)
-    await broker.publish(value, topic=event.topic.name, key=event.key.encode(), headers=headers)
+    """Produce one event and wait for the broker's acknowledgement.
+
+    The producer span is current while the event is encoded, so the ``traceparent``
+    header makes the consumer's span its child: one job, one trace, across services.
+    """
+    with tracer.start_as_current_span(
+        f"{event.topic.name} publish",
+        kind=trace.SpanKind.PRODUCER,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": event.topic.name,
+            "messaging.message.id": event.event_id,
+            "careers.job_id": event.key,
+        },
+    ):
+        value, headers = encode(event, source)
+        await broker.publish(value, topic=event.topic.name, key=event.key.encode(), headers=headers)
     metrics.PRODUCED.labels(event.topic.name).inc()
 
 
