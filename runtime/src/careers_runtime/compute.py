@@ -16,6 +16,7 @@ input (pydantic errors otherwise echo ``input_value``, i.e. profile text).
 """
 
 import asyncio
+import contextvars
 import threading
 from collections.abc import Coroutine
 from concurrent.futures import Future
@@ -55,7 +56,11 @@ class ComputeLoop:
     def submit[T](self, coro: Coroutine[Any, Any, T]) -> "Future[T]":
         self.start()
         assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
+        # Carry the caller's context variables (the current trace span, the job id for
+        # logs) into the compute loop: a task there otherwise starts with that thread's.
+        return asyncio.run_coroutine_threadsafe(
+            _in_context(coro, contextvars.copy_context()), self._loop
+        )
 
     async def run[T](self, coro: Coroutine[Any, Any, T]) -> T:
         """Run ``coro`` on the compute loop and await its result from the calling loop."""
@@ -67,6 +72,12 @@ class ComputeLoop:
         if loop is not None and thread is not None and thread.is_alive():
             loop.call_soon_threadsafe(loop.stop)
             thread.join(timeout_s)
+
+
+async def _in_context[T](coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:
+    for var, value in context.items():
+        var.set(value)
+    return await coro
 
 
 def root_cause(exc: BaseException) -> BaseException:

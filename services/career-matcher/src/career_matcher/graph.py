@@ -15,6 +15,7 @@ from typing import Any, TypedDict
 
 from careers_contracts.analysis import ProfileAnalysis, Recommendation
 from careers_contracts.profile import ProfileSubmission
+from careers_runtime.telemetry import traced_node
 
 from career_matcher.domain import matcher as dom
 from career_matcher.domain.catalog import load_catalog
@@ -98,7 +99,7 @@ def build_graph():  # -> spoon_ai.graph.CompiledGraph
         ("validate", _validate),
     ]
     for name, fn in steps:
-        g.add_node(name, fn)
+        g.add_node(name, traced_node(name, fn, component="career-matcher"))
     g.set_entry_point("retrieve")
     for (a, _), (b, _) in zip(steps, steps[1:], strict=False):
         g.add_edge(a, b)

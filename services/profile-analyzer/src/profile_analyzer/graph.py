@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 
 from careers_contracts.analysis import ProfileAnalysis
 from careers_contracts.profile import ProfileSubmission
+from careers_runtime.telemetry import traced_node
 
 from profile_analyzer.domain import analyzer as dom
 
@@ -128,7 +129,7 @@ def build_graph():  # -> spoon_ai.graph.CompiledGraph
         ("validate", _validate),
     ]
     for name, fn in steps:
-        g.add_node(name, fn)
+        g.add_node(name, traced_node(name, fn, component="profile-analyzer"))
     g.set_entry_point("normalise")
     for (a, _), (b, _) in zip(steps, steps[1:], strict=False):
         g.add_edge(a, b)
