@@ -80,6 +80,7 @@ def create_worker_app(
         await ensure_topics(
             settings.kafka_bootstrap_servers,
             [t for c in consumers for t in (c.retry_topic, c.dead_letter_topic)],
+            replication_factor=settings.kafka_topic_replication_factor,
         )
 
     async def start_lag() -> None:

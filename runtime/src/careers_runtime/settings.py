@@ -22,6 +22,9 @@ class ServiceSettings(BaseSettings):
         default="127.0.0.1:9092", description="Comma-separated host:port list"
     )
     kafka_client_id: str | None = None
+    # Used when a service creates its own retry/dead-letter topics at start-up; must match
+    # the cluster's (3 in production) or a worker racing the topic job creates them RF=1.
+    kafka_topic_replication_factor: int = Field(default=1, ge=1)
     # Short sessions make rebalances fast in dev/tests (a join takes ~half of this);
     # production keeps Kafka's usual 10 s+ to ride out GC pauses and network blips.
     kafka_session_timeout_ms: int = 10_000

@@ -52,3 +52,49 @@ async def ensure_topics(
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m careers_runtime.topics_admin``: create every registry topic (idempotent).
+
+    Used by deploy/compose's and deploy/k8s's topic-creation jobs, so the topics they
+    create always come from the registry (names, partitions, retention), never a copy.
+    """
+    import argparse
+    import json
+    import os
+
+    parser = argparse.ArgumentParser(
+        prog="python -m careers_runtime.topics_admin",
+        description="Create the topic registry's topics on a Kafka cluster (idempotent).",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        help="host:port list (default: $KAFKA_BOOTSTRAP_SERVERS)",
+    )
+    parser.add_argument("--replication-factor", type=int, default=1)
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Kafka")
+    parser.add_argument(
+        "--list", action="store_true", help="print the registry's topics as JSON and exit"
+    )
+    args = parser.parse_args(argv)
+    if args.list:
+        rows = [
+            {"name": t.name, "partitions": t.partitions, "retentionMs": t.retention_ms}
+            for t in TOPICS.all_topics()
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    created = asyncio.run(
+        ensure_topics(
+            args.bootstrap, replication_factor=args.replication_factor, timeout_s=args.timeout
+        )
+    )
+    print(json.dumps({"created": created, "total": len(TOPICS.all_topics())}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,168 @@
+# syntax=docker/dockerfile:1.7
+#
+# One Dockerfile, one image per service (multi-stage, uv, non-root):
+#
+#   docker build --target ingest           -t careers/ingest .
+#   docker build --target orchestrator     -t careers/orchestrator .
+#   docker build --target profile-analyzer -t careers/profile-analyzer .
+#   docker build --target career-matcher   -t careers/career-matcher .
+#   docker build --target convex-sync      -t careers/convex-sync .
+#   docker build --target tools            -t careers/tools .           # topics_admin, careers-dlq
+#   docker build --target convex-standin   -t careers/convex-standin .  # dev/compose only
+#
+# Each service image holds only what `uv sync --locked --no-dev --package <svc>` installs
+# from uv.lock (no dev dependencies, no sources beyond the workspace packages it needs,
+# no secrets: configuration comes from the environment at run time). Services listen on
+# HTTP_PORT=8080 (health /healthz, readiness /readyz, metrics /metrics) and drain within
+# SHUTDOWN_GRACE_S on SIGTERM. See docs/operations.md.
+
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+ARG NODE_IMAGE=node:20-bookworm-slim
+ARG UV_VERSION=0.13.9
+
+# --------------------------------------------------------------------------- build
+FROM ${PYTHON_IMAGE} AS build-base
+ARG UV_VERSION
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=/usr/local/bin/python3.12 \
+    UV_PROJECT_ENVIRONMENT=/app/.venv \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN pip install "uv==${UV_VERSION}"
+WORKDIR /src
+# The lock file and every workspace member's pyproject.toml: enough for uv to install the
+# third-party dependencies in their own (cached) layer before any source is copied.
+COPY pyproject.toml uv.lock ./
+COPY contracts/pyproject.toml contracts/pyproject.toml
+COPY runtime/pyproject.toml runtime/pyproject.toml
+COPY services/ingest/pyproject.toml services/ingest/pyproject.toml
+COPY services/orchestrator/pyproject.toml services/orchestrator/pyproject.toml
+COPY services/profile-analyzer/pyproject.toml services/profile-analyzer/pyproject.toml
+COPY services/career-matcher/pyproject.toml services/career-matcher/pyproject.toml
+COPY services/convex-sync/pyproject.toml services/convex-sync/pyproject.toml
+
+FROM build-base AS sources
+COPY contracts/ /src/contracts/
+COPY runtime/ /src/runtime/
+COPY services/ /src/services/
+
+# One build stage per package: dependencies first (layer reused while uv.lock is
+# unchanged), then the workspace packages themselves, installed non-editable so that
+# /app/.venv is self-contained.
+FROM build-base AS build-ingest
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-install-workspace --package ingest
+COPY --from=sources /src/ /src/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --package ingest
+
+FROM build-base AS build-orchestrator
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-install-workspace --package orchestrator
+COPY --from=sources /src/ /src/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --package orchestrator
+
+FROM build-base AS build-profile-analyzer
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-install-workspace --package profile-analyzer
+COPY --from=sources /src/ /src/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --package profile-analyzer
+
+FROM build-base AS build-career-matcher
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-install-workspace --package career-matcher
+COPY --from=sources /src/ /src/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --package career-matcher
+
+FROM build-base AS build-convex-sync
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-install-workspace --package convex-sync
+COPY --from=sources /src/ /src/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --package convex-sync
+
+FROM build-base AS build-tools
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-install-workspace --package careers-runtime
+COPY --from=sources /src/ /src/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    uv sync --locked --no-dev --no-editable --package careers-runtime
+
+# ------------------------------------------------------------------------- runtime
+FROM ${PYTHON_IMAGE} AS runtime-base
+# A fixed numeric uid/gid so Kubernetes' runAsNonRoot can verify it; the venv stays
+# owned by root (read-only for the service), HOME points at the writable /tmp (an
+# emptyDir / tmpfs when the root filesystem is read-only).
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid 10001 --no-create-home \
+       --home-dir /nonexistent --shell /usr/sbin/nologin app
+ENV PATH=/app/.venv/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    HOME=/tmp \
+    HTTP_HOST=0.0.0.0 \
+    HTTP_PORT=8080 \
+    LOG_FORMAT=json
+WORKDIR /app
+EXPOSE 8080
+STOPSIGNAL SIGTERM
+USER 10001:10001
+# No curl in the image: the health check is a few lines of the image's own Python.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HTTP_PORT', '8080'), timeout=2)"]
+
+FROM runtime-base AS ingest
+COPY --from=build-ingest /app/.venv /app/.venv
+ENV SERVICE_NAME=ingest
+CMD ["python", "-m", "ingest"]
+
+FROM runtime-base AS orchestrator
+COPY --from=build-orchestrator /app/.venv /app/.venv
+ENV SERVICE_NAME=orchestrator
+CMD ["python", "-m", "orchestrator"]
+
+FROM runtime-base AS profile-analyzer
+COPY --from=build-profile-analyzer /app/.venv /app/.venv
+ENV SERVICE_NAME=profile-analyzer
+CMD ["python", "-m", "profile_analyzer"]
+
+FROM runtime-base AS career-matcher
+COPY --from=build-career-matcher /app/.venv /app/.venv
+ENV SERVICE_NAME=career-matcher
+CMD ["python", "-m", "career_matcher"]
+
+FROM runtime-base AS convex-sync
+COPY --from=build-convex-sync /app/.venv /app/.venv
+ENV SERVICE_NAME=convex-sync
+CMD ["python", "-m", "convex_sync"]
+
+# Operations image: topic creation (`python -m careers_runtime.topics_admin`) and the
+# dead-letter CLI (`careers-dlq list|show|replay|lag`). A one-shot command, so no
+# HTTP health check.
+FROM runtime-base AS tools
+COPY --from=build-tools /app/.venv /app/.venv
+ENV SERVICE_NAME=tools
+HEALTHCHECK NONE
+CMD ["python", "-m", "careers_runtime.topics_admin"]
+
+# ------------------------------------------------------- Convex stand-in (dev only)
+# The local server that exposes deploy/convex's functions over HTTP (no production
+# hardening, memory only). Production points CONVEX_SITE_URL at a real deployment.
+FROM ${NODE_IMAGE} AS convex-standin
+WORKDIR /app
+COPY deploy/convex/package.json deploy/convex/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error
+COPY deploy/convex/ ./
+ENV CONVEX_STANDIN_HOST=0.0.0.0 \
+    CONVEX_STANDIN_PORT=3210 \
+    NODE_ENV=production
+EXPOSE 3210
+USER node
+HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
+    CMD ["node", "-e", "fetch('http://127.0.0.1:3210/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+CMD ["node", "--import", "tsx", "standin/main.ts"]
