@@ -1,0 +1,1 @@
+"""Pure workflow logic: no Kafka, HTTP, storage or SpoonOS imports."""

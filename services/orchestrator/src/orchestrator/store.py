@@ -1,0 +1,292 @@
+"""Durable job records: each open job's workflow checkpoint, deadline and dedup ledger.
+
+Two backends with one contract (``JobStore``):
+
+- ``SqliteJobStore`` (default): one file (``ORCHESTRATOR_CHECKPOINT_PATH``), WAL mode,
+  survives kill -9. For one replica, or replicas sharing the file on one host.
+- ``RedisJobStore`` (``REDIS_URL`` set): shared by every replica, so a job whose partition
+  moves to another replica continues there.
+
+Every write is a compare-and-set on the record's ``version`` (``ConflictError`` when
+someone else advanced the job first), so two writers can never both advance one job.
+Open jobs are indexed by deadline (the timeout loop asks for overdue ones); finished jobs
+keep a small marker (status, ledger, final events; no profile) that expires after
+``ORCHESTRATOR_FINISHED_TTL_S``. Nothing is cached in process memory.
+"""
+
+import asyncio
+import json
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class ConflictError(RuntimeError):
+    """The job changed since it was read (another writer advanced it): re-read and retry."""
+
+
+@dataclass
+class JobRecord:
+    job_id: str
+    version: int = 0
+    status: str = "queued"
+    # While open: {"values": <graph state>, "next": [<await node>]}; None once finished.
+    checkpoint: dict[str, Any] | None = None
+    deadline: float | None = None
+    # Dedup ledger: applied event id -> {"coords": "topic/partition/offset", "outputs": {...}}
+    applied: dict[str, Any] = field(default_factory=dict)
+    finished_at: float | None = None
+    updated_at: float = 0.0
+
+    @property
+    def finished(self) -> bool:
+        return self.finished_at is not None
+
+    def dumps(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, raw: str | bytes) -> "JobRecord":
+        return cls(**json.loads(raw))
+
+
+class JobStore(Protocol):
+    async def open(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def load(self, job_id: str) -> JobRecord | None: ...
+
+    async def save(self, record: JobRecord, *, expected_version: int, ttl_s: float) -> None:
+        """Write ``record`` (with version ``expected_version + 1``) if nobody else wrote
+        since ``expected_version`` was read (0: the job must not exist yet)."""
+        ...
+
+    async def due(self, now: float, limit: int) -> list[str]:
+        """Open jobs whose deadline has passed, most overdue first."""
+        ...
+
+    async def purge(self, now: float) -> int:
+        """Drop expired finished markers; returns how many."""
+        ...
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+class SqliteJobStore:
+    """SQLite through one dedicated thread (the connection never crosses threads)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor: ThreadPoolExecutor | None = None
+        self._db: sqlite3.Connection | None = None
+
+    async def _call(self, fn: Any, *args: Any) -> Any:
+        if self._executor is None:
+            raise RuntimeError("store is not open")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
+            " deadline REAL, expires_at REAL, data TEXT NOT NULL)"
+        )
+        db.execute(
+            "CREATE INDEX IF NOT EXISTS jobs_deadline ON jobs(deadline) WHERE deadline IS NOT NULL"
+        )
+        db.execute(
+            "CREATE INDEX IF NOT EXISTS jobs_expires ON jobs(expires_at)"
+            " WHERE expires_at IS NOT NULL"
+        )
+        self._db = db
+
+    async def open(self) -> None:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(1, thread_name_prefix="orchestrator-sqlite")
+            await self._call(self._open)
+
+    async def close(self) -> None:
+        if self._executor is not None:
+            if self._db is not None:
+                await self._call(self._db.close)
+            self._executor.shutdown(wait=True)
+            self._executor, self._db = None, None
+
+    def _conn(self) -> sqlite3.Connection:
+        assert self._db is not None
+        return self._db
+
+    def _load(self, job_id: str, now: float) -> JobRecord | None:
+        row = (
+            self._conn()
+            .execute(
+                "SELECT data FROM jobs WHERE job_id = ? AND (expires_at IS NULL OR expires_at > ?)",
+                (job_id, now),
+            )
+            .fetchone()
+        )
+        return JobRecord.loads(row[0]) if row else None
+
+    async def load(self, job_id: str) -> JobRecord | None:
+        result: JobRecord | None = await self._call(self._load, job_id, time.time())
+        return result
+
+    def _save(self, record: JobRecord, expected: int, ttl_s: float) -> None:
+        db = self._conn()
+        record.version = expected + 1
+        expires = record.finished_at + ttl_s if record.finished_at is not None else None
+        deadline = None if record.finished else record.deadline
+        data = record.dumps()
+        if expected == 0:
+            # A finished marker that expired but was not purged yet may be replaced.
+            db.execute(
+                "DELETE FROM jobs WHERE job_id = ? AND expires_at IS NOT NULL AND expires_at <= ?",
+                (record.job_id, time.time()),
+            )
+            try:
+                db.execute(
+                    "INSERT INTO jobs (job_id, version, deadline, expires_at, data)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (record.job_id, record.version, deadline, expires, data),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"job {record.job_id} already exists") from exc
+            return
+        cursor = db.execute(
+            "UPDATE jobs SET version = ?, deadline = ?, expires_at = ?, data = ?"
+            " WHERE job_id = ? AND version = ?",
+            (record.version, deadline, expires, data, record.job_id, expected),
+        )
+        if cursor.rowcount != 1:
+            raise ConflictError(f"job {record.job_id} changed since version {expected}")
+
+    async def save(self, record: JobRecord, *, expected_version: int, ttl_s: float) -> None:
+        await self._call(self._save, record, expected_version, ttl_s)
+
+    def _due(self, now: float, limit: int) -> list[str]:
+        rows = (
+            self._conn()
+            .execute(
+                "SELECT job_id FROM jobs WHERE deadline IS NOT NULL AND deadline <= ?"
+                " ORDER BY deadline LIMIT ?",
+                (now, limit),
+            )
+            .fetchall()
+        )
+        return [r[0] for r in rows]
+
+    async def due(self, now: float, limit: int) -> list[str]:
+        result: list[str] = await self._call(self._due, now, limit)
+        return result
+
+    def _purge(self, now: float) -> int:
+        cursor = self._conn().execute(
+            "DELETE FROM jobs WHERE expires_at IS NOT NULL AND expires_at <= ?", (now,)
+        )
+        return int(cursor.rowcount)
+
+    async def purge(self, now: float) -> int:
+        result: int = await self._call(self._purge, now)
+        return result
+
+
+# ---------------------------------------------------------------------------- Redis
+
+# KEYS: job hash, deadline zset. ARGV: expected version, new version, data, ttl ms ('' =
+# none), deadline ('' = not waiting), job id. Returns 1 on success, 0 on a version clash.
+_SAVE_LUA = """
+local current = redis.call('HGET', KEYS[1], 'v')
+if current == false then current = '0' end
+if current ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'd', ARGV[3])
+if ARGV[4] ~= '' then
+  redis.call('PEXPIRE', KEYS[1], ARGV[4])
+else
+  redis.call('PERSIST', KEYS[1])
+end
+if ARGV[5] ~= '' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+else
+  redis.call('ZREM', KEYS[2], ARGV[6])
+end
+return 1
+"""
+
+
+class RedisJobStore:
+    """One hash per job (``<prefix>job:<id>``: version + JSON) and a deadline sorted set.
+
+    Single Redis node (or a primary): the save script touches two keys, which a Redis
+    Cluster would need in one hash slot.
+    """
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.url = url
+        self.prefix = prefix
+        self._client: Any = None
+        self._save_script: Any = None
+
+    def _job_key(self, job_id: str) -> str:
+        return f"{self.prefix}job:{job_id}"
+
+    @property
+    def _deadlines_key(self) -> str:
+        return f"{self.prefix}deadlines"
+
+    async def open(self) -> None:
+        if self._client is None:
+            from redis.asyncio import Redis
+
+            self._client = Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+            await self._client.ping()
+            self._save_script = self._client.register_script(_SAVE_LUA)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def load(self, job_id: str) -> JobRecord | None:
+        raw = await self._client.hget(self._job_key(job_id), "d")
+        return JobRecord.loads(raw) if raw else None
+
+    async def save(self, record: JobRecord, *, expected_version: int, ttl_s: float) -> None:
+        record.version = expected_version + 1
+        ttl_ms = str(int(ttl_s * 1000)) if record.finished else ""
+        deadline = "" if record.finished or record.deadline is None else repr(record.deadline)
+        ok = await self._save_script(
+            keys=[self._job_key(record.job_id), self._deadlines_key],
+            args=[
+                str(expected_version),
+                str(record.version),
+                record.dumps(),
+                ttl_ms,
+                deadline,
+                record.job_id,
+            ],
+        )
+        if int(ok) != 1:
+            raise ConflictError(f"job {record.job_id} changed since version {expected_version}")
+
+    async def due(self, now: float, limit: int) -> list[str]:
+        raw = await self._client.zrangebyscore(self._deadlines_key, "-inf", now, start=0, num=limit)
+        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+
+    async def purge(self, now: float) -> int:
+        return 0  # finished markers carry a Redis TTL
+
+
+def create_store(
+    *, redis_url: str | None, redis_prefix: str, sqlite_path: Path
+) -> SqliteJobStore | RedisJobStore:
+    if redis_url:
+        return RedisJobStore(redis_url, redis_prefix)
+    return SqliteJobStore(sqlite_path)
