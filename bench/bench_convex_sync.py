@@ -1,0 +1,449 @@
+"""convex-sync writes/s against a fast local HTTP sink, versus raw httpx in the same run.
+
+Everything runs on loopback with its own processes and free ports (it does not disturb a
+running `make dev`):
+
+- an embedded Kafka broker (tansu) with the registry's topics;
+- a sink: a minimal asyncio HTTP/1.1 server in its own process that answers every POST
+  with 200 ``{"id": ..., "created": true}`` — Convex's success shape, at almost no cost,
+  so the numbers show convex-sync's own overhead rather than Convex's;
+- baseline: this process posts the same documents with one ``httpx.AsyncClient`` (same
+  pool size and concurrency as convex-sync), as fast as it can;
+- convex-sync: ``python -m convex_sync`` consuming the same documents as events
+  (pre-published: 2 agent outputs + 1 recommendations event per job), in its default
+  configuration and in a tuned one (bigger fetch batches, more records in flight).
+
+writes/s = documents / (sink's last request - sink's first request), measured by the sink
+for every phase, so start-up and consumer-group joins are not counted.
+
+    make bench-convex-sync
+    python bench/bench_convex_sync.py --jobs 1000 --markdown
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# ------------------------------------------------------------------------ the sink
+
+
+class Sink:
+    """Counts requests; remembers when the first and last write arrived."""
+
+    def __init__(self) -> None:
+        self.reset()
+
+    def reset(self) -> None:
+        self.writes = 0
+        self.first = 0.0
+        self.last = 0.0
+        self.max_gap = 0.0
+        self.paths: dict[str, int] = {}
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "writes": self.writes,
+            "seconds": self.last - self.first,
+            "max_gap_s": self.max_gap,
+            "paths": self.paths,
+        }
+
+
+def _response(status: str, body: bytes) -> bytes:
+    return (
+        f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+
+
+async def _serve_connection(
+    sink: Sink, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    try:
+        while True:
+            request_line = await reader.readline()
+            if not request_line:
+                break
+            method, path, _ = request_line.decode("latin-1").split(" ", 2)
+            length = 0
+            while True:
+                line = await reader.readline()
+                if line in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.strip().lower() == "content-length":
+                    length = int(value.strip())
+            if length:
+                await reader.readexactly(length)
+            if method == "POST" and path in ("/agent-outputs", "/career-recommendations"):
+                now = time.perf_counter()
+                if sink.writes == 0:
+                    sink.first = now
+                else:
+                    sink.max_gap = max(sink.max_gap, now - sink.last)
+                sink.last = now
+                sink.writes += 1
+                sink.paths[path] = sink.paths.get(path, 0) + 1
+                body = b'{"id":"' + str(sink.writes).encode() + b'","created":true}'
+            elif path == "/_stats":
+                body = json.dumps(sink.stats()).encode()
+            elif path == "/_reset":
+                sink.reset()
+                body = b"{}"
+            else:
+                body = b'{"status":"ok"}'
+            writer.write(_response("200 OK", body))
+            await writer.drain()
+    except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        pass
+    finally:
+        writer.close()
+
+
+async def run_sink(port: int) -> None:
+    sink = Sink()
+    server = await asyncio.start_server(
+        lambda r, w: _serve_connection(sink, r, w), "127.0.0.1", port, backlog=1024
+    )
+    print(f"sink listening on {port}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+# --------------------------------------------------------------------- the events
+
+
+def make_events(jobs: int) -> list[Any]:
+    from careers_contracts import (
+        TOPICS,
+        AgentOutput,
+        Recommendation,
+        RecommendationsReady,
+    )
+    from careers_runtime.codec import Outgoing
+
+    t0 = datetime(2025, 6, 1, tzinfo=UTC)
+    run = uuid.uuid4().hex[:8]
+    events: list[Outgoing] = []
+    for i in range(jobs):
+        job_id = f"bench-{run}-{i}"
+        user_id = f"user_{i % 50}"
+        for agent in ("profile-analyzer", "career-matcher"):
+            payload = AgentOutput(
+                job_id=job_id,
+                user_id=user_id,
+                agent=agent,  # type: ignore[arg-type]
+                agent_version="1.0.0",
+                status="succeeded",
+                input_summary={"skills": 12, "experience": 3},
+                # ~1 KiB documents, like a real agent output summary
+                output={
+                    "skills": [f"skill {k}" for k in range(40)],
+                    "summary": "x" * 400,
+                },
+                started_at=t0,
+                finished_at=t0 + timedelta(milliseconds=20),
+                duration_ms=20.0,
+            )
+            events.append(Outgoing(TOPICS.agent_outputs, payload, f"{job_id}/{agent}"))
+        ready = RecommendationsReady(
+            job_id=job_id,
+            user_id=user_id,
+            status="completed",
+            recommendations=[
+                Recommendation(
+                    occupation_code=f"15-12{k:02d}.00",
+                    title=f"Occupation {k}",
+                    score=0.9 - k / 100,
+                    rank=k + 1,
+                    explanation="Matches the profile's skills",
+                    matched_skills=["python", "sql"],
+                    skill_gaps=["kubernetes"],
+                )
+                for k in range(5)
+            ],
+            summary="done",
+            created_at=t0,
+            pipeline_version="0.1.0",
+        )
+        events.append(Outgoing(TOPICS.recommendations, ready, f"{job_id}/rec"))
+    return events
+
+
+def documents_for(events: list[Any]) -> list[tuple[str, dict[str, Any]]]:
+    from careers_contracts import AgentOutput
+    from convex_sync.domain.documents import agent_output_document, recommendations_document
+
+    writes = []
+    for event in events:
+        payload = event.payload
+        write = (
+            agent_output_document(payload)
+            if isinstance(payload, AgentOutput)
+            else recommendations_document(payload)
+        )
+        writes.append((write.path, write.document))
+    return writes
+
+
+# ------------------------------------------------------------------------- phases
+
+
+def sink_stats(sink_url: str) -> dict[str, Any]:
+    stats: dict[str, Any] = httpx.get(f"{sink_url}/_stats").json()
+    return stats
+
+
+def sink_reset(sink_url: str) -> None:
+    httpx.post(f"{sink_url}/_reset").raise_for_status()
+
+
+async def raw_httpx(
+    sink_url: str, writes: list[tuple[str, dict[str, Any]]], concurrency: int
+) -> dict[str, Any]:
+    """The baseline: the same documents, posted straight from one AsyncClient."""
+    sink_reset(sink_url)
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=sink_url, limits=limits, timeout=10) as client:
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        for item in writes:
+            queue.put_nowait(item)
+
+        async def worker() -> None:
+            while not queue.empty():
+                path, document = queue.get_nowait()
+                response = await client.post(
+                    path, json=document, headers={"X-Convex-Sync-Secret": "bench"}
+                )
+                response.raise_for_status()
+                response.json()
+
+        started, cpu = time.perf_counter(), time.process_time()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+    stats = sink_stats(sink_url)
+    stats["wall"] = wall
+    stats["cpu_s"] = cpu
+    return stats
+
+
+async def publish(bootstrap: str, events: list[Any]) -> float:
+    from careers_runtime.broker import create_broker
+    from careers_runtime.delivery import publish_all
+    from careers_runtime.settings import ServiceSettings
+
+    broker = create_broker(ServiceSettings(kafka_bootstrap_servers=bootstrap, service_name="bench"))
+    await broker.start()
+    started = time.perf_counter()
+    try:
+        for i in range(0, len(events), 2000):
+            await publish_all(broker, events[i : i + 2000], "bench")
+    finally:
+        await broker.stop()
+    return time.perf_counter() - started
+
+
+def through_convex_sync(
+    bootstrap: str,
+    sink_url: str,
+    expected: int,
+    workdir: Path,
+    name: str,
+    extra_env: dict[str, str],
+    timeout_s: float,
+) -> dict[str, Any]:
+    from careers_runtime.embedded_broker import free_port
+    from careers_runtime.testing.processes import ServiceProcess
+
+    sink_reset(sink_url)
+    port = free_port()
+    env = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "HTTP_PORT": str(port),
+        "CONVEX_SITE_URL": sink_url,
+        "CONVEX_SYNC_SECRET": "bench",
+        # a fresh group per phase: each phase reads every pre-published event
+        "CONVEX_SYNC_CONSUMER_GROUP": f"bench-{name}-{uuid.uuid4().hex[:6]}",
+        "KAFKA_SESSION_TIMEOUT_MS": "3000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "LOG_LEVEL": "WARNING",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+        **extra_env,
+    }
+    process = ServiceProcess("convex_sync", env, workdir / f"convex-sync-{name}.log").start()
+    try:
+        process.wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=60)
+        pid = process.process.pid if process.process else 0
+        cpu_before = _cpu_s(pid)
+        deadline = time.monotonic() + timeout_s
+        stats = sink_stats(sink_url)
+        while stats["writes"] < expected and time.monotonic() < deadline:
+            time.sleep(0.25)
+            stats = sink_stats(sink_url)
+        if stats["writes"] < expected:
+            raise SystemExit(
+                f"convex-sync ({name}) wrote {stats['writes']}/{expected} in {timeout_s}s\n"
+                + process.tail()
+            )
+        stats["cpu_s"] = _cpu_s(pid) - cpu_before
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        stats["rss_mb"] = _rss_mb(pid)
+        stats["retries"] = _metric_sum(metrics, "convex_sync_retries_total")
+    finally:
+        process.stop()
+    return stats
+
+
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _metric_sum(text: str, name: str) -> float:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == name
+    )
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs; 3 documents each")
+    parser.add_argument("--concurrency", type=int, default=16, help="raw httpx in flight")
+    parser.add_argument("--timeout", type=float, default=180, help="per convex-sync phase")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.sink:
+        _use_uvloop()
+        asyncio.run(run_sink(args.sink))
+        return 0
+
+    sys.path.insert(0, str(ROOT / "runtime" / "src"))
+    from careers_runtime.embedded_broker import EmbeddedKafka, free_port
+
+    events = make_events(args.jobs)
+    writes = documents_for(events)
+    total = len(writes)
+    avg_bytes = sum(len(json.dumps(d)) for _, d in writes) / total
+    print(f"{args.jobs} jobs -> {total} documents, {avg_bytes:.0f} B on average", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-convex-sync-") as tmp:
+        workdir = Path(tmp)
+        sink_port = free_port()
+        sink_url = f"http://127.0.0.1:{sink_port}"
+        sink = subprocess.Popen(
+            [sys.executable, __file__, "--sink", str(sink_port)],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            assert sink.stdout is not None
+            sink.stdout.readline()  # "sink listening"
+            with EmbeddedKafka(log_file=workdir / "broker.log") as broker:
+                publish_s = asyncio.run(publish(broker.bootstrap, events))
+                print(f"published {total} events in {publish_s:.2f}s", flush=True)
+
+                _use_uvloop()
+                raw = asyncio.run(raw_httpx(sink_url, writes, args.concurrency))
+                print(
+                    f"raw httpx: {total / raw['seconds']:.0f} writes/s, "
+                    f"{raw['cpu_s'] / total * 1000:.2f} CPU ms/write",
+                    flush=True,
+                )
+
+                rows: list[tuple[str, dict[str, Any]]] = [
+                    (f"raw httpx, {args.concurrency} in flight", raw)
+                ]
+                configs = [
+                    ("convex-sync, defaults (batch 32, 16 in flight)", "default", {}),
+                    (
+                        "convex-sync, batch 256, 16 in flight",
+                        "batch256",
+                        {"KAFKA_MAX_BATCH_RECORDS": "256"},
+                    ),
+                ]
+                for label, name, extra in configs:
+                    stats = through_convex_sync(
+                        broker.bootstrap, sink_url, total, workdir, name, extra, args.timeout
+                    )
+                    print(
+                        f"{label}: {total / stats['seconds']:.0f} writes/s, "
+                        f"{stats['cpu_s'] / total * 1000:.2f} CPU ms/write (RSS {stats['rss_mb']:.0f} MB, retries {stats['retries']:.0f}, "
+                        f"longest pause {stats['max_gap_s']:.2f}s)",
+                        flush=True,
+                    )
+                    rows.append((label, stats))
+        finally:
+            sink.terminate()
+            sink.wait(timeout=10)
+
+    baseline = total / rows[0][1]["seconds"]
+    print()
+    if args.markdown:
+        print("| path | documents | writes/s | vs raw httpx | CPU ms/write |")
+        print("|---|---:|---:|---:|---:|")
+    for label, stats in rows:
+        rate = stats["writes"] / stats["seconds"]
+        cpu_ms = stats["cpu_s"] / stats["writes"] * 1000
+        if args.markdown:
+            print(
+                f"| {label} | {stats['writes']} | {rate:.0f} | {rate / baseline:.2f} "
+                f"| {cpu_ms:.2f} |"
+            )
+        else:
+            print(
+                f"{label:<46} {rate:8.0f} writes/s  {rate / baseline:5.2f}x raw  "
+                f"{cpu_ms:5.2f} CPU ms/write"
+            )
+    return 0
+
+
+def _use_uvloop() -> None:
+    # convex-sync runs under uvicorn, which uses uvloop when installed; match it.
+    try:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""convex-sync settings: the shared ``ServiceSettings`` plus where and how to write to Convex."""
+
+from careers_contracts import ConsumerGroup
+from careers_runtime.settings import ServiceSettings
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import SettingsConfigDict
+
+
+class ConvexSyncSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    service_name: str = "convex-sync"
+
+    convex_site_url: str = Field(
+        default="http://127.0.0.1:3210",
+        description="Base URL of the HTTP actions: https://<deployment>.convex.site "
+        "(not .convex.cloud); the local stand-in in dev",
+    )
+    convex_sync_secret: SecretStr = Field(
+        description="Shared secret sent as X-Convex-Sync-Secret; same value as the "
+        "deployment's CONVEX_SYNC_SECRET environment variable"
+    )
+    convex_timeout_s: float = Field(default=10.0, gt=0, description="Per request")
+    convex_max_connections: int = Field(default=16, ge=1, description="HTTP connection pool")
+    convex_max_retry_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long one record is retried in-process (408/429/5xx/transport) "
+        "before it is handed to the runtime's retry topic",
+    )
+    convex_backoff_base_s: float = Field(default=0.2, gt=0)
+    convex_backoff_max_s: float = Field(default=5.0, gt=0)
+    convex_sync_consumer_group: str = Field(
+        default=ConsumerGroup.CONVEX_SYNC,
+        description="Consumer group; its retry and dead-letter topics are named after it",
+    )
+
+    @model_validator(mode="after")
+    def _retries_fit_in_handler_timeout(self) -> "ConvexSyncSettings":
+        # The runtime cancels a handler after handler_timeout_s; in-process retries (plus
+        # the last request) must end before that, or a slow Convex looks like a hung handler.
+        if self.convex_max_retry_s + self.convex_timeout_s >= self.handler_timeout_s:
+            raise ValueError(
+                "CONVEX_MAX_RETRY_S + CONVEX_TIMEOUT_S must be below HANDLER_TIMEOUT_S "
+                f"({self.convex_max_retry_s} + {self.convex_timeout_s} >= "
+                f"{self.handler_timeout_s})"
+            )
+        return self

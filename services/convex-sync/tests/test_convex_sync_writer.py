@@ -1,0 +1,217 @@
+"""ConvexWriter over real HTTP against the local Convex stand-in (a real Node process).
+
+Covers the write contract without Kafka: confirmed writes, duplicates, retries of 503/429
+honouring Retry-After, transport errors and timeouts, permanent 4xx, and the bounded
+retry budget.
+"""
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+
+import pytest
+from careers_contracts import AgentOutput, Recommendation, RecommendationsReady
+from careers_runtime.codec import PermanentError
+from careers_runtime.testing.convex_standin import ConvexStandin
+from convex_sync import metrics
+from convex_sync.convex_client import ConvexRejectedError, ConvexUnavailableError, ConvexWriter
+from convex_sync.domain.documents import agent_output_document, recommendations_document
+from convex_sync.settings import ConvexSyncSettings
+
+AGENT_PATH = "/agent-outputs"
+
+
+@pytest.fixture
+def convex(convex_standin: ConvexStandin) -> Iterator[ConvexStandin]:
+    convex_standin.clear_faults()
+    yield convex_standin
+    convex_standin.clear_faults()
+
+
+def make_settings(convex: ConvexStandin, **overrides: object) -> ConvexSyncSettings:
+    fields: dict[str, object] = {
+        "convex_site_url": convex.url,
+        "convex_sync_secret": convex.secret,
+        "convex_timeout_s": 2.0,
+        "convex_max_retry_s": 8.0,
+        "convex_backoff_base_s": 0.05,
+        "convex_backoff_max_s": 0.2,
+    }
+    fields.update(overrides)
+    return ConvexSyncSettings.model_validate(fields)
+
+
+@pytest.fixture
+async def writer(convex: ConvexStandin) -> AsyncIterator[ConvexWriter]:
+    w = ConvexWriter(make_settings(convex))
+    await w.start()
+    yield w
+    await w.aclose()
+
+
+def output_event(job_id: str, **overrides: object) -> AgentOutput:
+    now = datetime.now(UTC)
+    fields: dict[str, object] = {
+        "job_id": job_id,
+        "user_id": "user_w",
+        "agent": "profile-analyzer",
+        "agent_version": "1.0.0",
+        "status": "succeeded",
+        "output": {"skills": ["python"]},
+        "started_at": now,
+        "finished_at": now,
+        "duration_ms": 12.5,
+    }
+    fields.update(overrides)
+    return AgentOutput.model_validate(fields)
+
+
+def docs_for(convex: ConvexStandin, table: str, job_id: str) -> list[dict]:
+    return [d for d in convex.documents(table) if d["jobId"] == job_id]
+
+
+def counter(name: object, *labels: str) -> float:
+    return float(name.labels(*labels)._value.get())  # type: ignore[attr-defined]
+
+
+def job() -> str:
+    return f"w-{uuid.uuid4().hex[:10]}"
+
+
+async def test_confirmed_write_then_duplicate_leaves_one_document(
+    writer: ConvexWriter, convex: ConvexStandin
+) -> None:
+    job_id = job()
+    existing_before = counter(metrics.DOCUMENTS, AGENT_PATH, "existing")
+    first = await writer.write(agent_output_document(output_event(job_id), "cd" * 16))
+    again = await writer.write(agent_output_document(output_event(job_id, duration_ms=99)))
+    assert first.created and not again.created and first.id == again.id
+    docs = docs_for(convex, "agentOutputs", job_id)
+    assert len(docs) == 1
+    assert docs[0]["durationMs"] == 12.5, "first write wins"
+    assert docs[0]["traceId"] == "cd" * 16
+    assert counter(metrics.DOCUMENTS, AGENT_PATH, "existing") == existing_before + 1
+
+
+async def test_recommendations_round_trip(writer: ConvexWriter, convex: ConvexStandin) -> None:
+    job_id = job()
+    event = RecommendationsReady(
+        job_id=job_id,
+        user_id="user_w",
+        status="completed",
+        recommendations=[
+            Recommendation(
+                occupation_code="15-2051.00",
+                title="Data Scientists",
+                score=0.7,
+                rank=1,
+                explanation="",
+            )
+        ],
+        created_at=datetime.now(UTC),
+        # longer than Convex's 64-character limit (the orchestrator joins three versions)
+        pipeline_version="orchestrator-0.1.0; profile-analyzer-0.1.0+vocab.1a2b3c4d; "
+        "career-matcher-0.1.0+catalog.5e6f7a8b",
+    )
+    result = await writer.write(recommendations_document(event))
+    assert result.created
+    (doc,) = docs_for(convex, "careerRecommendations", job_id)
+    assert doc["recommendations"][0]["occupationCode"] == "15-2051.00"
+    assert doc["idempotencyKey"] == job_id
+    assert len(doc["pipelineVersion"]) == 64 and doc["pipelineVersion"].endswith("~")
+
+
+async def test_503_and_429_are_retried_honouring_retry_after(
+    writer: ConvexWriter, convex: ConvexStandin
+) -> None:
+    job_id = job()
+    retries_before = counter(metrics.RETRIES, AGENT_PATH, "503") + counter(
+        metrics.RETRIES, AGENT_PATH, "429"
+    )
+    convex.inject_faults(503, count=2, retry_after=0.4, paths=[AGENT_PATH])
+    convex.inject_faults(429, count=1, retry_after=0.6, paths=[AGENT_PATH])
+    started = time.monotonic()
+    result = await writer.write(agent_output_document(output_event(job_id)))
+    elapsed = time.monotonic() - started
+    assert result.created and result.attempts == 4
+    # Backoff alone is <= 0.2 s per wait here; Retry-After makes it 0.4 + 0.4 + 0.6.
+    assert elapsed >= 1.4, f"Retry-After honoured (took {elapsed:.2f}s)"
+    assert elapsed < 5
+    assert len(docs_for(convex, "agentOutputs", job_id)) == 1
+    retries = counter(metrics.RETRIES, AGENT_PATH, "503") + counter(
+        metrics.RETRIES, AGENT_PATH, "429"
+    )
+    assert retries == retries_before + 3
+
+
+async def test_transport_errors_and_timeouts_are_retried(convex: ConvexStandin) -> None:
+    w = ConvexWriter(make_settings(convex, convex_timeout_s=0.3))
+    await w.start()
+    try:
+        job_id = job()
+        convex.inject_faults(0, count=2, paths=[AGENT_PATH])  # connection reset
+        convex.inject_faults(503, count=1, delay_ms=1500, paths=[AGENT_PATH])  # > timeout
+        result = await w.write(agent_output_document(output_event(job_id)))
+        assert result.created and result.attempts == 4
+        assert counter(metrics.RETRIES, AGENT_PATH, "ReadTimeout") >= 1
+        assert len(docs_for(convex, "agentOutputs", job_id)) == 1
+    finally:
+        await w.aclose()
+
+
+async def test_400_is_permanent_with_convex_reason(
+    writer: ConvexWriter, convex: ConvexStandin
+) -> None:
+    job_id = job()
+    # Valid for the Python contract, rejected by the Convex validator ('$' field names).
+    event = output_event(job_id, output={"$where": "1"})
+    with pytest.raises(ConvexRejectedError) as caught:
+        await writer.write(agent_output_document(event))
+    assert isinstance(caught.value, PermanentError), "the runtime dead-letters it"
+    assert caught.value.status == 400
+    assert "must not start with '$'" in str(caught.value)
+    assert docs_for(convex, "agentOutputs", job_id) == []
+
+
+async def test_wrong_secret_is_permanent_and_not_logged(
+    convex: ConvexStandin, caplog: pytest.LogCaptureFixture
+) -> None:
+    w = ConvexWriter(make_settings(convex, convex_sync_secret="wrong-secret-value"))
+    await w.start()
+    try:
+        with pytest.raises(ConvexRejectedError) as caught:
+            await w.write(agent_output_document(output_event(job())))
+    finally:
+        await w.aclose()
+    assert caught.value.status == 401
+    assert "CONVEX_SYNC_SECRET" in caplog.text
+    assert "wrong-secret-value" not in caplog.text + str(caught.value)
+
+
+async def test_budget_exhausted_raises_a_retryable_error(convex: ConvexStandin) -> None:
+    w = ConvexWriter(make_settings(convex, convex_max_retry_s=0.5))
+    await w.start()
+    try:
+        convex.inject_faults(503, count=1000, paths=[AGENT_PATH])
+        started = time.monotonic()
+        with pytest.raises(ConvexUnavailableError, match="HTTP 503") as caught:
+            await w.write(agent_output_document(output_event(job())))
+        elapsed = time.monotonic() - started
+    finally:
+        await w.aclose()
+    assert not isinstance(caught.value, PermanentError), "retry topic, not dead letter"
+    assert 0.3 <= elapsed < 1.5, f"bounded by CONVEX_MAX_RETRY_S (took {elapsed:.2f}s)"
+
+
+async def test_retry_after_beyond_the_budget_gives_up_at_once(convex: ConvexStandin) -> None:
+    w = ConvexWriter(make_settings(convex, convex_max_retry_s=2))
+    await w.start()
+    try:
+        convex.inject_faults(429, count=1, retry_after=30, paths=[AGENT_PATH])
+        started = time.monotonic()
+        with pytest.raises(ConvexUnavailableError, match="HTTP 429"):
+            await w.write(agent_output_document(output_event(job())))
+        assert time.monotonic() - started < 1, "no pointless wait inside the handler"
+    finally:
+        await w.aclose()
