@@ -421,8 +421,13 @@ def flags(
         out.append(
             AnalysisFlag(
                 code="sparse_profile",
-                message="The profile has little to go on (short summary, few skills, no history); "
-                "recommendations will be broad.",
+                message=(
+                    "The profile has too little to go on: add a longer summary, your skills "
+                    "and at least one role or course with a description."
+                    if richness < 0.5
+                    else "The profile has little to go on (short summary, few skills, no "
+                    "history); recommendations will be broad."
+                ),
                 severity="blocking" if richness < 0.5 else "warning",
             )
         )
