@@ -75,7 +75,7 @@ chaos: install ## fault test: kill services mid-stream; prove nothing lost or du
 	$(PY) -m careers_runtime.chaos $(if $(N),--profiles $(N),)
 
 bench: install ## end-to-end benchmark against a running stack, with in-process baseline
-	$(PY) bench/bench_pipeline.py
+	$(PY) bench/bench_pipeline.py $(BENCH_ARGS)
 
 bench-ingest: install ## ingest throughput/latency vs a bare FastAPI endpoint
 	$(PY) bench/bench_ingest.py

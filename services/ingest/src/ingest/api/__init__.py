@@ -1,0 +1,1 @@
+"""HTTP transport: FastAPI routes, dependencies, middleware and error handlers."""

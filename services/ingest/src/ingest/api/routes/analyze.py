@@ -1,0 +1,268 @@
+"""POST /v1/agents/analyze: validate, rate-limit, publish ``profile.submitted``, answer 202."""
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from careers_contracts import TOPICS, AnalyzeAccepted, JobLinks, ProfileSubmission
+from careers_runtime.codec import EventTooLargeError, Outgoing
+from careers_runtime.delivery import publish
+from fastapi import APIRouter, Body, Header, Request, Response
+from opentelemetry import propagate, trace
+from redis.exceptions import RedisError
+
+from ingest.api.deps import CurrentUser, Services, ServicesDep
+from ingest.api.errors import ProblemError
+from ingest.api.responses import problem_responses
+from ingest.domain.idempotency import IdempotencyRecord, Outcome, decide
+from ingest.domain.submission import build_submission, fingerprint, new_job_id
+from ingest.metrics import RATE_LIMITED, SUBMITS
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("careers.ingest")
+router = APIRouter(tags=["jobs"])
+
+IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7E]{1,255}$"
+
+
+def links(job_id: str) -> JobLinks:
+    return JobLinks(self_=f"/v1/jobs/{job_id}", events=f"/v1/jobs/{job_id}/events")
+
+
+def accepted(job_id: str, services: Services, response: Response) -> AnalyzeAccepted:
+    record = services.jobs.get(job_id)
+    response.headers["Location"] = f"/v1/jobs/{job_id}"
+    return AnalyzeAccepted(
+        job_id=job_id,
+        status=record.latest.status if record is not None else "queued",
+        links=links(job_id),
+    )
+
+
+def unavailable(what: str) -> ProblemError:
+    return ProblemError(
+        503,
+        "unavailable",
+        f"{what} is unavailable; nothing was submitted. Retry with the same Idempotency-Key.",
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _publish(services: Services, event: Outgoing) -> None:
+    await asyncio.wait_for(
+        publish(services.broker, event, services.settings.service_name),
+        timeout=services.settings.publish_timeout_s,
+    )
+
+
+async def _idempotent_outcome(
+    services: Services, user_id: str, key: str, digest: str
+) -> tuple[Outcome, IdempotencyRecord | None]:
+    existing = await services.idempotency.get(user_id, key)
+    return decide(existing, digest), existing
+
+
+def _refuse(outcome: Outcome) -> None:
+    if outcome is Outcome.MISMATCH:
+        raise ProblemError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different body; use a new key.",
+        )
+    if outcome is Outcome.IN_PROGRESS:
+        raise ProblemError(
+            409,
+            "idempotency_key_in_progress",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+
+PROFILE_EXAMPLES: dict[str, Any] = {
+    "career changer": {
+        "summary": "A backend developer who wants to move into data science",
+        "value": {
+            "headline": "Backend developer moving into data",
+            "summary": "Five years building Python APIs; I enjoy statistics.",
+            "skills": ["Python", "SQL", "Docker"],
+            "experience": [
+                {
+                    "title": "Software Engineer",
+                    "organization": "Acme",
+                    "startDate": "2020-01",
+                    "endDate": None,
+                    "description": "Built REST APIs and data pipelines.",
+                }
+            ],
+            "education": [
+                {
+                    "degree": "BSc",
+                    "field": "Computer Science",
+                    "institution": "State University",
+                    "graduationYear": 2019,
+                }
+            ],
+            "interests": ["machine learning"],
+            "goals": "Become a data scientist",
+            "location": "Berlin, DE",
+        },
+    },
+    "minimal": {
+        "summary": "Only the required field",
+        "value": {"summary": "Nurse with ten years in intensive care, curious about informatics."},
+    },
+}
+
+
+@router.post(
+    "/v1/agents/analyze",
+    operation_id="analyzeProfile",
+    summary="Submit a profile for career analysis",
+    description=(
+        "Starts an asynchronous job for the signed-in user (the token's `sub`). Answers 202 "
+        "once the `profile.submitted` event is acknowledged by the broker. Follow "
+        "`links.events` (Server-Sent Events) or poll `links.self` for progress.\n\n"
+        "With an `Idempotency-Key`, a retry within 24 h returns the same job and submits "
+        "nothing new; the same key with a different body is 409."
+    ),
+    status_code=202,
+    response_model=AnalyzeAccepted,
+    responses={
+        202: {"headers": {"Location": {"description": "The job", "schema": {"type": "string"}}}},
+        **problem_responses(400, 401, 409, 413, 422, 429, 503),
+    },
+)
+async def analyze_profile(
+    request: Request,
+    profile: Annotated[ProfileSubmission, Body(openapi_examples=PROFILE_EXAMPLES)],
+    user: CurrentUser,
+    services: ServicesDep,
+    response: Response,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Client-chosen key (e.g. a UUID) making retries safe for 24 h",
+            examples=["5f2b7f0e-2f4a-4c1e-9a53-0c6c7b1d2e11"],
+        ),
+    ] = None,
+) -> AnalyzeAccepted:
+    digest = fingerprint(profile)
+    try:
+        if idempotency_key is not None:
+            outcome, existing = await _idempotent_outcome(
+                services, user.sub, idempotency_key, digest
+            )
+            if outcome is Outcome.REPLAY and existing is not None:
+                SUBMITS.labels("replayed").inc()
+                response.headers["Idempotent-Replayed"] = "true"
+                return accepted(existing.job_id, services, response)
+            _refuse(outcome)
+
+        decision = await services.limiter.hit(user.sub)
+        if not decision.allowed:
+            RATE_LIMITED.inc()
+            raise ProblemError(
+                429,
+                "rate_limited",
+                f"Too many submits: at most {services.limiter.item.amount} per "
+                f"{services.limiter.item.get_expiry()} s. Retry after {decision.retry_after_s} s.",
+                headers={"Retry-After": str(decision.retry_after_s)},
+            )
+
+        job_id = new_job_id(user.sub, idempotency_key)
+        if idempotency_key is not None:
+            pending = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="pending")
+            pending_ttl_s = 2 * services.settings.publish_timeout_s + 5
+            if not await services.idempotency.reserve(
+                user.sub, idempotency_key, pending, pending_ttl_s
+            ):
+                # A concurrent request with the same key won the race.
+                outcome, existing = await _idempotent_outcome(
+                    services, user.sub, idempotency_key, digest
+                )
+                if outcome is Outcome.REPLAY and existing is not None:
+                    SUBMITS.labels("replayed").inc()
+                    response.headers["Idempotent-Replayed"] = "true"
+                    return accepted(existing.job_id, services, response)
+                _refuse(outcome)
+                raise ProblemError(
+                    409,
+                    "idempotency_key_in_progress",
+                    "Retry shortly.",
+                    headers={"Retry-After": "1"},
+                )
+    except RedisError as exc:
+        log.warning("redis unavailable", extra={"error": type(exc).__name__})
+        raise unavailable("The rate limiter or idempotency store") from exc
+
+    # The job's trace starts here (continuing the frontend's traceparent, if any); the
+    # events carry it in their Kafka headers to every service downstream.
+    with tracer.start_as_current_span(
+        "POST /v1/agents/analyze",
+        context=propagate.extract(request.headers),
+        kind=trace.SpanKind.SERVER,
+        attributes={"careers.job_id": job_id, "http.route": "/v1/agents/analyze"},
+    ):
+        await _submit(services, user.sub, profile, idempotency_key, job_id, digest)
+    SUBMITS.labels("accepted").inc()
+    return accepted(job_id, services, response)
+
+
+async def _submit(
+    services: Services,
+    user_id: str,
+    profile: ProfileSubmission,
+    idempotency_key: str | None,
+    job_id: str,
+    digest: str,
+) -> None:
+    """Publish the job's events; the job exists once ``profile.submitted`` is acked."""
+    submission = build_submission(
+        job_id=job_id,
+        user_id=user_id,
+        profile=profile,
+        idempotency_key=idempotency_key,
+        now=datetime.now(UTC),
+    )
+    try:
+        await _publish(
+            services,
+            Outgoing(TOPICS.profile_submitted, submission.submitted, submission.submitted_event_id),
+        )
+    except EventTooLargeError as exc:
+        await _release(services, user_id, idempotency_key)
+        raise ProblemError(413, "body_too_large", "The profile is too large.") from exc
+    except Exception as exc:
+        await _release(services, user_id, idempotency_key)
+        log.warning("publish failed", extra={"error": type(exc).__name__, "job_id": job_id})
+        raise unavailable("The event broker") from exc
+
+    # The job exists from here on. Its `queued` status is a convenience (the orchestrator's
+    # own updates follow): a failure to publish it must not turn an accepted job into an error.
+    services.jobs.apply_local(submission.queued, submission.queued_event_id)
+    try:
+        await _publish(
+            services,
+            Outgoing(TOPICS.job_status, submission.queued, submission.queued_event_id),
+        )
+    except Exception as exc:
+        log.warning("queued status not published", extra={"error": type(exc).__name__})
+    if idempotency_key is not None:
+        completed = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="completed")
+        try:
+            await services.idempotency.complete(user_id, idempotency_key, completed)
+        except RedisError as exc:
+            # The job id is derived from the key, so a retry still lands on the same job.
+            log.warning("idempotency record not completed", extra={"error": type(exc).__name__})
+
+
+async def _release(services: Services, user_id: str, key: str | None) -> None:
+    if key is None:
+        return
+    try:
+        await services.idempotency.release(user_id, key)
+    except RedisError:
+        log.warning("idempotency record not released; it expires on its own")

@@ -1,0 +1,1 @@
+"""Pure logic of the ingest service: no Kafka, no HTTP, no Redis imports."""

@@ -1,0 +1,75 @@
+"""What a submit produces: the job id, the events and their deterministic ids."""
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from careers_contracts import (
+    JobStatusChanged,
+    ProfileSubmission,
+    ProfileSubmitted,
+    derive_event_id,
+)
+
+# Job ids for submits with an Idempotency-Key are UUIDv5 under this namespace, from the
+# user and the key: even if the idempotency store were lost, a retried submit yields the
+# same job id and the same event ids, which downstream idempotent sinks collapse.
+JOB_ID_NAMESPACE = uuid.UUID("0b3f7c2e-51f4-4c55-9d0e-7f7b8a1e6c42")
+
+
+def new_job_id(user_id: str, idempotency_key: str | None) -> str:
+    if idempotency_key is None:
+        return str(uuid.uuid4())
+    return str(uuid.uuid5(JOB_ID_NAMESPACE, json.dumps([user_id, idempotency_key])))
+
+
+def fingerprint(profile: ProfileSubmission) -> str:
+    """Hash of the validated body: the same profile (any JSON spelling) -> the same hash."""
+    canonical = json.dumps(
+        profile.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Submission:
+    job_id: str
+    submitted: ProfileSubmitted
+    submitted_event_id: str
+    queued: JobStatusChanged
+    queued_event_id: str
+
+
+def build_submission(
+    *,
+    job_id: str,
+    user_id: str,
+    profile: ProfileSubmission,
+    idempotency_key: str | None,
+    now: datetime,
+) -> Submission:
+    submitted_id = derive_event_id(job_id, "profile-submitted")
+    return Submission(
+        job_id=job_id,
+        submitted=ProfileSubmitted(
+            job_id=job_id,
+            user_id=user_id,
+            submitted_at=now,
+            profile=profile,
+            idempotency_key=idempotency_key,
+        ),
+        submitted_event_id=submitted_id,
+        queued=JobStatusChanged(
+            job_id=job_id,
+            user_id=user_id,
+            status="queued",
+            sequence=0,
+            progress=0,
+            step="queued",
+            message="Profile received; waiting for analysis",
+            at=now,
+        ),
+        queued_event_id=derive_event_id(job_id, "status-queued"),
+    )

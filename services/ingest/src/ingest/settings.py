@@ -1,0 +1,70 @@
+"""Ingest settings (environment, then ``.env``, then these defaults)."""
+
+from careers_runtime.settings import ServiceSettings
+from pydantic import Field
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+class IngestSettings(ServiceSettings):
+    service_name: str = "ingest"
+    http_port: int = 8000
+
+    # Clerk session-token verification (see ingest.auth)
+    clerk_jwks_url: str | None = Field(
+        default=None,
+        description="JWKS of the Clerk instance, e.g. https://<fapi>/.well-known/jwks.json",
+    )
+    clerk_jwt_key: str | None = Field(
+        default=None,
+        description="PEM public key for networkless verification; wins over CLERK_JWKS_URL",
+    )
+    clerk_issuer: str | None = Field(
+        default=None, description="Required `iss` (the Clerk Frontend API URL)"
+    )
+    clerk_authorized_parties: str = Field(
+        default="", description="Comma-separated origins allowed in `azp`; empty: not checked"
+    )
+    clerk_leeway_s: float = Field(default=5.0, ge=0, le=120)
+    clerk_jwks_cache_s: float = Field(default=3600.0, gt=0, description="JWKS cache lifetime")
+    clerk_jwks_min_refetch_s: float = Field(
+        default=30.0, ge=0, description="At most one JWKS refetch per this many seconds"
+    )
+    clerk_jwks_timeout_s: float = Field(default=5.0, gt=0)
+
+    # HTTP
+    cors_origins: str = Field(
+        default="http://localhost:3000", description="Comma-separated frontend origins"
+    )
+    max_body_bytes: int = Field(default=256 * 1024, ge=1024, le=900 * 1024)
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, description="Broker ack deadline before answering 503"
+    )
+
+    # Shared state across replicas (rate limits, idempotency keys); in-process without it
+    redis_url: str | None = None
+    rate_limit: str = Field(default="10/minute", description="Submits per user (limits syntax)")
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
+
+    # Job status (consumed from the job-status topic by every replica)
+    job_cache_size: int = Field(default=10_000, ge=10, description="Jobs kept in memory (LRU)")
+    job_ttl_s: float = Field(default=2 * 24 * 3600.0, gt=0, description="Forget jobs after this")
+    job_lookup_wait_s: float = Field(
+        default=1.0,
+        ge=0,
+        description="How long GET/SSE wait for an unseen job (submitted via another replica)",
+    )
+    job_status_fetch_wait_ms: int = Field(
+        default=100, ge=10, le=5000, description="Max broker wait per job-status fetch"
+    )
+    sse_ping_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comment interval")
+
+    @property
+    def authorized_parties(self) -> list[str]:
+        return _split(self.clerk_authorized_parties)
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return _split(self.cors_origins)

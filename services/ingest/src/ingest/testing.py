@@ -1,0 +1,249 @@
+"""Test helpers for the ingest suite (tokens, real ingest processes, topic reads).
+
+Lives in the package (like ``careers_runtime.testing``) so test modules can import it
+under pytest's importlib mode; fixtures wrapping it are in ``services/ingest/tests``.
+"""
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jwt
+from aiokafka import AIOKafkaConsumer
+from careers_contracts import Topic
+from careers_runtime.codec import decode
+from careers_runtime.embedded_broker import free_port
+from careers_runtime.testing.processes import ServiceProcess
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+
+from ingest.dev_keys import ensure_key_pair, load_private_key, public_jwk
+
+ISSUER = "https://clerk.test.example"
+AZP = "http://localhost:3000"
+
+PROFILE: dict[str, Any] = {
+    "headline": "Backend developer moving into data",
+    "summary": "Five years building Python APIs; I enjoy statistics.",
+    "skills": ["Python", "SQL"],
+    "experience": [
+        {
+            "title": "Software Engineer",
+            "organization": "Acme",
+            "startDate": "2020-01",
+            "endDate": None,
+            "description": "Built REST APIs.",
+        }
+    ],
+    "education": [],
+    "interests": ["machine learning"],
+    "goals": "Become a data scientist",
+}
+
+
+@dataclass(frozen=True)
+class Keys:
+    dev_dir: Path
+    private: RSAPrivateKey
+    public_pem: str
+    kid: str
+
+    @classmethod
+    def create(cls, dev_dir: Path) -> "Keys":
+        _, public_path = ensure_key_pair(dev_dir)
+        private = load_private_key(dev_dir)
+        kid = public_jwk(private.public_key())["kid"]
+        return cls(dev_dir, private, public_path.read_text(), kid)
+
+    def token(self, sub: str, *, kid: str | None = None, **overrides: Any) -> str:
+        """A Clerk-shaped RS256 token; ``claim=None`` drops a claim."""
+        return self.sign(claims_for(sub, **overrides), kid=kid)
+
+    def sign(self, claims: dict[str, Any], *, kid: str | None = None) -> str:
+        return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": kid or self.kid})
+
+
+def claims_for(sub: str, **overrides: Any) -> dict[str, Any]:
+    now = int(time.time())
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": sub,
+        "azp": AZP,
+        "sid": "sess_test",
+        "iat": now,
+        "nbf": now - 10,
+        "exp": now + 60,
+    }
+    for name, value in overrides.items():
+        if value is None:
+            claims.pop(name, None)
+        else:
+            claims[name] = value
+    return claims
+
+
+def new_user() -> str:
+    return f"user_{uuid.uuid4().hex[:12]}"
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def ingest_env(keys: Keys, bootstrap: str, port: int, **extra: str) -> dict[str, str]:
+    return {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "HTTP_PORT": str(port),
+        "ENVIRONMENT": "test",
+        "LOG_FORMAT": "text",
+        "LOG_LEVEL": "WARNING",
+        "CLERK_JWT_KEY": keys.public_pem,
+        "CLERK_JWKS_URL": "",
+        "CLERK_ISSUER": ISSUER,
+        "CLERK_AUTHORIZED_PARTIES": f"{AZP},https://app.example",
+        "CORS_ORIGINS": AZP,
+        "RATE_LIMIT": "1000/minute",
+        "REDIS_URL": "",
+        "KAFKA_LINGER_MS": "1",
+        **extra,
+    }
+
+
+@dataclass
+class Ingest:
+    process: ServiceProcess
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def start_ingest(
+    keys: Keys,
+    bootstrap: str,
+    log_dir: Path,
+    ready_path: str = "/readyz",
+    replicas: int = 1,
+    **extra: str,
+) -> list[Ingest]:
+    """``replicas`` x ``python -m ingest`` on free loopback ports, started in parallel and
+    waited for until ``ready_path`` is 200 (``/readyz``: broker up, job status caught up)."""
+    instances = []
+    for _ in range(replicas):
+        port = free_port()
+        process = ServiceProcess(
+            "ingest", ingest_env(keys, bootstrap, port, **extra), log_dir / f"ingest-{port}.log"
+        ).start()
+        instances.append(Ingest(process, port))
+    try:
+        for instance in instances:
+            instance.process.wait_http(f"{instance.url}{ready_path}", timeout_s=45)
+    except BaseException:
+        for instance in instances:
+            instance.process.stop()
+        raise
+    return instances
+
+
+async def read_topic(
+    bootstrap: str,
+    topic: Topic,
+    job_ids: set[str] | None = None,
+    *,
+    user_id: str | None = None,
+    settle_s: float = 1.0,
+) -> list[Any]:
+    """(envelope, payload) of ``topic``'s events for ``job_ids`` and/or ``user_id``, read
+    from the beginning until no record arrived for ``settle_s``."""
+    consumer = AIOKafkaConsumer(
+        topic.name,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    found: list[Any] = []
+    try:
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < settle_s:
+            batches = await consumer.getmany(timeout_ms=200)
+            records = [r for rs in batches.values() for r in rs]
+            if records:
+                quiet_since = time.monotonic()
+            for record in records:
+                envelope, payload = decode(record.value, topic)
+                if job_ids is not None and payload.job_id not in job_ids:
+                    continue
+                if user_id is not None and payload.user_id != user_id:
+                    continue
+                found.append((envelope, payload))
+    finally:
+        await consumer.stop()
+    return found
+
+
+async def eventually(predicate: Callable[[], Any], timeout_s: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        await asyncio.sleep(0.05)
+    return predicate()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def forged_tokens(keys: Keys) -> dict[str, tuple[str, str]]:
+    """name -> (token, expected reason code): every way a token must be refused."""
+    sub = "user_attack"
+    now = int(time.time())
+    good = keys.token(sub)
+    header, payload, signature = good.split(".")
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public_pem = keys.private.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    tampered_payload = _b64(json.dumps(claims_for("user_admin")).encode())
+    hs_header = _b64(json.dumps({"alg": "HS256", "typ": "JWT", "kid": keys.kid}).encode())
+    hs_signing_input = f"{hs_header}.{payload}".encode()
+    hs_signature = _b64(hmac.new(public_pem, hs_signing_input, hashlib.sha256).digest())
+    none_header = _b64(json.dumps({"alg": "none", "typ": "JWT"}).encode())
+    return {
+        "malformed": ("not-a-jwt", "malformed_token"),
+        "garbage segments": ("a.b.c", "malformed_token"),
+        "alg none": (f"{none_header}.{payload}.", "unsupported_alg"),
+        "HS256 with the public key": (
+            f"{hs_header}.{payload}.{hs_signature}",
+            "unsupported_alg",
+        ),
+        "signed by another key": (
+            jwt.encode(claims_for(sub), other_key, algorithm="RS256", headers={"kid": keys.kid}),
+            "invalid_signature",
+        ),
+        "tampered payload": (f"{header}.{tampered_payload}.{signature}", "invalid_signature"),
+        "expired": (keys.token(sub, iat=now - 300, nbf=now - 300, exp=now - 60), "token_expired"),
+        "not yet valid": (keys.token(sub, nbf=now + 120), "token_not_yet_valid"),
+        "wrong iss": (keys.token(sub, iss="https://evil.example"), "invalid_issuer"),
+        "wrong azp": (keys.token(sub, azp="https://evil.example"), "invalid_azp"),
+        "no azp": (keys.token(sub, azp=None), "invalid_azp"),
+        "no exp": (keys.token(sub, exp=None), "missing_claim"),
+        "no sub": (
+            keys.sign({k: v for k, v in claims_for(sub).items() if k != "sub"}),
+            "missing_claim",
+        ),
+        "empty sub": (keys.token(""), "invalid_sub"),
+    }

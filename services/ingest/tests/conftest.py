@@ -1,0 +1,39 @@
+"""Fixtures for the ingest tests (helpers live in ``ingest.testing``)."""
+
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import httpx
+import pytest
+from ingest.testing import Ingest, Keys, start_ingest
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
+    return Keys.create(tmp_path_factory.mktemp("clerk-dev"))
+
+
+@pytest.fixture(scope="module")
+def ingest_factory(
+    keys: Keys, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Callable[..., Ingest]]:
+    """``ingest_factory(bootstrap, RATE_LIMIT="3/minute")`` starts a real ingest process
+    (``replicas=2``: a list of them); all are stopped at the end of the module."""
+    started: list[Ingest] = []
+    logs = tmp_path_factory.mktemp("ingest-logs")
+
+    def start(
+        bootstrap: str, ready_path: str = "/readyz", replicas: int = 1, **extra: str
+    ) -> Ingest | list[Ingest]:
+        instances = start_ingest(keys, bootstrap, logs, ready_path, replicas, **extra)
+        started.extend(instances)
+        return instances[0] if replicas == 1 else instances
+
+    yield start
+    for instance in started:
+        instance.process.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(timeout=20) as client:
+        yield client

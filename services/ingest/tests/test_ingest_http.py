@@ -1,0 +1,267 @@
+"""The ingest API through real HTTP (``python -m ingest`` on loopback) and the real broker."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+
+import httpx
+import pytest
+from careers_contracts import TOPICS, ProfileSubmitted
+from ingest.testing import PROFILE, Ingest, Keys, bearer, forged_tokens, new_user, read_topic
+
+pytestmark = pytest.mark.broker
+ANALYZE = "/v1/agents/analyze"
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture(scope="module")
+def api(kafka_bootstrap: str, ingest_factory: Callable[..., Ingest]) -> Ingest:
+    return ingest_factory(kafka_bootstrap, RATE_LIMIT="3/minute")
+
+
+async def submit(
+    http: httpx.AsyncClient, api: Ingest, token: str, body: object = PROFILE, key: str | None = None
+) -> httpx.Response:
+    headers = bearer(token)
+    if key is not None:
+        headers["Idempotency-Key"] = key
+    return await http.post(f"{api.url}{ANALYZE}", json=body, headers=headers)
+
+
+async def test_valid_token_publishes_one_event_and_a_replayed_key_publishes_none(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    user = new_user()
+    token = keys.token(user)
+    first = await submit(http, api, token, key="key-1")
+    assert first.status_code == 202, first.text
+    job_id = first.json()["jobId"]
+    assert first.json()["links"] == {
+        "self": f"/v1/jobs/{job_id}",
+        "events": f"/v1/jobs/{job_id}/events",
+    }
+    assert first.headers["location"] == f"/v1/jobs/{job_id}"
+
+    replay = await submit(http, api, keys.token(user), key="key-1")  # a fresh token, same key
+    assert replay.status_code == 202
+    assert replay.json()["jobId"] == job_id
+    assert replay.headers["idempotent-replayed"] == "true"
+
+    submitted = await read_topic(kafka_bootstrap, TOPICS.profile_submitted, {job_id})
+    assert len(submitted) == 1
+    envelope, payload = submitted[0]
+    assert isinstance(payload, ProfileSubmitted)
+    assert payload.user_id == user  # from the verified token, never the body
+    assert payload.idempotency_key == "key-1"
+    assert payload.profile.summary == PROFILE["summary"]
+    assert envelope.subject == job_id and envelope.source == "ingest"
+
+    statuses = await read_topic(kafka_bootstrap, TOPICS.job_status, {job_id}, settle_s=0.3)
+    assert [(p.status, p.sequence) for _, p in statuses] == [("queued", 0)]
+
+
+async def test_submits_without_a_key_are_separate_jobs(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    user = new_user()
+    responses = [await submit(http, api, keys.token(user)) for _ in range(2)]
+    assert [r.status_code for r in responses] == [202, 202]
+    job_ids = {r.json()["jobId"] for r in responses}
+    assert len(job_ids) == 2
+    events = await read_topic(kafka_bootstrap, TOPICS.profile_submitted, job_ids)
+    assert sorted(p.job_id for _, p in events) == sorted(job_ids)
+
+
+async def test_same_key_with_a_different_body_is_409(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    user = new_user()
+    first = await submit(http, api, keys.token(user), key="k")
+    assert first.status_code == 202
+    changed = await submit(http, api, keys.token(user), {**PROFILE, "goals": "Other"}, key="k")
+    assert changed.status_code == 409
+    assert changed.headers["content-type"] == PROBLEM
+    assert changed.json()["code"] == "idempotency_key_reused"
+    # The same key is per user: another user may use it freely.
+    other = await submit(http, api, keys.token(new_user()), key="k")
+    assert other.status_code == 202 and other.json()["jobId"] != first.json()["jobId"]
+    events = await read_topic(kafka_bootstrap, TOPICS.profile_submitted, user_id=user)
+    assert len(events) == 1
+
+
+async def test_attack_matrix_is_401_and_publishes_nothing(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    cases: dict[str, tuple[dict[str, str], str]] = {
+        "no token": ({}, "missing_token"),
+        "basic scheme": ({"Authorization": "Basic dXNlcjpwYXNz"}, "malformed_header"),
+        "empty bearer": ({"Authorization": "Bearer"}, "malformed_header"),
+        "unknown kid is irrelevant with a PEM; wrong key is not": (
+            bearer(forged_tokens(keys)["signed by another key"][0]),
+            "invalid_signature",
+        ),
+    }
+    for name, (token, code) in forged_tokens(keys).items():
+        cases[name] = (bearer(token), code)
+    for name, (headers, code) in cases.items():
+        response = await http.post(f"{api.url}{ANALYZE}", json=PROFILE, headers=headers)
+        assert response.status_code == 401, (name, response.text)
+        assert response.headers["content-type"] == PROBLEM, name
+        challenge = response.headers["www-authenticate"]
+        assert challenge.startswith("Bearer ") and f'error_description="{code}"' in challenge
+        assert response.json()["code"] == code, name
+        assert "Traceback" not in response.text
+    # Reads are protected the same way.
+    response = await http.get(f"{api.url}/v1/jobs/anything")
+    assert response.status_code == 401
+    for user in ("user_attack", "user_admin", ""):
+        assert (
+            await read_topic(kafka_bootstrap, TOPICS.profile_submitted, user_id=user, settle_s=0.3)
+            == []
+        )
+
+
+async def test_invalid_bodies_are_422_naming_each_failing_field(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient
+) -> None:
+    token = keys.token(new_user())
+    body = {
+        "skils": ["typo"],
+        "experience": [{"title": "Dev", "startDate": "2020-13"}],
+        "education": [{"degree": "BSc", "graduationYear": 1800}],
+    }
+    response = await submit(http, api, token, body)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == PROBLEM
+    problem = response.json()
+    locations = {e["location"] for e in problem["errors"]}
+    assert {
+        "body.summary",
+        "body.skils",
+        "body.experience.0.startDate",
+        "body.education.0.graduationYear",
+    } <= locations
+    assert "typo" not in response.text  # submitted values are never echoed
+
+    too_many = {**PROFILE, "skills": [f"skill {i}" for i in range(101)]}
+    response = await submit(http, api, token, too_many)
+    assert response.status_code == 422
+    assert [e["location"] for e in response.json()["errors"]] == ["body.skills"]
+
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=b'{"summary": ',
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422 and response.json()["code"] == "validation_failed"
+
+    response = await submit(http, api, token, key="has spaces in it")
+    assert response.status_code == 422
+    assert [e["location"] for e in response.json()["errors"]] == ["header.Idempotency-Key"]
+
+
+async def test_bodies_over_the_cap_are_413(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient
+) -> None:
+    token = keys.token(new_user())
+    huge = json.dumps({**PROFILE, "summary": "x" * 300_000}).encode()
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=huge,
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.headers["content-type"] == PROBLEM
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted while read
+        for i in range(0, len(huge), 16_384):
+            yield huge[i : i + 16_384]
+
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=chunks(),
+        headers={**bearer(token), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert response.json()["code"] == "body_too_large"
+
+
+async def test_submits_are_rate_limited_per_user(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient
+) -> None:
+    user = new_user()
+    statuses = [(await submit(http, api, keys.token(user))).status_code for _ in range(3)]
+    assert statuses == [202, 202, 202]
+    limited = await submit(http, api, keys.token(user))
+    assert limited.status_code == 429
+    assert limited.headers["content-type"] == PROBLEM
+    assert 1 <= int(limited.headers["retry-after"]) <= 60
+    assert limited.json()["code"] == "rate_limited"
+    assert (await submit(http, api, keys.token(new_user()))).status_code == 202
+
+
+async def test_only_the_owner_can_read_a_job(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient
+) -> None:
+    owner = new_user()
+    job_id = (await submit(http, api, keys.token(owner))).json()["jobId"]
+    mine = await http.get(f"{api.url}/v1/jobs/{job_id}", headers=bearer(keys.token(owner)))
+    assert mine.status_code == 200
+    view = mine.json()
+    assert view["jobId"] == job_id and view["status"] == "queued" and view["progress"] == 0
+    theirs, missing = await asyncio.gather(
+        http.get(f"{api.url}/v1/jobs/{job_id}", headers=bearer(keys.token(new_user()))),
+        http.get(f"{api.url}/v1/jobs/{'0' * 36}", headers=bearer(keys.token(owner))),
+    )
+    assert theirs.status_code == missing.status_code == 404
+    assert theirs.json() | {"instance": None} == missing.json() | {"instance": None}
+    stream = await http.get(
+        f"{api.url}/v1/jobs/{job_id}/events", headers=bearer(keys.token(new_user()))
+    )
+    assert stream.status_code == 404
+
+
+async def test_cors_allows_only_the_configured_origins(
+    api: Ingest, http: httpx.AsyncClient
+) -> None:
+    preflight = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
+    }
+    ok = await http.options(
+        f"{api.url}{ANALYZE}", headers={"Origin": "http://localhost:3000", **preflight}
+    )
+    assert ok.status_code == 200
+    assert ok.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "idempotency-key" in ok.headers["access-control-allow-headers"].lower()
+    evil = await http.options(
+        f"{api.url}{ANALYZE}", headers={"Origin": "https://evil.example", **preflight}
+    )
+    assert "access-control-allow-origin" not in evil.headers
+    # Errors carry CORS headers too, so the browser lets the frontend read them.
+    denied = await http.post(
+        f"{api.url}{ANALYZE}", json=PROFILE, headers={"Origin": "http://localhost:3000"}
+    )
+    assert denied.status_code == 401
+    assert denied.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "www-authenticate" in denied.headers["access-control-expose-headers"].lower()
+
+
+async def test_health_metrics_and_openapi(api: Ingest, http: httpx.AsyncClient) -> None:
+    assert (await http.get(f"{api.url}/healthz")).json()["status"] == "ok"
+    ready = (await http.get(f"{api.url}/readyz")).json()
+    assert ready["ready"] and ready["brokerConnected"] and ready["jobStatusCaughtUp"]
+    metrics = (await http.get(f"{api.url}/metrics")).text
+    assert 'ingest_http_requests_total{method="POST",route="/v1/agents/analyze",status="202"}' in (
+        metrics
+    )
+    assert 'careers_messages_produced_total{topic="careers.profile.submitted.v1"}' in metrics
+    assert "ingest_auth_failures_total" in metrics
+    spec = (await http.get(f"{api.url}/openapi.json")).json()
+    operations = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
+    assert operations == {"analyzeProfile", "getJob", "streamJobEvents"}
+    assert spec["components"]["securitySchemes"]["ClerkSession"]["scheme"] == "bearer"
+    unknown = await http.get(f"{api.url}/nope")
+    assert unknown.status_code == 404 and unknown.headers["content-type"] == PROBLEM
+    # The dev JWKS route exists only with ENVIRONMENT=dev.
+    assert (await http.get(f"{api.url}/dev-clerk/.well-known/jwks.json")).status_code == 404

@@ -1,0 +1,199 @@
+"""Job status and Server-Sent Events across two ingest replicas, fed through the broker.
+
+The test plays the orchestrator: it publishes ``JobStatusChanged`` events to the real
+job-status topic; both replicas (separate processes) follow the topic on their own.
+"""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from careers_contracts import TOPICS, JobStatusChanged, Recommendation, derive_event_id
+from careers_runtime.broker import create_broker
+from careers_runtime.codec import Outgoing
+from careers_runtime.delivery import publish
+from careers_runtime.settings import ServiceSettings
+from faststream.kafka import KafkaBroker
+from ingest.testing import PROFILE, Ingest, Keys, bearer, new_user
+
+pytestmark = pytest.mark.broker
+
+
+@pytest.fixture(scope="module")
+def replicas(kafka_bootstrap: str, ingest_factory: Callable[..., Ingest]) -> tuple[Ingest, Ingest]:
+    a, b = ingest_factory(kafka_bootstrap, replicas=2)
+    return a, b
+
+
+@pytest.fixture
+async def orchestrator(kafka_bootstrap: str) -> AsyncIterator[KafkaBroker]:
+    broker = create_broker(
+        ServiceSettings(kafka_bootstrap_servers=kafka_bootstrap, service_name="orchestrator")
+    )
+    await broker.start()
+    yield broker
+    await broker.stop()
+
+
+RECOMMENDATION = Recommendation(
+    occupation_code="15-2051.00",
+    title="Data Scientists",
+    score=0.91,
+    rank=1,
+    explanation="Python, SQL and statistics match the tasks.",
+    matched_skills=["Python", "statistics"],
+    skill_gaps=["machine learning"],
+)
+
+
+async def emit(broker: KafkaBroker, job_id: str, user: str, sequence: int, status: str) -> None:
+    terminal = status == "completed"
+    event = JobStatusChanged(
+        job_id=job_id,
+        user_id=user,
+        status=status,  # type: ignore[arg-type]
+        sequence=sequence,
+        progress=100 if terminal else sequence * 30,
+        step=status,
+        message=f"{status} ({sequence})",
+        at=datetime.now(UTC),
+        recommendations=[RECOMMENDATION] if terminal else None,
+        summary="One strong match" if terminal else None,
+    )
+    event_id = derive_event_id(job_id, f"status-{sequence}")
+    await publish(broker, Outgoing(TOPICS.job_status, event, event_id), "orchestrator")
+
+
+async def read_sse(response: httpx.Response) -> AsyncIterator[dict[str, Any]]:
+    fields: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if line == "":
+            if "data" in fields:
+                yield {
+                    "id": fields.get("id"),
+                    "event": fields.get("event"),
+                    "data": json.loads(fields["data"]),
+                }
+            fields = {}
+        elif not line.startswith(":"):
+            name, _, value = line.partition(":")
+            fields[name] = value.removeprefix(" ")
+
+
+async def collect(
+    http: httpx.AsyncClient, url: str, headers: dict[str, str], into: list[dict[str, Any]]
+) -> int:
+    """Read the stream to its end into ``into``; return the status code."""
+    async with http.stream("GET", url, headers=headers) as response:
+        if response.status_code != 200:
+            return response.status_code
+        assert response.headers["content-type"].startswith("text/event-stream")
+        async for event in read_sse(response):
+            into.append(event)
+    return 200
+
+
+async def test_sse_streams_to_the_terminal_state_from_another_replica_and_resumes(
+    replicas: tuple[Ingest, Ingest],
+    keys: Keys,
+    http: httpx.AsyncClient,
+    orchestrator: KafkaBroker,
+) -> None:
+    a, b = replicas
+    user = new_user()
+    accepted = await http.post(
+        f"{a.url}/v1/agents/analyze", json=PROFILE, headers=bearer(keys.token(user))
+    )
+    assert accepted.status_code == 202
+    job_id = accepted.json()["jobId"]
+    events_url = f"{b.url}{accepted.json()['links']['events']}"  # the other replica
+
+    received: list[dict[str, Any]] = []
+    reader = asyncio.create_task(collect(http, events_url, bearer(keys.token(user)), received))
+    for _ in range(100):  # the queued event arrives through B's own job-status follower
+        if received:
+            break
+        await asyncio.sleep(0.05)
+    assert [e["id"] for e in received] == ["0"]
+    assert received[0]["event"] == "status" and received[0]["data"]["status"] == "queued"
+
+    for sequence, status in enumerate(["analyzing", "matching", "completed"], start=1):
+        await emit(orchestrator, job_id, user, sequence, status)
+        await asyncio.sleep(0.05)
+    assert await asyncio.wait_for(reader, 15) == 200  # the stream ended by itself
+
+    assert [e["id"] for e in received] == ["0", "1", "2", "3"]
+    assert [e["data"]["status"] for e in received] == [
+        "queued",
+        "analyzing",
+        "matching",
+        "completed",
+    ]
+    final = received[-1]["data"]
+    assert final["progress"] == 100
+    assert final["recommendations"][0]["occupationCode"] == "15-2051.00"
+
+    # Reconnect after event 1: only 2 and 3, then the end.
+    resumed: list[dict[str, Any]] = []
+    headers = {**bearer(keys.token(user)), "Last-Event-ID": "1"}
+    assert await asyncio.wait_for(collect(http, events_url, headers, resumed), 10) == 200
+    assert [e["id"] for e in resumed] == ["2", "3"]
+
+    # After the terminal event there is nothing to resume: 204 stops EventSource.
+    headers = {**bearer(keys.token(user)), "Last-Event-ID": "3"}
+    assert await collect(http, events_url, headers, []) == 204
+
+    # Both replicas agree on the result (each follows the topic on its own).
+    for replica in (a, b):
+        for _ in range(40):
+            view = (
+                await http.get(f"{replica.url}/v1/jobs/{job_id}", headers=bearer(keys.token(user)))
+            ).json()
+            if view["status"] == "completed":
+                break
+            await asyncio.sleep(0.05)
+        assert view["status"] == "completed"
+        assert view["recommendations"][0]["title"] == "Data Scientists"
+        assert view["summary"] == "One strong match"
+
+
+async def test_redelivered_and_out_of_order_updates_do_not_confuse_the_stream(
+    replicas: tuple[Ingest, Ingest],
+    keys: Keys,
+    http: httpx.AsyncClient,
+    orchestrator: KafkaBroker,
+) -> None:
+    a, _ = replicas
+    user = new_user()
+    job_id = (
+        await http.post(
+            f"{a.url}/v1/agents/analyze", json=PROFILE, headers=bearer(keys.token(user))
+        )
+    ).json()["jobId"]
+    # A re-delivered update (same sequence twice), then the terminal one.
+    await emit(orchestrator, job_id, user, 1, "analyzing")
+    await emit(orchestrator, job_id, user, 1, "analyzing")
+    await emit(orchestrator, job_id, user, 2, "completed")
+    received: list[dict[str, Any]] = []
+    url = f"{a.url}/v1/jobs/{job_id}/events"
+    for _ in range(50):
+        received.clear()
+        assert await asyncio.wait_for(collect(http, url, bearer(keys.token(user)), received), 10)
+        if received and received[-1]["data"]["status"] == "completed":
+            break
+        await asyncio.sleep(0.1)  # the follower has not consumed the terminal event yet
+    assert [e["id"] for e in received] == ["0", "1", "2"]
+
+    # An event claiming the job for another user is ignored.
+    await emit(orchestrator, job_id, "user_intruder", 3, "analyzing")
+    await asyncio.sleep(0.3)
+    view = await http.get(f"{a.url}/v1/jobs/{job_id}", headers=bearer(keys.token(user)))
+    assert view.json()["status"] == "completed"
+    stolen = await http.get(
+        f"{a.url}/v1/jobs/{job_id}", headers=bearer(keys.token("user_intruder"))
+    )
+    assert stolen.status_code == 404
