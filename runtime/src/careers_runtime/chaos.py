@@ -1,0 +1,242 @@
+"""``make chaos``: prove that nothing is lost or duplicated when things break.
+
+Starts the whole stack on the embedded broker (each service its own process), submits N
+profiles from several users at a steady rate, and meanwhile:
+
+1. SIGKILLs and restarts orchestrator, profile-analyzer, career-matcher and convex-sync,
+   one after another (no drain, no commit, no leaving the group);
+2. makes the Convex stand-in answer 503 and 429 (with Retry-After) for a while;
+3. injects one poison message (not a valid event) into ``profile.submitted``;
+4. SIGTERMs career-matcher under load and checks it exits within its grace period.
+
+Then it waits for every job's documents and counts them *in the Convex stand-in*:
+
+    submitted 20, completed 20, lost 0, duplicated 0, dead-lettered 1
+
+It exits non-zero on any loss or duplicate, a dead-letter count other than the one
+poison message, or a SIGTERM that overran the deadline.
+"""
+
+import argparse
+import asyncio
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from careers_contracts import TOPICS
+
+from careers_runtime.dlq_cli import DLQ_GROUPS, read_dead_letters
+from careers_runtime.testing.stack import LocalStack, default_workdir
+
+SHUTDOWN_GRACE_S = 10.0
+KILL_ORDER = ("orchestrator", "profile-analyzer", "career-matcher", "convex-sync")
+
+ROLES = [
+    (
+        "Registered Nurse",
+        "Hospital",
+        ["patient care", "medication administration", "triage"],
+        "Cared for patients in a busy emergency department, assessed symptoms, administered medication.",
+    ),
+    (
+        "Software Developer",
+        "Tech Co",
+        ["Python", "SQL", "REST APIs", "testing"],
+        "Designed and built web services and databases; wrote automated tests; reviewed code.",
+    ),
+    (
+        "Accountant",
+        "Audit LLP",
+        ["bookkeeping", "financial reporting", "tax preparation"],
+        "Prepared financial statements, reconciled accounts and filed tax returns for clients.",
+    ),
+    (
+        "Electrician",
+        "Build Ltd",
+        ["electrical wiring", "blueprint reading", "troubleshooting"],
+        "Installed and repaired wiring, fixtures and control systems on commercial sites.",
+    ),
+    (
+        "High School Teacher",
+        "City School",
+        ["lesson planning", "classroom management", "mathematics"],
+        "Taught algebra and geometry, planned lessons, graded exams and mentored students.",
+    ),
+    (
+        "Line Cook",
+        "Bistro",
+        ["food preparation", "grilling", "kitchen sanitation"],
+        "Prepared dishes to order, managed the grill station and kept the kitchen clean.",
+    ),
+]
+
+
+def sample_profile(i: int) -> dict[str, Any]:
+    title, org, skills, description = ROLES[i % len(ROLES)]
+    start_year = 2010 + (i % 9)
+    return {
+        "headline": f"{title} with {2026 - start_year} years of experience",
+        "summary": f"Experienced {title.lower()}. {description}",
+        "skills": skills,
+        "experience": [
+            {
+                "title": title,
+                "organization": org,
+                "startDate": f"{start_year}-0{1 + i % 9}",
+                "endDate": None,
+                "description": description,
+            }
+        ],
+        "education": [],
+        "interests": [],
+    }
+
+
+class Submitter(threading.Thread):
+    """Submits profiles at a steady rate while faults happen around it."""
+
+    def __init__(self, stack: LocalStack, count: int, users: int, duration_s: float) -> None:
+        super().__init__(daemon=True)
+        self.stack, self.count, self.users = stack, count, users
+        self.interval = duration_s / max(count, 1)
+        self.jobs: dict[str, str] = {}
+        self.errors: list[str] = []
+
+    def run(self) -> None:
+        for i in range(self.count):
+            user = f"user_chaos_{i % self.users}"
+            for _attempt in range(20):  # ingest itself is never killed; retry transient 503s
+                try:
+                    self.jobs[self.stack.submit(sample_profile(i), user)] = user
+                    break
+                except Exception as exc:
+                    error = str(exc)
+                    time.sleep(0.5)
+            else:
+                self.errors.append(error)
+            time.sleep(self.interval)
+
+
+async def _poison(bootstrap: str) -> str:
+    key = f"poison-{uuid.uuid4().hex[:8]}"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            TOPICS.profile_submitted.name, b"\x00not an event", key=key.encode()
+        )
+    finally:
+        await producer.stop()
+    return key
+
+
+async def _count_dead_letters(bootstrap: str) -> list[Any]:
+    letters = []
+    for group in DLQ_GROUPS:
+        letters += await read_dead_letters(bootstrap, group)
+    return letters
+
+
+def step(message: str) -> None:
+    print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(profiles: int, users: int, timeout_s: float, workdir: Path) -> int:
+    env = {
+        "SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S),
+        "RETRY_BACKOFF_BASE_S": "0.5",
+        "RETRY_BACKOFF_MAX_S": "5",
+        "RETRY_MAX_ATTEMPTS": "6",
+        "CONVEX_MAX_RETRY_S": "10",
+        "ORCHESTRATOR_STEP_TIMEOUT_S": "30",
+    }
+    step(f"starting the stack in {workdir}")
+    with LocalStack(workdir, env=env) as stack:
+        # Spread the submissions over the whole fault sequence (each kill + restart takes
+        # ~10 s), so every kill happens with jobs in flight.
+        submitter = Submitter(stack, profiles, users, duration_s=10.0 * len(KILL_ORDER) + 5)
+        submitter.start()
+        overran: list[str] = []
+        for name in KILL_ORDER:
+            time.sleep(1.5)
+            step(f"SIGKILL {name}")
+            stack.kill(name)
+            if name == "profile-analyzer":
+                step("Convex stand-in: next 15 writes get 503, then 5 get 429 (Retry-After: 1)")
+                stack.convex.inject_faults(503, count=15, retry_after=1)
+                stack.convex.inject_faults(429, count=5, retry_after=1)
+            if name == "career-matcher":
+                key = asyncio.run(_poison(stack.bootstrap or ""))
+                step(f"poison message injected with key {key}")
+            stack.start(name)
+            step(f"{name} restarted and ready")
+        step("SIGTERM career-matcher under load")
+        took = stack.terminate("career-matcher")
+        if took > SHUTDOWN_GRACE_S + 5:
+            overran.append(f"career-matcher took {took:.1f}s to exit (grace {SHUTDOWN_GRACE_S}s)")
+        step(f"career-matcher exited in {took:.1f}s; restarting")
+        stack.start("career-matcher")
+        submitter.join()
+        submitted = dict(submitter.jobs)
+        step(f"{len(submitted)} submitted; waiting for Convex documents")
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            recommendations = stack.convex.documents("careerRecommendations")
+            done = {d["jobId"] for d in recommendations} & set(submitted)
+            if len(done) == len(submitted):
+                break
+            time.sleep(1)
+        time.sleep(2)  # let any late duplicate write land before counting
+        recommendations = [
+            d for d in stack.convex.documents("careerRecommendations") if d["jobId"] in submitted
+        ]
+        outputs = [d for d in stack.convex.documents("agentOutputs") if d["jobId"] in submitted]
+        letters = asyncio.run(_count_dead_letters(stack.bootstrap or ""))
+        if len(recommendations) < len(submitted):
+            print(stack.logs(), file=sys.stderr)
+
+    per_job = Counter(d["jobId"] for d in recommendations)
+    per_output = Counter((d["jobId"], d["agent"]) for d in outputs)
+    completed = sum(1 for d in recommendations if d["status"] == "completed")
+    expected_outputs = {(j, a) for j in submitted for a in ("profile-analyzer", "career-matcher")}
+    lost = len(set(submitted) - set(per_job)) + len(expected_outputs - set(per_output))
+    duplicated = sum(n - 1 for n in per_job.values()) + sum(n - 1 for n in per_output.values())
+    print(
+        f"submitted {len(submitted)}, completed {completed}, lost {lost}, "
+        f"duplicated {duplicated}, dead-lettered {len(letters)}",
+        flush=True,
+    )
+    problems = list(overran) + submitter.errors
+    if len(submitted) != profiles:
+        problems.append(f"only {len(submitted)} of {profiles} submissions were accepted")
+    if len(letters) != 1:
+        problems += [
+            f"dead letter: {s.group} {s.letter.error_class} {s.letter.error_message[:200]}"
+            for s in letters
+        ]
+    for problem in problems:
+        print(f"problem: {problem}", file=sys.stderr)
+    return 1 if lost or duplicated or problems or completed != len(submitted) else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--profiles", type=int, default=20)
+    parser.add_argument("--users", type=int, default=3)
+    parser.add_argument("--timeout", type=float, default=240)
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args(argv)
+    workdir = args.workdir or default_workdir(f"chaos-{uuid.uuid4().hex[:6]}")
+    return run(args.profiles, args.users, args.timeout, workdir)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""The whole system as real processes, for end-to-end tests, chaos and benchmarks.
+
+    with LocalStack(workdir) as stack:
+        job = stack.submit(profile, user="user_a")      # POST /v1/agents/analyze
+        stack.kill("orchestrator"); stack.start("orchestrator")
+        stack.convex.documents("careerRecommendations")
+
+Starts (or reuses) a Kafka broker, the Convex stand-in, and every service as its own
+process (``python -m <package>``), with a throw-away Clerk signing key shared by ingest and
+the stand-in, so the real JWT verification path runs on both sides.
+"""
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import httpx
+
+from careers_runtime.embedded_broker import EmbeddedKafka, free_port
+from careers_runtime.testing.convex_standin import ConvexStandin
+from careers_runtime.testing.processes import ServiceProcess
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    module: str
+    ready_path: str = "/readyz"
+
+
+SERVICES = (
+    ServiceSpec("orchestrator", "orchestrator"),
+    ServiceSpec("profile-analyzer", "profile_analyzer"),
+    ServiceSpec("career-matcher", "career_matcher"),
+    ServiceSpec("convex-sync", "convex_sync"),
+    ServiceSpec("ingest", "ingest", ready_path="/healthz"),
+)
+
+
+class LocalStack:
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        bootstrap: str | None = None,
+        replicas: dict[str, int] | None = None,
+        env: dict[str, str] | None = None,
+        services: Iterable[str] | None = None,
+    ) -> None:
+        self.workdir = workdir
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self._own_broker: EmbeddedKafka | None = None
+        self.bootstrap = bootstrap
+        self.replicas = replicas or {}
+        self.extra_env = env or {}
+        wanted = set(services) if services is not None else None
+        self.specs = [s for s in SERVICES if wanted is None or s.name in wanted]
+        self.processes: dict[str, ServiceProcess] = {}
+        self.ports: dict[str, int] = {}
+        self.convex = ConvexStandin(log_path=workdir / "convex.log")
+        self.http = httpx.Client(timeout=30)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    def start_all(self) -> "LocalStack":
+        if self.bootstrap is None:
+            self._own_broker = EmbeddedKafka(log_file=self.workdir / "broker.log").start()
+            self.bootstrap = self._own_broker.bootstrap
+        self.convex.start()
+        for spec in self.specs:
+            for index in range(self.replicas.get(spec.name, 1)):
+                self.start(self.instance_name(spec.name, index), wait=False)
+        for name in self.processes:
+            self.wait_ready(name)
+        return self
+
+    @staticmethod
+    def instance_name(service: str, index: int) -> str:
+        return service if index == 0 else f"{service}-{index + 1}"
+
+    def spec(self, name: str) -> ServiceSpec:
+        for spec in self.specs:
+            if name == spec.name or name.startswith(spec.name + "-"):
+                return spec
+        raise KeyError(name)
+
+    def env_for(self, name: str) -> dict[str, str]:
+        assert self.bootstrap is not None
+        port = self.ports.setdefault(name, free_port())
+        return {
+            "ENVIRONMENT": "test",
+            "LOG_FORMAT": "json",
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "HTTP_PORT": str(port),
+            "CLERK_JWT_KEY": self.convex.public_pem,
+            "CLERK_ISSUER": self.convex.issuer,
+            "CLERK_AUTHORIZED_PARTIES": "",
+            "CLERK_JWKS_URL": "",
+            "RATE_LIMIT": "10000/minute",
+            "CONVEX_URL": self.convex.url,
+            "CONVEX_SITE_URL": self.convex.url,
+            "CONVEX_SYNC_SECRET": self.convex.secret,
+            "ORCHESTRATOR_CHECKPOINT_PATH": str(self.workdir / "orchestrator.sqlite3"),
+            "REDIS_URL": "",
+            **self.extra_env,
+        }
+
+    def start(self, name: str, *, wait: bool = True) -> ServiceProcess:
+        spec = self.spec(name)
+        process = ServiceProcess(
+            spec.module, self.env_for(name), self.workdir / f"{name}.log"
+        ).start()
+        self.processes[name] = process
+        if wait:
+            self.wait_ready(name)
+        return process
+
+    def wait_ready(self, name: str, timeout_s: float = 90) -> None:
+        self.processes[name].wait_http(self.url(name, self.spec(name).ready_path), timeout_s)
+
+    def url(self, name: str, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+    def kill(self, name: str) -> None:
+        """SIGKILL: no drain, no commit, no leaving the group."""
+        self.processes[name].kill()
+
+    def terminate(self, name: str, timeout_s: float = 60) -> float:
+        """SIGTERM and wait; returns the seconds the process took to exit."""
+        started = time.monotonic()
+        process = self.processes[name]
+        process.signal(signal.SIGTERM)
+        assert process.process is not None
+        process.process.wait(timeout=timeout_s)
+        return time.monotonic() - started
+
+    def stop_all(self) -> None:
+        for name in reversed(list(self.processes)):
+            with contextlib.suppress(Exception):
+                self.processes[name].stop()
+        with contextlib.suppress(Exception):
+            self.convex.stop()
+        if self._own_broker is not None:
+            self._own_broker.stop()
+        self.http.close()
+
+    def __enter__(self) -> "LocalStack":
+        try:
+            return self.start_all()
+        except BaseException:
+            self.stop_all()
+            raise
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop_all()
+
+    # ------------------------------------------------------------------ the API
+
+    def token(self, user: str) -> str:
+        return self.convex.token(user, ttl_s=3600)
+
+    def submit(self, profile: dict[str, Any], user: str, idempotency_key: str | None = None) -> str:
+        headers = {"Authorization": f"Bearer {self.token(user)}"}
+        if idempotency_key:
+            headers["Idempotency-Key"] = idempotency_key
+        response = self.http.post(
+            self.url("ingest", "/v1/agents/analyze"), json=profile, headers=headers
+        )
+        if response.status_code != 202:
+            raise RuntimeError(f"submit failed: {response.status_code} {response.text}")
+        job_id: str = response.json()["jobId"]
+        return job_id
+
+    def job(self, job_id: str, user: str) -> httpx.Response:
+        return self.http.get(
+            self.url("ingest", f"/v1/jobs/{job_id}"),
+            headers={"Authorization": f"Bearer {self.token(user)}"},
+        )
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {name}\n{p.tail(30)}" for name, p in self.processes.items())
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parents[4]
+
+
+def default_workdir(name: str) -> Path:
+    return Path(os.environ.get("CAREERS_WORKDIR", repo_root() / ".dev")) / name
