@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka.partitioner import murmur2
-from careers_contracts import TOPICS, ProfileSubmission, ProfileSubmitted
+from careers_contracts import ProfileSubmission, ProfileSubmitted, Topic
 from careers_contracts.topics import dead_letter_topic, retry_topic
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing
@@ -20,7 +20,16 @@ from careers_runtime.settings import ServiceSettings
 from careers_runtime.topics_admin import ensure_topics
 
 pytestmark = pytest.mark.broker
-TOPIC = TOPICS.profile_submitted
+# A topic of its own: a new group reads from the earliest record, and the session's
+# shared topics hold other tests' records that would land in the same batches.
+TOPIC = Topic(
+    name=f"careers.test-ordering-{uuid.uuid4().hex[:8]}.v1",
+    payload=ProfileSubmitted,
+    description="ordering test",
+    producers=("test",),
+    consumers=("test",),
+    partitions=2,
+)
 
 
 def _partition(key: str) -> int:
@@ -44,7 +53,7 @@ async def test_slow_job_does_not_stall_its_partition_and_keys_stay_ordered(
     kafka_bootstrap: str,
 ) -> None:
     group = f"order-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka_bootstrap, [retry_topic(group), dead_letter_topic(group)])
+    await ensure_topics(kafka_bootstrap, [TOPIC, retry_topic(group), dead_letter_topic(group)])
     slow, *fast = _same_partition_keys(4)
     finished: list[tuple[str, int, float]] = []
     started = time.monotonic()

@@ -1,6 +1,7 @@
 """CareerMatcher domain: catalog, scoring, diversity, gaps, determinism, eval threshold."""
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,12 @@ def test_deterministic_byte_identical_json():
     assert run() == run()
 
 
-@pytest.mark.skipif(not default_path().exists(), reason="shared eval set not present")
+# The eval set lives beside the repository (../shared/eval), as on CI; a clone elsewhere
+# may not have it. On CI a missing set fails the test instead of skipping it.
+@pytest.mark.skipif(
+    not default_path().exists() and not os.environ.get("CI"),
+    reason="shared eval set not present (it lives outside the repository)",
+)
 def test_eval_hit_at_5_threshold():
     res = evaluate(json.loads(default_path().read_text()), as_of=AS_OF)
     assert res["hit@5"] >= 11, res["rows"]
