@@ -149,10 +149,10 @@ async def test_value_error_from_the_domain_is_permanent_other_errors_are_retried
     async def broken(*args: Any) -> Any:
         raise MemoryError("catalog")
 
-    service._match = bad_value  # type: ignore[method-assign]
+    service.compute_result = bad_value  # type: ignore[method-assign]
     with pytest.raises(PermanentError, match="duplicate occupation"):
         await service.handle(_incoming(_request("job-bad")))
-    service._match = broken  # type: ignore[method-assign]
+    service.compute_result = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="MemoryError") as info:
         await service.handle(_incoming(_request("job-broken")))
     assert not isinstance(info.value, PermanentError)

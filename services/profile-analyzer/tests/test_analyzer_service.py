@@ -147,16 +147,16 @@ async def test_handler_returns_completed_event_and_record_with_derived_ids() -> 
 async def test_value_error_from_the_domain_is_permanent_other_errors_are_retried() -> None:
     service = AnalyzerService(AnalyzerSettings())
 
-    async def bad_value(profile: ProfileSubmission, as_of: str) -> Any:
+    async def bad_value(*args: Any) -> Any:
         raise ValueError("impossible experience dates")
 
-    async def broken(profile: ProfileSubmission, as_of: str) -> Any:
+    async def broken(*args: Any) -> Any:
         raise OSError("disk gone")
 
-    service._analyse = bad_value  # type: ignore[method-assign]
+    service.compute_result = bad_value  # type: ignore[method-assign]
     with pytest.raises(PermanentError, match="impossible experience dates"):
         await service.handle(_incoming(_request("job-bad")))
-    service._analyse = broken  # type: ignore[method-assign]
+    service.compute_result = broken  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="OSError: disk gone") as info:
         await service.handle(_incoming(_request("job-broken")))
     assert not isinstance(info.value, PermanentError)
