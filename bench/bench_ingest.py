@@ -3,8 +3,8 @@
     python bench/bench_ingest.py [--duration 10] [--concurrency 32] [--redis URL] [--markdown]
 
 Starts an embedded Kafka broker, the real ingest service (``python -m ingest``: Clerk
-RS256 verification with a local key, validation, per-user rate limit, publish of
-``profile.submitted`` + the ``queued`` status with broker acks) and a *bare* FastAPI app
+RS256 verification with a local key, validation, per-user rate limit, 202 after the
+broker acknowledged ``profile.submitted``, then the ``queued`` status) and a *bare* FastAPI app
 (``POST`` with the same ``ProfileSubmission`` body model, answering 202 with a uuid: no
 auth, no limit, no broker). Both run under uvicorn in their own process with the same
 settings. One client process drives each in turn with ``--concurrency`` keep-alive

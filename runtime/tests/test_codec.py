@@ -70,3 +70,35 @@ def test_oversized_events_are_refused_before_the_broker() -> None:
     )
     with pytest.raises(EventTooLargeError):
         encode(Outgoing(TOPICS.profile_submitted, huge, "e"), "ingest")
+
+
+def test_encode_serialises_the_payload_once_into_the_same_bytes() -> None:
+    """The spliced envelope equals dump -> validate as envelope data -> dump."""
+    from careers_contracts import Envelope, JobStatusChanged
+
+    status = JobStatusChanged(
+        job_id="job-1",
+        user_id="user_1",
+        status="queued",
+        sequence=0,
+        progress=0,
+        step="queued",
+        message='Profile "received" — waiting \u2603',
+        at=datetime(2026, 1, 1, 12, 30, 15, 123456, tzinfo=UTC),
+    )
+    for event in (
+        _event(summary='Ünïcødé "quoted" \n text'),
+        Outgoing(TOPICS.job_status, status, "e"),
+    ):
+        value, _ = encode(event, source="ingest")
+        envelope = Envelope.model_validate_json(value)
+        legacy = Envelope(
+            id=envelope.id,
+            type=envelope.type,
+            source=envelope.source,
+            subject=envelope.subject,
+            time=envelope.time,
+            schemaversion=envelope.schemaversion,
+            data=event.payload.model_dump(mode="json", by_alias=True),
+        ).model_dump_json(by_alias=True)
+        assert value == legacy.encode()

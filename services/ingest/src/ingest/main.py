@@ -1,5 +1,6 @@
 """The ingest FastAPI application: wiring, lifespan, middleware, OpenAPI."""
 
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -123,6 +124,11 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 follower=follower,
                 redis=redis,
             )
+            # Everything allocated so far (modules, schemas, validators) lives as long as the
+            # process: take it out of the collector's view, so full collections under load
+            # only walk objects that can actually die (~5% of a submit's CPU otherwise).
+            gc.collect()
+            gc.freeze()
             log.info("ingest ready", extra={"redis": bool(redis)})
             yield
 

@@ -7,17 +7,19 @@ from typing import Annotated, Any
 
 from careers_contracts import TOPICS, AnalyzeAccepted, JobLinks, ProfileSubmission
 from careers_runtime.codec import EventTooLargeError, Outgoing
-from careers_runtime.delivery import publish
+from careers_runtime.delivery import enqueue, publish
 from fastapi import APIRouter, Body, Header, Request, Response
 from opentelemetry import propagate, trace
 from redis.exceptions import RedisError
 
-from ingest.api.deps import CurrentUser, Services, ServicesDep
+from ingest.api.deps import CurrentUser, Services
 from ingest.api.errors import ProblemError
 from ingest.api.responses import problem_responses
 from ingest.domain.idempotency import IdempotencyRecord, Outcome, decide
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.metrics import RATE_LIMITED, SUBMITS
+
+SUBMITS_ACCEPTED = SUBMITS.labels("accepted")
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("careers.ingest")
@@ -30,13 +32,19 @@ def links(job_id: str) -> JobLinks:
     return JobLinks(self_=f"/v1/jobs/{job_id}", events=f"/v1/jobs/{job_id}/events")
 
 
-def accepted(job_id: str, services: Services, response: Response) -> AnalyzeAccepted:
+def accepted(job_id: str, services: Services, *, replayed: bool = False) -> Response:
+    """The 202 ``AnalyzeAccepted`` response, serialised once (no response-model round trip)."""
     record = services.jobs.get(job_id)
-    response.headers["Location"] = f"/v1/jobs/{job_id}"
-    return AnalyzeAccepted(
+    body = AnalyzeAccepted(
         job_id=job_id,
         status=record.latest.status if record is not None else "queued",
         links=links(job_id),
+    )
+    headers = {"Location": f"/v1/jobs/{job_id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        body.model_dump_json(), status_code=202, media_type="application/json", headers=headers
     )
 
 
@@ -137,8 +145,6 @@ async def analyze_profile(
     request: Request,
     profile: Annotated[ProfileSubmission, Body(openapi_examples=PROFILE_EXAMPLES)],
     user: CurrentUser,
-    services: ServicesDep,
-    response: Response,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -148,17 +154,18 @@ async def analyze_profile(
             examples=["5f2b7f0e-2f4a-4c1e-9a53-0c6c7b1d2e11"],
         ),
     ] = None,
-) -> AnalyzeAccepted:
-    digest = fingerprint(profile)
+) -> Response:
+    services: Services = request.app.state.services
+    # The body's hash only matters for an Idempotency-Key (same key, other body = 409).
+    digest = fingerprint(profile) if idempotency_key is not None else None
     try:
-        if idempotency_key is not None:
+        if idempotency_key is not None and digest is not None:
             outcome, existing = await _idempotent_outcome(
                 services, user.sub, idempotency_key, digest
             )
             if outcome is Outcome.REPLAY and existing is not None:
                 SUBMITS.labels("replayed").inc()
-                response.headers["Idempotent-Replayed"] = "true"
-                return accepted(existing.job_id, services, response)
+                return accepted(existing.job_id, services, replayed=True)
             _refuse(outcome)
 
         decision = await services.limiter.hit(user.sub)
@@ -173,7 +180,7 @@ async def analyze_profile(
             )
 
         job_id = new_job_id(user.sub, idempotency_key)
-        if idempotency_key is not None:
+        if idempotency_key is not None and digest is not None:
             pending = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="pending")
             pending_ttl_s = 2 * services.settings.publish_timeout_s + 5
             if not await services.idempotency.reserve(
@@ -185,8 +192,7 @@ async def analyze_profile(
                 )
                 if outcome is Outcome.REPLAY and existing is not None:
                     SUBMITS.labels("replayed").inc()
-                    response.headers["Idempotent-Replayed"] = "true"
-                    return accepted(existing.job_id, services, response)
+                    return accepted(existing.job_id, services, replayed=True)
                 _refuse(outcome)
                 raise ProblemError(
                     409,
@@ -207,8 +213,8 @@ async def analyze_profile(
         attributes={"careers.job_id": job_id, "http.route": "/v1/agents/analyze"},
     ):
         await _submit(services, user.sub, profile, idempotency_key, job_id, digest)
-    SUBMITS.labels("accepted").inc()
-    return accepted(job_id, services, response)
+    SUBMITS_ACCEPTED.inc()
+    return accepted(job_id, services)
 
 
 async def _submit(
@@ -217,7 +223,7 @@ async def _submit(
     profile: ProfileSubmission,
     idempotency_key: str | None,
     job_id: str,
-    digest: str,
+    digest: str | None,
 ) -> None:
     """Publish the job's events; the job exists once ``profile.submitted`` is acked."""
     submission = build_submission(
@@ -241,22 +247,32 @@ async def _submit(
         raise unavailable("The event broker") from exc
 
     # The job exists from here on. Its `queued` status is a convenience (the orchestrator's
-    # own updates follow): a failure to publish it must not turn an accepted job into an error.
+    # own updates follow): a failure to publish it must not turn an accepted job into an
+    # error, so the 202 does not wait for its ack (it is still produced with acks=all; a
+    # failure is logged and recorded on its producer span).
     services.jobs.apply_local(submission.queued, submission.queued_event_id)
     try:
-        await _publish(
-            services,
-            Outgoing(TOPICS.job_status, submission.queued, submission.queued_event_id),
-        )
+        async with asyncio.timeout(services.settings.publish_timeout_s):
+            ack = await enqueue(
+                services.broker,
+                Outgoing(TOPICS.job_status, submission.queued, submission.queued_event_id),
+                services.settings.service_name,
+            )
+        ack.add_done_callback(_queued_acked)
     except Exception as exc:
         log.warning("queued status not published", extra={"error": type(exc).__name__})
-    if idempotency_key is not None:
+    if idempotency_key is not None and digest is not None:
         completed = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="completed")
         try:
             await services.idempotency.complete(user_id, idempotency_key, completed)
         except RedisError as exc:
             # The job id is derived from the key, so a retry still lands on the same job.
             log.warning("idempotency record not completed", extra={"error": type(exc).__name__})
+
+
+def _queued_acked(ack: "asyncio.Future[Any]") -> None:
+    if not ack.cancelled() and (exc := ack.exception()) is not None:
+        log.warning("queued status not published", extra={"error": type(exc).__name__})
 
 
 async def _release(services: Services, user_id: str, key: str | None) -> None:
