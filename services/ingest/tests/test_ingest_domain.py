@@ -189,3 +189,23 @@ async def test_in_process_rate_limit_sweeps_inline_at_most_once_a_second(
     assert sweeps == 2
     (events,) = limiter.storage.events.values()  # only a's new hit is left
     assert len(events) == 1
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [
+        ("application/json", True),
+        ("Application/JSON; charset=utf-8", True),
+        ("application/problem+json", True),
+        ("text/plain", False),
+        ("application/jsonx", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_submit_fast_path_parses_what_fastapi_parses_as_json(
+    content_type: str | None, expected: bool
+) -> None:
+    from ingest.api.routes.analyze import _is_json
+
+    assert _is_json(content_type) is expected

@@ -160,6 +160,37 @@ async def test_invalid_bodies_are_422_naming_each_failing_field(
     assert [e["location"] for e in response.json()["errors"]] == ["header.Idempotency-Key"]
 
 
+async def test_submit_fast_path_keeps_the_declared_order_of_checks(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient
+) -> None:
+    """Valid requests skip FastAPI's generic handler; everything else behaves as declared."""
+    token = keys.token(new_user())
+    # Unparseable JSON is a 422 before authentication (FastAPI reads the body first) ...
+    response = await http.post(
+        f"{api.url}{ANALYZE}", content=b"{", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422 and response.json()["code"] == "validation_failed"
+    # ... while a parseable body is only validated for an authenticated caller.
+    response = await http.post(f"{api.url}{ANALYZE}", json={"skils": []})
+    assert response.status_code == 401 and response.json()["code"] == "missing_token"
+    response = await http.post(f"{api.url}{ANALYZE}", json=PROFILE)
+    assert response.status_code == 401 and response.json()["code"] == "missing_token"
+    # Not JSON by its content type: FastAPI's answer (the body is not an object).
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=json.dumps(PROFILE).encode(),
+        headers={**bearer(token), "Content-Type": "text/plain"},
+    )
+    assert response.status_code == 422 and response.json()["code"] == "validation_failed"
+    # `+json` media types and parameters are JSON, as in FastAPI.
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=json.dumps(PROFILE).encode(),
+        headers={**bearer(token), "Content-Type": "application/merged+json; charset=utf-8"},
+    )
+    assert response.status_code == 202
+
+
 async def test_bodies_over_the_cap_are_413(
     api: Ingest, keys: Keys, http: httpx.AsyncClient
 ) -> None:

@@ -2,6 +2,8 @@
 
 import asyncio
 import logging
+import re
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -9,12 +11,15 @@ from careers_contracts import TOPICS, AnalyzeAccepted, JobLinks, ProfileSubmissi
 from careers_runtime.codec import EventTooLargeError, Outgoing
 from careers_runtime.delivery import enqueue, publish
 from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi.routing import APIRoute
 from opentelemetry import propagate, trace
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 
-from ingest.api.deps import CurrentUser, Services
+from ingest.api.deps import CurrentUser, Services, clerk_session
 from ingest.api.errors import ProblemError
 from ingest.api.responses import problem_responses
+from ingest.auth import Principal
 from ingest.domain.idempotency import IdempotencyRecord, Outcome, decide
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.metrics import RATE_LIMITED, SUBMITS
@@ -23,9 +28,59 @@ SUBMITS_ACCEPTED = SUBMITS.labels("accepted")
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("careers.ingest")
-router = APIRouter(tags=["jobs"])
 
 IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7E]{1,255}$"
+_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
+
+
+def _is_json(content_type: str | None) -> bool:
+    """``application/json`` or ``application/*+json`` (what FastAPI parses as JSON)."""
+    if not content_type:
+        return False
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+class SubmitRoute(APIRoute):
+    """The submit route: FastAPI's declaration (OpenAPI, errors), a leaner request path.
+
+    FastAPI's generic handler parses the body with ``json.loads``, validates the dict,
+    and resolves the security dependency and the header parameter through its dependency
+    machinery: together about a third of a submit's CPU. For a well-formed request (JSON
+    content type, valid ``Idempotency-Key`` if any) this handler validates the raw bytes
+    in one step (``model_validate_json``), then authenticates with the same
+    ``clerk_session`` check and runs the same endpoint logic. Anything else (invalid JSON,
+    a failing field, another content type, a malformed header) goes to FastAPI's own
+    handler for the declared endpoint, so every error (422 naming each failing field,
+    401 before field errors, 400, 413) is exactly what the declaration produces. The body
+    is read once: Starlette caches it on the request both handlers share.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        declared = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            raw = await request.body()
+            headers = request.headers
+            key = headers.get("idempotency-key")
+            if _is_json(headers.get("content-type")) and (
+                key is None or _IDEMPOTENCY_KEY.fullmatch(key)
+            ):
+                try:
+                    profile = ProfileSubmission.model_validate_json(raw)
+                except ValidationError:
+                    pass  # FastAPI's handler reports it, field by field
+                else:
+                    user = await clerk_session(request)
+                    return await submit_profile(request, profile, user, key)
+            return await declared(request)
+
+        return handler
+
+
+router = APIRouter(tags=["jobs"], route_class=SubmitRoute)
 
 
 def links(job_id: str) -> JobLinks:
@@ -155,6 +210,13 @@ async def analyze_profile(
         ),
     ] = None,
 ) -> Response:
+    return await submit_profile(request, profile, user, idempotency_key)
+
+
+async def submit_profile(
+    request: Request, profile: ProfileSubmission, user: Principal, idempotency_key: str | None
+) -> Response:
+    """The submit itself, for an authenticated caller and a validated body."""
     services: Services = request.app.state.services
     # The body's hash only matters for an Idempotency-Key (same key, other body = 409).
     digest = fingerprint(profile) if idempotency_key is not None else None
