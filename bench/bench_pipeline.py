@@ -150,7 +150,9 @@ def drive(stack: LocalStack, rate: float | None, count: int, timeout_s: float) -
         finished = completion_times(stack, set(submitted))
         if len(finished) == len(submitted):
             break
-        time.sleep(0.5)
+        # Latency comes from the documents' _creationTime, so polling rarely loses nothing
+        # and keeps the stand-in's CPU (which counts as plumbing) for the pipeline itself.
+        time.sleep(2.0)
     cpu_after = stack_cpu(stack)
     client.close()
     latencies = [finished[j] - submitted[j] for j in finished]
@@ -167,10 +169,17 @@ def drive(stack: LocalStack, rate: float | None, count: int, timeout_s: float) -
     }
 
 
-def cpu_split(cpu: dict[str, float], completed: int) -> tuple[float, float]:
+def cpu_split(cpu: dict[str, float], completed: int) -> tuple[float, float, float]:
+    """CPU ms per profile: agent processes, the rest of the pipeline, the Convex stand-in.
+
+    The stand-in is a dev/test tool in place of Convex's cloud, so it is reported on its
+    own rather than counted as our plumbing.
+    """
+    per = 1000 / max(completed, 1)
     agents = sum(v for k, v in cpu.items() if k.startswith(("profile-analyzer", "career-matcher")))
-    plumbing = sum(cpu.values()) - agents
-    return agents / max(completed, 1) * 1000, plumbing / max(completed, 1) * 1000
+    convex = cpu.get("convex-standin", 0.0)
+    plumbing = sum(cpu.values()) - agents - convex
+    return agents * per, plumbing * per, convex * per
 
 
 def run_stack(
@@ -223,22 +232,29 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nPipeline, {label} (submit -> both Convex documents):")
             print(
                 f"  {'load':<18} {'done':>9} {'profiles/s':>11} {'p50 s':>7} {'p95 s':>7} {'p99 s':>7}"
-                f" {'agents CPU ms':>14} {'plumbing CPU ms':>16} {'vs baseline':>12}"
+                f" {'agents ms':>10} {'plumbing ms':>12} {'convex ms':>10} {'vs baseline':>12}"
             )
             for name, r in results:
-                agents_ms, plumbing_ms = cpu_split(r["cpu"], r["completed"])
+                agents_ms, plumbing_ms, convex_ms = cpu_split(r["cpu"], r["completed"])
                 print(
                     f"  {name:<18} {r['completed']:>4}/{r['submitted']:<4} {r['throughput']:>11.1f} "
-                    f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['p99']:>7.2f} {agents_ms:>14.1f} "
-                    f"{plumbing_ms:>16.1f} {r['throughput'] / base['profiles_per_s']:>11.2f}x",
+                    f"{r['p50']:>7.2f} {r['p95']:>7.2f} {r['p99']:>7.2f} {agents_ms:>10.1f} "
+                    f"{plumbing_ms:>12.1f} {convex_ms:>10.1f} "
+                    f"{r['throughput'] / base['profiles_per_s']:>11.2f}x",
                     flush=True,
                 )
             saturation = results[-1][1]
-            agents_ms, plumbing_ms = cpu_split(saturation["cpu"], saturation["completed"])
+            agents_ms, plumbing_ms, _ = cpu_split(saturation["cpu"], saturation["completed"])
+            own = base["cpu_ms_per_profile"]
+            kafka_cost = plumbing_ms + max(0.0, agents_ms - own)
             print(
-                f"  at saturation: plumbing CPU = {plumbing_ms / base['cpu_ms_per_profile']:.0%} of the "
-                f"agents' in-process cost ({plumbing_ms:.1f} vs {base['cpu_ms_per_profile']:.1f} ms/profile); "
-                f"per-process CPU s: "
+                f"  at saturation: Kafka plumbing (ingest, orchestrator, convex-sync, broker, and the "
+                f"agent processes beyond their in-process compute) = {kafka_cost:.1f} ms/profile = "
+                f"{kafka_cost / own:.0%} of the agents' own {own:.1f} ms/profile (goal <= 20%)",
+                flush=True,
+            )
+            print(
+                "  CPU seconds per process: "
                 + ", ".join(f"{k} {v:.1f}" for k, v in sorted(saturation["cpu"].items())),
                 flush=True,
             )

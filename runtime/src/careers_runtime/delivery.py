@@ -239,6 +239,7 @@ class EventConsumer:
             batch_timeout_ms=self.settings.kafka_batch_timeout_ms,
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             # Commit only after the batch's outputs are acknowledged; anything escaping
             # (e.g. the broker is unreachable while producing) rewinds for re-delivery.

@@ -86,6 +86,7 @@ def dev_defaults() -> dict[str, str]:
         "LOG_FORMAT": "text",
         "KAFKA_SESSION_TIMEOUT_MS": "3000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "KAFKA_FETCH_MAX_WAIT_MS": "50",
         "CONVEX_URL": "http://127.0.0.1:3210",
         "CONVEX_SITE_URL": "http://127.0.0.1:3210",
         "CONVEX_SYNC_SECRET": "dev-convex-sync-secret",

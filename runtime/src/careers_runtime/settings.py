@@ -32,6 +32,10 @@ class ServiceSettings(BaseSettings):
     kafka_request_timeout_ms: int = 30_000
     kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     kafka_linger_ms: int = 5
+    # How long a fetch may wait at the broker for new records. Apache Kafka answers as soon
+    # as records arrive, so Kafka's 500 ms default costs nothing there; the embedded broker
+    # answers only at the deadline, so dev and tests use 50 ms (every hop waits it once).
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
     kafka_max_batch_records: int = Field(default=32, ge=1, le=1000)
     kafka_batch_timeout_ms: int = 50
 

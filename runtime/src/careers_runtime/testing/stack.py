@@ -99,6 +99,7 @@ class LocalStack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_SESSION_TIMEOUT_MS": "3000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            "KAFKA_FETCH_MAX_WAIT_MS": "50",
             "HTTP_PORT": str(port),
             "CLERK_JWT_KEY": self.convex.public_pem,
             "CLERK_ISSUER": self.convex.issuer,
