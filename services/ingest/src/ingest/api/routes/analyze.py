@@ -145,31 +145,7 @@ def _refuse(outcome: Outcome) -> None:
 PROFILE_EXAMPLES: dict[str, Any] = {
     "career changer": {
         "summary": "A backend developer who wants to move into data science",
-        "value": {
-            "headline": "Backend developer moving into data",
-            "summary": "Five years building Python APIs; I enjoy statistics.",
-            "skills": ["Python", "SQL", "Docker"],
-            "experience": [
-                {
-                    "title": "Software Engineer",
-                    "organization": "Acme",
-                    "startDate": "2020-01",
-                    "endDate": None,
-                    "description": "Built REST APIs and data pipelines.",
-                }
-            ],
-            "education": [
-                {
-                    "degree": "BSc",
-                    "field": "Computer Science",
-                    "institution": "State University",
-                    "graduationYear": 2019,
-                }
-            ],
-            "interests": ["machine learning"],
-            "goals": "Become a data scientist",
-            "location": "Berlin, DE",
-        },
+        "value": ProfileSubmission.model_config["json_schema_extra"]["examples"][0],  # type: ignore[index]
     },
     "minimal": {
         "summary": "Only the required field",
