@@ -16,15 +16,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from aiokafka.partitioner import murmur2
 from careers_contracts import TOPICS, DeadLetter, ProfileSubmission, ProfileSubmitted
-from careers_contracts.topics import dead_letter_topic
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
 from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
+from careers_runtime.testing.dead_letters import wait_for_dead_letters
 from careers_runtime.testing.processes import ServiceProcess
 
 pytestmark = pytest.mark.broker
@@ -135,29 +134,8 @@ async def test_group_of_two_splits_partitions_and_sees_each_event_once(group_wor
     assert not first & second, "members own disjoint partitions"
 
 
-async def _dead_letters(
-    bootstrap: str, group: str, job_id: str, timeout_s: float = 30
-) -> list[DeadLetter]:
-    consumer = AIOKafkaConsumer(
-        dead_letter_topic(group).name,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    found: list[DeadLetter] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not found:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    letter = DeadLetter.model_validate_json(record.value)
-                    if letter.original_key == job_id:
-                        found.append(letter)
-    finally:
-        await consumer.stop()
-    return found
+async def _dead_letters(bootstrap: str, group: str, job_id: str) -> list[DeadLetter]:
+    return await wait_for_dead_letters(bootstrap, group, job_id)
 
 
 async def test_invalid_event_is_dead_lettered_with_the_reason(group_workers: dict) -> None:

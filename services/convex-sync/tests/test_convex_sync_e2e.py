@@ -18,23 +18,21 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from careers_contracts import (
     TOPICS,
     AgentOutput,
-    DeadLetter,
     JobEvent,
     Recommendation,
     RecommendationsReady,
     Topic,
 )
-from careers_contracts.topics import dead_letter_topic
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
 from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.convex_standin import ConvexStandin
+from careers_runtime.testing.dead_letters import wait_for_dead_letters
 from careers_runtime.testing.processes import ServiceProcess
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -194,26 +192,7 @@ def by_job(convex: ConvexStandin, table: str, job_ids: set[str]) -> dict[str, li
 
 
 async def dead_letters(bootstrap: str, group: str, job_id: str, timeout_s: float = 20) -> list:
-    consumer = AIOKafkaConsumer(
-        dead_letter_topic(group).name,
-        bootstrap_servers=bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    await consumer.start()
-    found: list[DeadLetter] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and not found:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    letter = DeadLetter.model_validate_json(record.value)
-                    if letter.original_key == job_id:
-                        found.append(letter)
-    finally:
-        await consumer.stop()
-    return found
+    return await wait_for_dead_letters(bootstrap, group, job_id, timeout_s)
 
 
 # -------------------------------------------------------------------- tests
