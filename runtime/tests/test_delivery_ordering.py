@@ -110,3 +110,21 @@ async def test_slow_job_does_not_stall_its_partition_and_keys_stay_ordered(
     slow_first_done = next(t for job, seq, t in finished if job == slow and seq == 0)
     fast_done = [t for job, _, t in finished if job in fast]
     assert max(fast_done) < slow_first_done, "other jobs in the partition did not wait"
+
+
+def test_retry_topic_is_polled_slowly() -> None:
+    """The retry consumer waits at least KAFKA_RETRY_POLL_MS per poll; the main one not."""
+    settings = ServiceSettings(
+        service_name="poll-test",
+        kafka_fetch_max_wait_ms=50,
+        kafka_batch_timeout_ms=50,
+        kafka_retry_poll_ms=500,
+    )
+    consumer = consume(create_broker(settings), settings, group="poll-test", routes={TOPIC: _noop})
+    main, retry = consumer.subscribers
+    assert main.batch_timeout_ms == 50
+    assert retry.batch_timeout_ms == 500
+
+
+async def _noop(event: Incoming[ProfileSubmitted]) -> list[Outgoing]:
+    return []

@@ -229,6 +229,12 @@ class EventConsumer:
         extra: dict[str, Any] = {}
         if self._assignors and not from_retry:
             extra["partition_assignment_strategy"] = self._assignors
+        batch_timeout_ms = self.settings.kafka_batch_timeout_ms
+        fetch_max_wait_ms = self.settings.kafka_fetch_max_wait_ms
+        if from_retry:
+            # Retried records wait out a backoff anyway: poll the retry topic slowly.
+            batch_timeout_ms = max(batch_timeout_ms, self.settings.kafka_retry_poll_ms)
+            fetch_max_wait_ms = max(fetch_max_wait_ms, self.settings.kafka_retry_poll_ms)
         subscriber = self.broker.subscriber(
             *topic_names,
             # The retry topic has its own group: members of one group should subscribe to
@@ -236,10 +242,10 @@ class EventConsumer:
             group_id=f"{self.group}-retry" if from_retry else self.group,
             batch=True,
             max_records=self.settings.kafka_max_batch_records,
-            batch_timeout_ms=self.settings.kafka_batch_timeout_ms,
+            batch_timeout_ms=batch_timeout_ms,
             auto_offset_reset="earliest",
             session_timeout_ms=self.settings.kafka_session_timeout_ms,
-            fetch_max_wait_ms=self.settings.kafka_fetch_max_wait_ms,
+            fetch_max_wait_ms=fetch_max_wait_ms,
             heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
             # Commit only after the batch's outputs are acknowledged; anything escaping
             # (e.g. the broker is unreachable while producing) rewinds for re-delivery.

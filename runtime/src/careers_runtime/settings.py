@@ -38,6 +38,11 @@ class ServiceSettings(BaseSettings):
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=1, le=10_000)
     kafka_max_batch_records: int = Field(default=32, ge=1, le=1000)
     kafka_batch_timeout_ms: int = 50
+    # The retry topic's consumer polls this slowly (fetch wait and batch timeout, at least
+    # the two above): a retried record waits its backoff (RETRY_BACKOFF_BASE_S and up)
+    # anyway, and an idle consumer fetching every 50 ms from the embedded broker costs
+    # both sides CPU all the time.
+    kafka_retry_poll_ms: int = Field(default=500, ge=1, le=10_000)
 
     # Delivery policy (runtime.delivery)
     max_in_flight: int = Field(default=16, ge=1, description="Concurrent keys per consumer")

@@ -19,7 +19,7 @@ import json
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -46,11 +46,17 @@ class JobRecord:
         return self.finished_at is not None
 
     def dumps(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"))
+        # Shallow: the fields are JSON values already, and ``asdict`` would deep-copy the
+        # checkpoint and ledger on every save just to serialise them.
+        values = {name: getattr(self, name) for name in _FIELDS}
+        return json.dumps(values, separators=(",", ":"))
 
     @classmethod
     def loads(cls, raw: str | bytes) -> "JobRecord":
         return cls(**json.loads(raw))
+
+
+_FIELDS = tuple(f.name for f in fields(JobRecord))
 
 
 class JobStore(Protocol):
