@@ -16,10 +16,15 @@ free ports — it does not disturb a running `make dev`), then:
     make bench                      # defaults; BENCH_ARGS="--rates 5 10 --duration 10"
 """
 
+import os
+
+# The agent services run BLAS single-threaded (see their __main__); so does the in-process
+# baseline, so that "the agents' own cost" is measured the same way. Before NumPy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 import argparse
 import asyncio
 import logging
-import os
 import sys
 import tempfile
 import time

@@ -1,5 +1,12 @@
 """``python -m profile_analyzer``: the ProfileAnalyzer Kafka service (health on HTTP_PORT)."""
 
+import os
+
+# One BLAS thread per agent process: the process is the unit of scaling (replicas, one per
+# core), and a second BLAS thread doubled the matcher's CPU per profile for a small gain in
+# latency (docs/benchmarks.md). Must be set before NumPy loads; the environment may override.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 from careers_runtime.app import serve
 
 from profile_analyzer.app import create_app
