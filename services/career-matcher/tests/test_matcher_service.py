@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer
@@ -32,7 +31,7 @@ from careers_contracts import (
     derive_event_id,
 )
 from careers_runtime.broker import create_broker
-from careers_runtime.codec import Incoming, Outgoing, PermanentError, encode
+from careers_runtime.codec import Incoming, Outgoing, encode
 from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.processes import ServiceProcess
@@ -138,24 +137,6 @@ async def test_handler_returns_completed_event_and_record_with_derived_ids() -> 
     assert record.output["recommendations"][0]["occupationCode"] == (
         completed.recommendations[0].occupation_code
     )
-
-
-async def test_value_error_from_the_domain_is_permanent_other_errors_are_retried() -> None:
-    service = MatcherService(MatcherSettings())
-
-    async def bad_value(*args: Any) -> Any:
-        raise ValueError("duplicate occupation in recommendations")
-
-    async def broken(*args: Any) -> Any:
-        raise MemoryError("catalog")
-
-    service.compute_result = bad_value  # type: ignore[method-assign]
-    with pytest.raises(PermanentError, match="duplicate occupation"):
-        await service.handle(_incoming(_request("job-bad")))
-    service.compute_result = broken  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError, match="MemoryError") as info:
-        await service.handle(_incoming(_request("job-broken")))
-    assert not isinstance(info.value, PermanentError)
 
 
 # ------------------------------------------------------------------ real broker

@@ -26,7 +26,7 @@ from careers_contracts import (
     derive_event_id,
 )
 from careers_runtime.broker import create_broker
-from careers_runtime.codec import Incoming, Outgoing, PermanentError, encode
+from careers_runtime.codec import Incoming, Outgoing, encode
 from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.processes import ServiceProcess
@@ -142,24 +142,6 @@ async def test_handler_returns_completed_event_and_record_with_derived_ids() -> 
     assert isinstance(again, AnalysisCompleted)
     assert again.analysis.model_dump_json() == completed.analysis.model_dump_json()
     assert record.started_at.tzinfo is not None and record.finished_at >= record.started_at
-
-
-async def test_value_error_from_the_domain_is_permanent_other_errors_are_retried() -> None:
-    service = AnalyzerService(AnalyzerSettings())
-
-    async def bad_value(*args: Any) -> Any:
-        raise ValueError("impossible experience dates")
-
-    async def broken(*args: Any) -> Any:
-        raise OSError("disk gone")
-
-    service.compute_result = bad_value  # type: ignore[method-assign]
-    with pytest.raises(PermanentError, match="impossible experience dates"):
-        await service.handle(_incoming(_request("job-bad")))
-    service.compute_result = broken  # type: ignore[method-assign]
-    with pytest.raises(RuntimeError, match="OSError: disk gone") as info:
-        await service.handle(_incoming(_request("job-broken")))
-    assert not isinstance(info.value, PermanentError)
 
 
 # ------------------------------------------------------------------ real broker
