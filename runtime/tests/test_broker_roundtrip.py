@@ -25,6 +25,8 @@ from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.dead_letters import wait_for_dead_letters
 from careers_runtime.testing.processes import ServiceProcess
+from opentelemetry import context as otel_context
+from opentelemetry import propagate
 
 pytestmark = pytest.mark.broker
 TOPIC = TOPICS.profile_submitted
@@ -132,6 +134,22 @@ async def test_group_of_two_splits_partitions_and_sees_each_event_once(group_wor
     assert len(by_pid) == 2, "both group members handled events"
     first, second = by_pid.values()
     assert not first & second, "members own disjoint partitions"
+
+
+async def test_workers_continue_the_publishers_trace_without_an_exporter(
+    group_workers: dict,
+) -> None:
+    """No OTLP endpoint: the workers record no spans but still join the caller's trace."""
+    trace_id = uuid.uuid4().hex
+    parent = propagate.extract({"traceparent": f"00-{trace_id}-{uuid.uuid4().hex[:16]}-01"})
+    job_id = f"tr-{uuid.uuid4().hex[:6]}"
+    token = otel_context.attach(parent)
+    try:
+        await _publish(group_workers["bootstrap"], [_submitted(job_id)])
+    finally:
+        otel_context.detach(token)
+    rows = await asyncio.to_thread(_wait, lambda: _handled(group_workers["out"], job_id))
+    assert [r["traceId"] for r in rows] == [trace_id]
 
 
 async def _dead_letters(bootstrap: str, group: str, job_id: str) -> list[DeadLetter]:

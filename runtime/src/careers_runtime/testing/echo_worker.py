@@ -19,6 +19,7 @@ from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing
 from careers_runtime.delivery import consume
 from careers_runtime.settings import ServiceSettings
+from careers_runtime.telemetry import current_trace_id
 
 settings = ServiceSettings(service_name="echo-worker")
 broker = create_broker(settings)
@@ -36,6 +37,7 @@ async def handle(event: Incoming[ProfileSubmitted]) -> Sequence[Outgoing]:
                     "jobId": event.job_id,
                     "partition": event.partition,
                     "attempt": event.attempt,
+                    "traceId": current_trace_id(),
                 }
             )
             + "\n"
