@@ -1,4 +1,4 @@
-"""convex-sync writes/s against a fast local HTTP sink, versus raw httpx in the same run.
+"""convex-sync writes/s against a fast local HTTP sink, versus a raw client in the same run.
 
 Everything runs on loopback with its own processes and free ports (it does not disturb a
 running `make dev`):
@@ -7,8 +7,8 @@ running `make dev`):
 - a sink: a minimal asyncio HTTP/1.1 server in its own process that answers every POST
   with 200 ``{"id": ..., "created": true}`` — Convex's success shape, at almost no cost,
   so the numbers show convex-sync's own overhead rather than Convex's;
-- baseline: this process posts the same documents with one ``httpx.AsyncClient`` (same
-  pool size and concurrency as convex-sync), as fast as it can;
+- baseline: this process posts the same documents with one ``aiohttp.ClientSession`` (the
+  client convex-sync uses; same pool size and concurrency), as fast as it can;
 - convex-sync: ``python -m convex_sync`` consuming the same documents as events
   (pre-published: 2 agent outputs + 1 recommendations event per job), in its default
   configuration and in a tuned one (bigger fetch batches, more records in flight).
@@ -211,13 +211,15 @@ def sink_reset(sink_url: str) -> None:
     httpx.post(f"{sink_url}/_reset").raise_for_status()
 
 
-async def raw_httpx(
+async def raw_client(
     sink_url: str, writes: list[tuple[str, dict[str, Any]]], concurrency: int
 ) -> dict[str, Any]:
-    """The baseline: the same documents, posted straight from one AsyncClient."""
+    """The baseline: the same documents, posted straight from one aiohttp session."""
+    import aiohttp
+
     sink_reset(sink_url)
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=sink_url, limits=limits, timeout=10) as client:
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(sink_url, connector=connector) as client:
         queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
         for item in writes:
             queue.put_nowait(item)
@@ -225,11 +227,11 @@ async def raw_httpx(
         async def worker() -> None:
             while not queue.empty():
                 path, document = queue.get_nowait()
-                response = await client.post(
+                async with client.post(
                     path, json=document, headers={"X-Convex-Sync-Secret": "bench"}
-                )
-                response.raise_for_status()
-                response.json()
+                ) as response:
+                    response.raise_for_status()
+                    await response.json()
 
         started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -343,7 +345,7 @@ def _metric_sum(text: str, name: str) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1000, help="jobs; 3 documents each")
-    parser.add_argument("--concurrency", type=int, default=16, help="raw httpx in flight")
+    parser.add_argument("--concurrency", type=int, default=16, help="raw client in flight")
     parser.add_argument("--timeout", type=float, default=180, help="per convex-sync phase")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
@@ -380,15 +382,15 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"published {total} events in {publish_s:.2f}s", flush=True)
 
                 _use_uvloop()
-                raw = asyncio.run(raw_httpx(sink_url, writes, args.concurrency))
+                raw = asyncio.run(raw_client(sink_url, writes, args.concurrency))
                 print(
-                    f"raw httpx: {total / raw['seconds']:.0f} writes/s, "
+                    f"raw aiohttp: {total / raw['seconds']:.0f} writes/s, "
                     f"{raw['cpu_s'] / total * 1000:.2f} CPU ms/write",
                     flush=True,
                 )
 
                 rows: list[tuple[str, dict[str, Any]]] = [
-                    (f"raw httpx, {args.concurrency} in flight", raw)
+                    (f"raw aiohttp, {args.concurrency} in flight", raw)
                 ]
                 configs = [
                     ("convex-sync, defaults (batch 32, 16 in flight)", "default", {}),
@@ -416,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     baseline = total / rows[0][1]["seconds"]
     print()
     if args.markdown:
-        print("| path | documents | writes/s | vs raw httpx | CPU ms/write |")
+        print("| path | documents | writes/s | vs raw client | CPU ms/write |")
         print("|---|---:|---:|---:|---:|")
     for label, stats in rows:
         rate = stats["writes"] / stats["seconds"]

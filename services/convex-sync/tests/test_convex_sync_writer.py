@@ -154,7 +154,7 @@ async def test_transport_errors_and_timeouts_are_retried(convex: ConvexStandin) 
         convex.inject_faults(503, count=1, delay_ms=1500, paths=[AGENT_PATH])  # > timeout
         result = await w.write(agent_output_document(output_event(job_id)))
         assert result.created and result.attempts == 4
-        assert counter(metrics.RETRIES, AGENT_PATH, "ReadTimeout") >= 1
+        assert counter(metrics.RETRIES, AGENT_PATH, "Timeout") >= 1
         assert len(docs_for(convex, "agentOutputs", job_id)) == 1
     finally:
         await w.aclose()

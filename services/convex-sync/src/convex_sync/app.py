@@ -11,7 +11,6 @@ the next only when every handler of the batch has returned. While Convex is slow
 handlers wait in their retry loop, so consumption pauses instead of buffering records.
 """
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,8 +19,8 @@ from careers_runtime.app import create_worker_app
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing
 from careers_runtime.delivery import consume
+from careers_runtime.telemetry import current_trace_id
 from faststream.asgi import AsgiFastStream
-from opentelemetry import trace
 
 from convex_sync.convex_client import ConvexWriter
 from convex_sync.domain.documents import (
@@ -32,15 +31,7 @@ from convex_sync.domain.documents import (
 from convex_sync.settings import ConvexSyncSettings
 
 
-def current_trace_id() -> str | None:
-    context = trace.get_current_span().get_span_context()
-    return format(context.trace_id, "032x") if context.is_valid else None
-
-
 def create_app(settings: ConvexSyncSettings, writer: ConvexWriter | None = None) -> AsgiFastStream:
-    # One INFO line per request from httpx is noise at hundreds of writes/s; the
-    # convex_sync_* metrics count and time every request instead.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     writer = writer or ConvexWriter(settings)
     broker = create_broker(settings)
 
