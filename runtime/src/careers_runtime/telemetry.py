@@ -65,17 +65,9 @@ class PropagatingTracer(trace.Tracer):
 
     @contextmanager
     def start_as_current_span(  # type: ignore[override]
-        self,
-        name: str,
-        context: otel_context.Context | None = None,
-        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
-        attributes: Attributes = None,
-        links: Sequence[trace.Link] | None = None,
-        start_time: int | None = None,
-        record_exception: bool = True,
-        set_status_on_exception: bool = True,
-        end_on_exit: bool = True,
+        self, name: str, context: otel_context.Context | None = None, *_: Any, **__: Any
     ) -> Iterator[trace.Span]:
+        """Kind, attributes, links and the rest describe what would be recorded: ignored."""
         span = self.start_span(name, context)
         token = otel_context.attach(trace.set_span_in_context(span, context))
         try:
