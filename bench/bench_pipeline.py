@@ -206,7 +206,8 @@ def run_stack(
     workdir: Path, replicas: dict[str, int], args: argparse.Namespace, rates: list[float]
 ) -> tuple[dict[str, float], list[tuple[str, dict[str, Any]]]]:
     results = []
-    with LocalStack(workdir, replicas=replicas, env={"LOG_LEVEL": "WARNING"}) as stack:
+    env = {"LOG_LEVEL": "WARNING", "KAFKA_FETCH_MAX_WAIT_MS": str(args.fetch_wait_ms)}
+    with LocalStack(workdir, replicas=replicas, env=env) as stack:
         drive(stack, None, 5, args.timeout)  # warm-up: first requests, group settling
         idle = idle_cpu(stack)
         for rate in rates:
@@ -230,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline", type=int, default=100, help="profiles for the baseline")
     parser.add_argument("--timeout", type=float, default=180)
     parser.add_argument("--no-scale-out", action="store_true")
+    parser.add_argument(
+        "--fetch-wait-ms",
+        type=int,
+        default=50,
+        help="KAFKA_FETCH_MAX_WAIT_MS for every consumer (50 as in make dev; 500 in production)",
+    )
     args = parser.parse_args(argv)
 
     print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
