@@ -14,12 +14,12 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 from careers_runtime.codec import PermanentError
-from multidict import CIMultiDictProxy
 from opentelemetry import trace
 
 from convex_sync import metrics
@@ -59,7 +59,7 @@ class ConvexResponse:
     """What a write needs from an HTTP response, read in full (the connection is free)."""
 
     status: int
-    headers: "CIMultiDictProxy[str]"
+    headers: Mapping[str, str]  # case-insensitive (aiohttp's CIMultiDictProxy)
     body: bytes
     charset: str | None
 
