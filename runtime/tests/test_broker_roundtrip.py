@@ -24,6 +24,7 @@ from careers_runtime.delivery import publish_all
 from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.dead_letters import wait_for_dead_letters
+from careers_runtime.testing.polling import wait_until
 from careers_runtime.testing.processes import ServiceProcess
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
@@ -102,23 +103,13 @@ async def _publish(bootstrap: str, events: list[Outgoing]) -> None:
         await broker.stop()
 
 
-def _wait(predicate, timeout_s: float = 30):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(0.2)
-    return predicate()
-
-
 async def test_group_of_two_splits_partitions_and_sees_each_event_once(group_workers: dict) -> None:
     prefix = f"rt-{uuid.uuid4().hex[:6]}-"
     job_ids = [f"{prefix}{i}" for i in range(60)]
     await _publish(group_workers["bootstrap"], [_submitted(j) for j in job_ids])
 
     rows = await asyncio.to_thread(
-        _wait,
+        wait_until,
         lambda: (
             len(_handled(group_workers["out"], prefix)) >= 60
             and _handled(group_workers["out"], prefix)
@@ -148,7 +139,7 @@ async def test_workers_continue_the_publishers_trace_without_an_exporter(
         await _publish(group_workers["bootstrap"], [_submitted(job_id)])
     finally:
         otel_context.detach(token)
-    rows = await asyncio.to_thread(_wait, lambda: _handled(group_workers["out"], job_id))
+    rows = await asyncio.to_thread(wait_until, lambda: _handled(group_workers["out"], job_id))
     assert [r["traceId"] for r in rows] == [trace_id]
 
 

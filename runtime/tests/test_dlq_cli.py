@@ -2,7 +2,6 @@
 
 import asyncio
 import json
-import time
 import uuid
 from datetime import UTC, datetime
 
@@ -14,19 +13,10 @@ from careers_runtime.codec import Incoming, Outgoing, PermanentError
 from careers_runtime.delivery import consume, publish
 from careers_runtime.dlq_cli import main, read_dead_letters
 from careers_runtime.settings import ServiceSettings
+from careers_runtime.testing.polling import eventually
 from careers_runtime.topics_admin import ensure_topics
 
 pytestmark = pytest.mark.broker
-
-
-async def _eventually(predicate, timeout_s: float = 30):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = await predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.3)
-    return await predicate()
 
 
 async def test_dead_letter_can_be_listed_inspected_and_replayed(
@@ -72,7 +62,7 @@ async def test_dead_letter_can_be_listed_inspected_and_replayed(
             # be dead-lettered here too; this test looks at its own job only.
             return [s for s in await dead() if s.letter.job_id == job_id]
 
-        letters = await _eventually(mine)
+        letters = await eventually(mine, interval_s=0.3)
         assert len(letters) == 1 and letters[0].letter.error_class == "permanent"
 
         code = await asyncio.to_thread(
@@ -99,7 +89,9 @@ async def test_dead_letter_can_be_listed_inspected_and_replayed(
         async def replayed() -> bool:
             return handled == [f"evt-{job_id}"]
 
-        assert await _eventually(replayed), "the replayed record reached the handler once"
+        assert await eventually(replayed, interval_s=0.3), (
+            "the replayed record reached the handler once"
+        )
     finally:
         await broker.stop()
 

@@ -6,7 +6,6 @@ land in Convex once; one job is one trace across all five services; every worker
 /metrics shows lag and handler latency afterwards.
 """
 
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from careers_runtime.testing.otlp_sink import OtlpSink
+from careers_runtime.testing.polling import wait_until
 from careers_runtime.testing.stack import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker]
@@ -74,16 +74,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack
             yield running, sink
 
 
-def _wait(predicate, timeout_s: float = 90, interval_s: float = 0.5):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        time.sleep(interval_s)
-    return predicate()
-
-
 @pytest.fixture(scope="module")
 def jobs(stack: tuple[LocalStack, OtlpSink]) -> dict[str, str]:
     """Three users submit two profiles each, concurrently; returns job id -> user."""
@@ -99,7 +89,9 @@ def jobs(stack: tuple[LocalStack, OtlpSink]) -> dict[str, str]:
         docs = {d["jobId"] for d in running.convex.documents("careerRecommendations")}
         return set(submitted) <= docs
 
-    assert _wait(all_landed, timeout_s=120), f"not every job reached Convex\n{running.logs()}"
+    assert wait_until(all_landed, timeout_s=120, interval_s=0.5), (
+        f"not every job reached Convex\n{running.logs()}"
+    )
     return submitted
 
 
@@ -128,7 +120,7 @@ def test_users_see_only_their_own_jobs(stack, jobs) -> None:  # type: ignore[no-
     def finished() -> bool:
         return running.job(job_id, owner).json().get("status") == "completed"
 
-    assert _wait(finished, timeout_s=30)
+    assert wait_until(finished, timeout_s=30, interval_s=0.5)
     view = running.job(job_id, owner).json()
     assert view["recommendations"] and view["progress"] == 100
     assert running.job(job_id, other).status_code == 404, "another user's job does not exist"
@@ -159,7 +151,11 @@ def test_one_job_is_one_trace_across_all_five_services(stack, jobs) -> None:  # 
         (trace_id,) = traces
         return {s.service for s in spans if s.trace_id == trace_id}
 
-    found = _wait(lambda: services_in_trace() >= SERVICES and services_in_trace(), timeout_s=30)
+    found = wait_until(
+        lambda: services_in_trace() >= SERVICES and services_in_trace(),
+        timeout_s=30,
+        interval_s=0.5,
+    )
     traces = {s.trace_id for s in sink.spans() if s.attributes.get("careers.job_id") == job_id}
     assert len(traces) == 1, f"job spans belong to {len(traces)} traces"
     assert found and found >= SERVICES, f"services in the job's trace: {found}"

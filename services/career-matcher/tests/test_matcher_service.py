@@ -6,13 +6,11 @@ produces.
 """
 
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from aiokafka import AIOKafkaConsumer
 from career_matcher.app import (
     STEP_COMPLETED,
     STEP_RECORD,
@@ -35,6 +33,7 @@ from careers_runtime.codec import Incoming, Outgoing, encode
 from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.processes import ServiceProcess
+from careers_runtime.testing.records import collect_events
 from profile_analyzer.domain.analyzer import analyze
 
 # Written for these tests (not from the evaluation set): a career changer with a goal.
@@ -158,27 +157,6 @@ def matcher(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> I
         yield {"bootstrap": kafka_bootstrap, "port": port, "process": process, "log": log_path}
 
 
-async def _collect(
-    bootstrap: str, topics: list[str], job_id: str, want: int, timeout_s: float = 60
-) -> list[tuple[str, Envelope]]:
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    found: list[tuple[str, Envelope]] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and len(found) < want:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    if record.key == job_id.encode():
-                        found.append((record.topic, Envelope.model_validate_json(record.value)))
-    finally:
-        await consumer.stop()
-    return found
-
-
 @pytest.mark.broker
 async def test_service_answers_a_request_twice_with_identical_ids_and_ranking(
     matcher: dict, unique: str
@@ -200,7 +178,7 @@ async def test_service_answers_a_request_twice_with_identical_ids_and_ranking(
     finally:
         await broker.stop()
 
-    out = await _collect(
+    out = await collect_events(
         matcher["bootstrap"], [TOPICS.match_completed.name, TOPICS.agent_outputs.name], job_id, 4
     )
     completed = [e for t, e in out if t == TOPICS.match_completed.name]

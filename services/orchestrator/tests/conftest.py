@@ -4,7 +4,6 @@ the two agents played by the test (consuming requests, publishing contract repli
 import asyncio
 import contextlib
 import os
-import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -35,6 +34,7 @@ from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
 from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
+from careers_runtime.testing.polling import eventually
 from careers_runtime.testing.processes import ServiceProcess
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -232,13 +232,7 @@ class FakeAgents:
         ]
 
     async def wait_for(self, predicate: Callable[[], Any], timeout_s: float = 30) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            result = predicate()
-            if result:
-                return result
-            await asyncio.sleep(0.05)
-        return predicate()
+        return await eventually(predicate, timeout_s)
 
 
 def match_reply(event_id: str, request: MatchRequested) -> Outgoing:

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer
 from careers_contracts import (
     TOPICS,
     AgentOutput,
@@ -30,6 +29,7 @@ from careers_runtime.codec import Incoming, Outgoing, encode
 from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.processes import ServiceProcess
+from careers_runtime.testing.records import collect_events
 from profile_analyzer.app import (
     STEP_COMPLETED,
     STEP_RECORD,
@@ -176,27 +176,6 @@ async def _publish_raw(bootstrap: str, values: list[tuple[bytes, dict[str, str],
         await broker.stop()
 
 
-async def _collect(
-    bootstrap: str, topics: list[str], job_id: str, want: int, timeout_s: float = 60
-) -> list[tuple[str, Envelope]]:
-    consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
-    )
-    await consumer.start()
-    found: list[tuple[str, Envelope]] = []
-    try:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline and len(found) < want:
-            batch = await consumer.getmany(timeout_ms=500)
-            for records in batch.values():
-                for record in records:
-                    if record.key == job_id.encode():
-                        found.append((record.topic, Envelope.model_validate_json(record.value)))
-    finally:
-        await consumer.stop()
-    return found
-
-
 @pytest.mark.broker
 async def test_service_answers_a_request_twice_with_identical_ids_and_analysis(
     analyzer: dict, unique: str
@@ -208,7 +187,7 @@ async def test_service_answers_a_request_twice_with_identical_ids_and_analysis(
     )
     # The same record twice: what a consumer sees after a crash before its commit.
     await _publish_raw(analyzer["bootstrap"], [(value, headers, job_id)] * 2)
-    out = await _collect(
+    out = await collect_events(
         analyzer["bootstrap"],
         [TOPICS.analysis_completed.name, TOPICS.agent_outputs.name],
         job_id,
@@ -271,7 +250,7 @@ async def test_health_stays_responsive_while_a_maximal_profile_is_analysed(
     )
     await _publish_raw(analyzer["bootstrap"], [(value, headers, job_id)] * 3)
     collecting = asyncio.create_task(
-        _collect(analyzer["bootstrap"], [TOPICS.analysis_completed.name], job_id, want=3)
+        collect_events(analyzer["bootstrap"], [TOPICS.analysis_completed.name], job_id, want=3)
     )
     latencies: list[float] = []
     async with httpx.AsyncClient() as client:

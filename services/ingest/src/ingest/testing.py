@@ -4,14 +4,12 @@ Lives in the package (like ``careers_runtime.testing``) so test modules can impo
 under pytest's importlib mode; fixtures wrapping it are in ``services/ingest/tests``.
 """
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -194,16 +192,6 @@ async def read_topic(
     finally:
         await consumer.stop()
     return found
-
-
-async def eventually(predicate: Callable[[], Any], timeout_s: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        result = predicate()
-        if result:
-            return result
-        await asyncio.sleep(0.05)
-    return predicate()
 
 
 def _b64(data: bytes) -> str:

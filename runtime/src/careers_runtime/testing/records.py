@@ -1,0 +1,29 @@
+"""Reading what a service produced, in tests: one job's envelopes from a set of topics."""
+
+import time
+
+from aiokafka import AIOKafkaConsumer
+from careers_contracts import Envelope
+
+
+async def collect_events(
+    bootstrap: str, topics: list[str], job_id: str, want: int, timeout_s: float = 60
+) -> list[tuple[str, Envelope]]:
+    """(topic, envelope) of the records keyed ``job_id``, from the start of ``topics``,
+    once ``want`` arrived or ``timeout_s`` passed (then fewer)."""
+    consumer = AIOKafkaConsumer(
+        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    found: list[tuple[str, Envelope]] = []
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and len(found) < want:
+            batch = await consumer.getmany(timeout_ms=500)
+            for records in batch.values():
+                for record in records:
+                    if record.key == job_id.encode():
+                        found.append((record.topic, Envelope.model_validate_json(record.value)))
+    finally:
+        await consumer.stop()
+    return found
