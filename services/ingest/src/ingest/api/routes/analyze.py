@@ -119,11 +119,18 @@ async def _publish(services: Services, event: Outgoing) -> None:
     )
 
 
-async def _idempotent_outcome(
+async def _replay_or_refuse(
     services: Services, user_id: str, key: str, digest: str
-) -> tuple[Outcome, IdempotencyRecord | None]:
+) -> Response | None:
+    """The first submit's 202 again for a replayed key, 409 for a key reused with another
+    body or still in progress, None for a key not seen yet."""
     existing = await services.idempotency.get(user_id, key)
-    return decide(existing, digest), existing
+    outcome = decide(existing, digest)
+    if outcome is Outcome.REPLAY and existing is not None:
+        SUBMITS.labels("replayed").inc()
+        return accepted(existing.job_id, services, replayed=True)
+    _refuse(outcome)
+    return None
 
 
 def _refuse(outcome: Outcome) -> None:
@@ -198,13 +205,9 @@ async def submit_profile(
     digest = fingerprint(profile) if idempotency_key is not None else None
     try:
         if idempotency_key is not None and digest is not None:
-            outcome, existing = await _idempotent_outcome(
-                services, user.sub, idempotency_key, digest
-            )
-            if outcome is Outcome.REPLAY and existing is not None:
-                SUBMITS.labels("replayed").inc()
-                return accepted(existing.job_id, services, replayed=True)
-            _refuse(outcome)
+            replay = await _replay_or_refuse(services, user.sub, idempotency_key, digest)
+            if replay is not None:
+                return replay
 
         decision = await services.limiter.hit(user.sub)
         if not decision.allowed:
@@ -225,13 +228,9 @@ async def submit_profile(
                 user.sub, idempotency_key, pending, pending_ttl_s
             ):
                 # A concurrent request with the same key won the race.
-                outcome, existing = await _idempotent_outcome(
-                    services, user.sub, idempotency_key, digest
-                )
-                if outcome is Outcome.REPLAY and existing is not None:
-                    SUBMITS.labels("replayed").inc()
-                    return accepted(existing.job_id, services, replayed=True)
-                _refuse(outcome)
+                replay = await _replay_or_refuse(services, user.sub, idempotency_key, digest)
+                if replay is not None:
+                    return replay
                 raise ProblemError(
                     409,
                     "idempotency_key_in_progress",
