@@ -110,7 +110,7 @@ def configure_tracing(
             }
         )
     )
-    if settings.otel_exporter_otlp_endpoint:  # pragma: no branch - checked above
+    if settings.otel_exporter_otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))

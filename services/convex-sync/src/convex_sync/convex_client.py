@@ -96,7 +96,6 @@ class ConvexWriter:
             connector=aiohttp.TCPConnector(
                 limit=settings.convex_max_connections, keepalive_timeout=30
             ),
-            json_serialize=json.dumps,
             # Convex answers JSON; nothing here needs cookies.
             cookie_jar=aiohttp.DummyCookieJar(),
         )
