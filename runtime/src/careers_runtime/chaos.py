@@ -1,6 +1,7 @@
 """``make chaos``: prove that nothing is lost or duplicated when things break.
 
-Starts the whole stack on the embedded broker (each service its own process), submits N
+Starts the whole stack on the embedded broker, or Apache Kafka with ``--kafka apache``
+(each service its own process), submits N
 profiles from several users at a steady rate, and meanwhile:
 
 1. SIGKILLs and restarts orchestrator, profile-analyzer, career-matcher and convex-sync,
@@ -146,7 +147,7 @@ def step(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run(profiles: int, users: int, timeout_s: float, workdir: Path) -> int:
+def run(profiles: int, users: int, timeout_s: float, workdir: Path, kafka: str = "tansu") -> int:
     env = {
         "SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S),
         "RETRY_BACKOFF_BASE_S": "0.5",
@@ -156,7 +157,7 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path) -> int:
         "ORCHESTRATOR_STEP_TIMEOUT_S": "30",
     }
     step(f"starting the stack in {workdir}")
-    with LocalStack(workdir, env=env) as stack:
+    with LocalStack(workdir, env=env, kafka=kafka) as stack:
         # Spread the submissions over the whole fault sequence (each kill + restart takes
         # ~10 s), so every kill happens with jobs in flight.
         submitter = Submitter(stack, profiles, users, duration_s=10.0 * len(KILL_ORDER) + 5)
@@ -233,9 +234,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=240)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--kafka", choices=("tansu", "apache"), default="tansu")
     args = parser.parse_args(argv)
     workdir = args.workdir or default_workdir(f"chaos-{uuid.uuid4().hex[:6]}")
-    return run(args.profiles, args.users, args.timeout, workdir)
+    return run(args.profiles, args.users, args.timeout, workdir, kafka=args.kafka)
 
 
 if __name__ == "__main__":
