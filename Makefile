@@ -93,7 +93,7 @@ chaos: install ## fault test: kill services mid-stream; prove nothing lost or du
 	$(PY) -m careers_runtime.chaos --kafka $(KAFKA) $(if $(N),--profiles $(N),)
 
 chaos-cluster: install install-kafka ## broker failover on a 3-node Apache Kafka cluster: make chaos-cluster N=40
-	$(PY) -m careers_runtime.chaos --cluster $(if $(N),--profiles $(N),)
+	$(PY) -m careers_runtime.chaos_cluster $(if $(N),--profiles $(N),)
 
 bench: install ## end-to-end benchmark against a running stack, with in-process baseline
 	$(PY) bench/bench_pipeline.py $(BENCH_ARGS)

@@ -480,7 +480,7 @@ class ApacheKafka:
         while time.monotonic() < deadline:
             self._raise_if_all_exited()
             admin = AIOKafkaAdminClient(
-                bootstrap_servers=self._live_bootstrap(), request_timeout_ms=5_000
+                bootstrap_servers=self.live_bootstrap(), request_timeout_ms=5_000
             )
             try:
                 await admin.start()
@@ -498,7 +498,7 @@ class ApacheKafka:
             f"Apache Kafka not ready within {timeout_s:.0f}s ({last_error}); logs: {self.workdir}"
         )
 
-    def _live_bootstrap(self) -> str:
+    def live_bootstrap(self) -> str:
         live = [n for n in self.node_list if n.alive] or self.node_list
         return ",".join(f"127.0.0.1:{n.plaintext_port}" for n in live)
 
@@ -512,7 +512,7 @@ class ApacheKafka:
         from aiokafka.admin import AIOKafkaAdminClient
 
         admin = AIOKafkaAdminClient(
-            bootstrap_servers=self._live_bootstrap(), request_timeout_ms=5_000
+            bootstrap_servers=self.live_bootstrap(), request_timeout_ms=5_000
         )
         await admin.start()
         try:
