@@ -95,8 +95,9 @@ chaos: install ## fault test: kill services mid-stream; prove nothing lost or du
 chaos-cluster: install install-kafka ## broker failover on a 3-node Apache Kafka cluster: make chaos-cluster N=40
 	$(PY) -m careers_runtime.chaos_cluster $(if $(N),--profiles $(N),)
 
-bench: install ## end-to-end benchmark against a running stack, with in-process baseline
-	$(PY) bench/bench_pipeline.py $(BENCH_ARGS)
+bench: install ## end-to-end benchmark (starts its own stack; KAFKA=apache for Apache Kafka), in-process baseline
+	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
+	$(PY) bench/bench_pipeline.py --kafka $(KAFKA) $(BENCH_ARGS)
 
 bench-ingest: install ## ingest throughput/latency vs a bare FastAPI endpoint
 	$(PY) bench/bench_ingest.py

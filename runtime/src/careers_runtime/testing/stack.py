@@ -144,6 +144,15 @@ class LocalStack:
     def url(self, name: str, path: str = "") -> str:
         return f"http://127.0.0.1:{self.ports[name]}{path}"
 
+    def broker_pids(self) -> list[int]:
+        """The pids of the broker this stack started (tansu, or each Apache Kafka node)."""
+        broker = self._own_broker
+        if isinstance(broker, ApacheKafka):
+            return [n.process.pid for n in broker.node_list if n.process is not None]
+        if broker is not None and broker.process is not None:
+            return [broker.process.pid]
+        return []
+
     def kill(self, name: str) -> None:
         """SIGKILL: no drain, no commit, no leaving the group."""
         self.processes[name].kill()
