@@ -25,6 +25,7 @@ import httpx
 from dotenv import dotenv_values
 
 from careers_runtime.embedded_broker import EmbeddedKafka
+from careers_runtime.kafka_client import TANSU_CLIENT_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 DEV_DIR = ROOT / ".dev"
@@ -185,6 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             port=int(env.get("EMBEDDED_KAFKA_PORT", "9092")), log_file=DEV_DIR / "broker.log"
         ).start()
         env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
+        env.update(TANSU_CLIENT_ENV)  # no idempotent producers on tansu
         print(f"[dev] embedded Kafka broker on {broker.bootstrap}", flush=True)
 
     services = [s for s in SERVICES if s.available() and (not args.only or s.name in args.only)]

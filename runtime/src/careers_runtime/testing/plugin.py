@@ -23,10 +23,27 @@ if TYPE_CHECKING:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
-    from careers_runtime.embedded_broker import kafka_for_tests
+    import os
 
-    with kafka_for_tests() as bootstrap:
-        yield bootstrap
+    from careers_runtime.embedded_broker import kafka_for_tests
+    from careers_runtime.kafka_client import TANSU_CLIENT_ENV
+
+    # Without KAFKA_BOOTSTRAP_SERVERS the suite starts tansu, which cannot do idempotent
+    # producers: turn them off for every client of the session (in-process settings and
+    # the service processes, which inherit the environment).
+    embedded = not os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    saved = {k: os.environ.get(k) for k in TANSU_CLIENT_ENV}
+    if embedded:
+        os.environ.update(TANSU_CLIENT_ENV)
+    try:
+        with kafka_for_tests() as bootstrap:
+            yield bootstrap
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")

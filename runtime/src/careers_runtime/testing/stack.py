@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 
 from careers_runtime.embedded_broker import EmbeddedKafka, free_port
+from careers_runtime.kafka_client import TANSU_CLIENT_ENV
+from careers_runtime.settings import KafkaSettings
 from careers_runtime.testing.convex_standin import ConvexStandin
 from careers_runtime.testing.processes import ServiceProcess
 
@@ -39,7 +41,8 @@ SERVICES = (
     ServiceSpec("profile-analyzer", "profile_analyzer"),
     ServiceSpec("career-matcher", "career_matcher"),
     ServiceSpec("convex-sync", "convex_sync"),
-    ServiceSpec("ingest", "ingest", ready_path="/healthz"),
+    # /readyz: Kafka connected (ingest connects in the background) and job status caught up.
+    ServiceSpec("ingest", "ingest"),
 )
 
 
@@ -90,16 +93,30 @@ class LocalStack:
                 return spec
         raise KeyError(name)
 
-    def env_for(self, name: str) -> dict[str, str]:
+    def kafka_env(self) -> dict[str, str]:
+        """The Kafka variables every service of the stack gets (before ``env``'s)."""
         assert self.bootstrap is not None
-        port = self.ports.setdefault(name, free_port())
         return {
-            "ENVIRONMENT": "test",
-            "LOG_FORMAT": "json",
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_SESSION_TIMEOUT_MS": "3000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
             "KAFKA_FETCH_MAX_WAIT_MS": "50",
+            **(TANSU_CLIENT_ENV if self._own_broker is not None else {}),
+        }
+
+    def kafka_settings(self) -> KafkaSettings:
+        """How the stack's services connect to Kafka, for tools run beside them."""
+        env = {**os.environ, **self.kafka_env(), **self.extra_env}
+        fields = KafkaSettings.model_fields
+        values: dict[str, Any] = {k.lower(): v for k, v in env.items() if k.lower() in fields}
+        return KafkaSettings(**values)
+
+    def env_for(self, name: str) -> dict[str, str]:
+        port = self.ports.setdefault(name, free_port())
+        return {
+            "ENVIRONMENT": "test",
+            "LOG_FORMAT": "json",
+            **self.kafka_env(),
             "HTTP_PORT": str(port),
             "CLERK_JWT_KEY": self.convex.public_pem,
             "CLERK_ISSUER": self.convex.issuer,
