@@ -148,7 +148,7 @@ def describe_kafka_error(exc: BaseException, settings: KafkaSettings) -> str:
             f"on {where}: check KAFKA_SASL_MECHANISM and the listener's port"
         )
     if isinstance(exc, ssl.SSLCertVerificationError):
-        reason = exc.verify_message or "certificate verify failed"
+        reason = getattr(exc, "verify_message", None) or "certificate verify failed"
         return (
             f"Kafka TLS: the broker's certificate is not trusted ({reason}): check "
             f"KAFKA_SSL_CAFILE={settings.kafka_ssl_cafile or '(system CAs)'} and that "
