@@ -621,6 +621,7 @@ def test_topics_json_and_operations_table_match_the_registry() -> None:
 async def test_topics_admin_cli_creates_registry_topics(kafka_bootstrap: str) -> None:
     """The command both topic jobs run, as a real process against a real broker."""
     from aiokafka.admin import AIOKafkaAdminClient
+    from careers_runtime.kafka_client import kafka_client_kwargs
 
     out = subprocess.run(
         [
@@ -642,7 +643,7 @@ async def test_topics_admin_cli_creates_registry_topics(kafka_bootstrap: str) ->
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["total"] == len(TOPICS.all_topics())
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(kafka_bootstrap))
     await admin.start()
     try:
         names = [t.name for t in TOPICS.all_topics()]

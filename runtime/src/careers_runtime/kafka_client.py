@@ -110,17 +110,21 @@ def kafka_security(settings: KafkaSettings) -> BaseSecurity | None:
     )
 
 
-def kafka_client_kwargs(settings: KafkaSettings) -> dict[str, Any]:
-    """``bootstrap_servers`` and the security arguments of any aiokafka client."""
+def kafka_client_kwargs(kafka: str | KafkaSettings) -> dict[str, Any]:
+    """``bootstrap_servers`` and the security arguments of any aiokafka client.
+
+    ``kafka``: settings, or a bootstrap string (security then from the environment)."""
+    settings = as_kafka_settings(kafka)
     return {
         "bootstrap_servers": settings.bootstrap_list,
         **parse_security(kafka_security(settings)),
     }
 
 
-def producer_kwargs(settings: KafkaSettings) -> dict[str, Any]:
+def producer_kwargs(kafka: str | KafkaSettings) -> dict[str, Any]:
     """``kafka_client_kwargs`` plus what every producer of ours uses: ``acks=all`` and
     ``enable_idempotence`` from ``KAFKA_ENABLE_IDEMPOTENCE``."""
+    settings = as_kafka_settings(kafka)
     return {
         **kafka_client_kwargs(settings),
         "acks": "all",
@@ -165,7 +169,7 @@ def describe_kafka_error(exc: BaseException, settings: KafkaSettings) -> str:
         return f"Kafka TLS handshake failed ({exc.__class__.__name__}): {hint}; {where}"
     if isinstance(exc, KafkaConfigError):
         return str(exc)
-    kind = exc.__class__.__name__
+    kind = "no answer in time" if isinstance(exc, TimeoutError) else exc.__class__.__name__
     return (
         f"Kafka unreachable ({kind}): check {where} and "
         f"KAFKA_SECURITY_PROTOCOL={protocol} (the listener's protocol)"
