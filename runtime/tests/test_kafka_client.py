@@ -18,10 +18,11 @@ from careers_runtime.kafka_client import (
     wait_for_kafka,
 )
 from careers_runtime.settings import KafkaSettings, ServiceSettings
+from careers_runtime.testing.fake_kafka import FakeKafka
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import ValidationError
 
-from .conftest import FakeKafka, TestCA, server_tls
+from .conftest import TestCA, server_tls
 
 PASSWORD = "pa55-w0rd-never-logged"
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 from careers_runtime.embedded_broker import free_port
+from careers_runtime.testing.fake_kafka import FakeKafka
 from careers_runtime.testing.processes import ServiceProcess
 
-from .conftest import FakeKafka, TestCA, server_tls
+from .conftest import TestCA, server_tls
 
 PASSWORD = "s3cret-worker-password"
 
