@@ -141,7 +141,8 @@ def kafka_for_tests() -> Iterator[str]:
 
     1. ``KAFKA_BOOTSTRAP_SERVERS`` when set (any Kafka; topics are created if missing);
     2. the embedded tansu broker;
-    3. Apache Kafka in Docker via testcontainers, when a Docker engine answers.
+    3. Apache Kafka in Docker via testcontainers, when a Docker engine answers (an
+       option only: the project's machines have no Docker engine, so it is never run).
 
     Raises BrokerUnavailableError (the suite fails loudly) when none can be had.
     """
