@@ -133,6 +133,7 @@ def bench_in_process(profiles: list[dict[str, Any]], n: int) -> dict[str, dict[s
 
 def bench_services() -> dict[str, dict[str, float]]:
     from careers_runtime.embedded_broker import EmbeddedKafka, free_port
+    from careers_runtime.kafka_client import TANSU_CLIENT_ENV
     from careers_runtime.testing.processes import ServiceProcess
 
     results: dict[str, dict[str, float]] = {}
@@ -147,6 +148,7 @@ def bench_services() -> dict[str, dict[str, float]]:
                 "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
                 "CAREERS_LLM_PROVIDER": "offline",
                 "LOG_LEVEL": "WARNING",
+                **TANSU_CLIENT_ENV,
             }
             proc = ServiceProcess(module, env, Path(tmp) / f"{module}.log")
             procs.append((module, port, proc))

@@ -247,7 +247,12 @@ async def publish(bootstrap: str, events: list[Any]) -> float:
     from careers_runtime.delivery import publish_all
     from careers_runtime.settings import ServiceSettings
 
-    broker = create_broker(ServiceSettings(kafka_bootstrap_servers=bootstrap, service_name="bench"))
+    broker = create_broker(
+        # the embedded broker: no idempotent producers there
+        ServiceSettings(
+            kafka_bootstrap_servers=bootstrap, service_name="bench", kafka_enable_idempotence=False
+        )
+    )
     await broker.start()
     started = time.perf_counter()
     try:
@@ -268,6 +273,7 @@ def through_convex_sync(
     timeout_s: float,
 ) -> dict[str, Any]:
     from careers_runtime.embedded_broker import free_port
+    from careers_runtime.kafka_client import TANSU_CLIENT_ENV
     from careers_runtime.testing.processes import ServiceProcess
 
     sink_reset(sink_url)
@@ -283,6 +289,7 @@ def through_convex_sync(
         "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
         "LOG_LEVEL": "WARNING",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "",
+        **TANSU_CLIENT_ENV,
         **extra_env,
     }
     process = ServiceProcess("convex_sync", env, workdir / f"convex-sync-{name}.log").start()

@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     from careers_runtime.embedded_broker import EmbeddedKafka, free_port
+    from careers_runtime.kafka_client import TANSU_CLIENT_ENV
     from careers_runtime.testing.processes import ServiceProcess
     from ingest.testing import Keys, ingest_env
 
@@ -193,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             REDIS_URL=args.redis or "",
             LOG_LEVEL="WARNING",
             KAFKA_LINGER_MS="5",
+            **TANSU_CLIENT_ENV,
         )
         load: dict[str, Any] = {
             "path": "/v1/agents/analyze",

@@ -37,7 +37,7 @@ import yaml
 from careers_contracts import TOPICS
 from careers_contracts.topics import ConsumerGroup
 from careers_runtime.settings import ServiceSettings
-from cloudcoil.models.keda.v1alpha1 import ScaledObject
+from cloudcoil.models.keda.v1alpha1 import ScaledObject, TriggerAuthentication
 from compose_spec import PyCompose
 from dockerfile_parse import DockerfileParser
 from pydantic import ValidationError
@@ -106,12 +106,15 @@ def validate_k8s(doc: dict[str, Any], version: str) -> None:
     kubernetes_validate.validate(doc, version, strict=True)
 
 
+KEDA_MODELS = {"ScaledObject": ScaledObject, "TriggerAuthentication": TriggerAuthentication}
+
+
 def validate_scaled_object(doc: dict[str, Any]) -> None:
     """KEDA's CRD schema (as pydantic models); a field the CRD lacks is an error too."""
-    model = ScaledObject.model_validate(doc)
+    model = KEDA_MODELS[doc["kind"]].model_validate(doc)
     dumped = model.model_dump(by_alias=True, exclude_unset=True, mode="json")
     if dumped != doc:
-        raise ValueError(f"fields unknown to KEDA's ScaledObject CRD: {unknown(doc, dumped)}")
+        raise ValueError(f"fields unknown to KEDA's {doc['kind']} CRD: {unknown(doc, dumped)}")
 
 
 def unknown(given: Any, kept: Any, path: str = "") -> list[str]:
@@ -145,6 +148,7 @@ def test_kustomize_renders_valid_kubernetes_and_keda(target: str) -> None:
         "PodDisruptionBudget",
         "Job",
         "ScaledObject",
+        "TriggerAuthentication",
     } <= kinds
     errors = []
     for doc in docs:
@@ -230,7 +234,9 @@ def test_deployments_are_production_ready(target: str) -> None:
         assert sc["readOnlyRootFilesystem"] is True
         assert sc["allowPrivilegeEscalation"] is False
         assert sc["capabilities"]["drop"] == ["ALL"]
-        assert {m["mountPath"] for m in container["volumeMounts"]} == {"/tmp"}
+        mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+        assert set(mounts) <= {"/tmp", KAFKA_TLS_DIR} and "/tmp" in mounts
+        assert mounts.get(KAFKA_TLS_DIR, {"readOnly": True})["readOnly"] is True
         assert pod["automountServiceAccountToken"] is False
         # Metrics are scraped from every pod.
         annotations = spec["template"]["metadata"]["annotations"]
@@ -279,7 +285,8 @@ def test_keda_scales_each_group_on_its_lag_within_partitions(target: str) -> Non
     docs = render(target)
     scaled_objects = of_kind(docs, "ScaledObject")
     deployments = of_kind(docs, "Deployment")
-    bootstrap = of_kind(docs, "ConfigMap")["careers-config"]["data"]["KAFKA_BOOTSTRAP_SERVERS"]
+    auths = of_kind(docs, "TriggerAuthentication")
+    env = k8s_env_names(docs)
     assert set(scaled_objects) == set(WORKER_GROUPS)
     for group in WORKER_GROUPS:
         spec = scaled_objects[group]["spec"]
@@ -293,7 +300,12 @@ def test_keda_scales_each_group_on_its_lag_within_partitions(target: str) -> Non
         for trigger in triggers:
             meta = trigger["metadata"]
             assert meta["consumerGroup"] == group
-            assert meta["bootstrapServers"] == bootstrap
+            # The address comes from the scaled Deployment's own environment (one place).
+            assert "bootstrapServers" not in meta
+            assert meta["bootstrapServersFromEnv"] == "KAFKA_BOOTSTRAP_SERVERS"
+            assert "KAFKA_BOOTSTRAP_SERVERS" in env[spec["scaleTargetRef"]["name"]]
+            # ... and connects as the services do.
+            assert trigger["authenticationRef"]["name"] in auths
             assert meta.get("allowIdleConsumers", "false") == "false"
             # The services start from the earliest offset when a group has none.
             assert meta["offsetResetPolicy"] == "earliest"
@@ -301,6 +313,75 @@ def test_keda_scales_each_group_on_its_lag_within_partitions(target: str) -> Non
         # More consumers than partitions would sit idle (and never pass /readyz).
         assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"]
         assert spec["maxReplicaCount"] <= min(t.partitions for t in consumed), group
+
+
+KAFKA_TLS_DIR = "/etc/careers/kafka"
+KEDA_SASL = {"PLAIN": "plaintext", "SCRAM-SHA-256": "scram_sha256", "SCRAM-SHA-512": "scram_sha512"}
+
+
+def test_the_kafka_address_lives_in_one_place() -> None:
+    """Changing KAFKA_BOOTSTRAP_SERVERS in careers-config changes it for everything: no
+    other rendered document names an address (the production overlay uses another one)."""
+    addresses = {}
+    for target in TARGETS:
+        docs = render(target)
+        address = of_kind(docs, "ConfigMap")["careers-config"]["data"]["KAFKA_BOOTSTRAP_SERVERS"]
+        addresses[target] = address
+        for doc in docs:
+            if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == "careers-config":
+                continue
+            text = yaml.safe_dump(doc)
+            for host in address.split(","):
+                assert host.split(":")[0] not in text, f"{target}: {doc['kind']} names {host}"
+    assert addresses["base"] != addresses["overlays/production"]
+
+
+def _secret_ref(container: dict[str, Any], variable: str) -> tuple[str, str] | None:
+    for item in container.get("env", []):
+        if item["name"] == variable:
+            ref = item["valueFrom"]["secretKeyRef"]
+            return ref["name"], ref["key"]
+    return None
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_keda_connects_to_kafka_like_the_services(target: str) -> None:
+    """The TriggerAuthentication's mode matches KAFKA_SECURITY_PROTOCOL/KAFKA_SASL_MECHANISM,
+    and its username, password and CA are the same Secret keys the pods read."""
+    docs = render(target)
+    config_maps = of_kind(docs, "ConfigMap")
+    config = config_maps["careers-config"]["data"]
+    auth = of_kind(docs, "TriggerAuthentication")["careers-kafka"]["spec"]
+    params: dict[str, Any] = {}
+    for ref in auth.get("configMapTargetRef", []):
+        params[ref["parameter"]] = config_maps[ref["name"]]["data"][ref["key"]]
+    secrets = {r["parameter"]: (r["name"], r["key"]) for r in auth.get("secretTargetRef", [])}
+    protocol = config.get("KAFKA_SECURITY_PROTOCOL", "PLAINTEXT")
+    assert protocol in {"PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"}
+    assert params["tls"] == ("enable" if protocol.endswith("SSL") else "disable")
+    pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] in {"Deployment", "Job"}]
+    if protocol.startswith("SASL_"):
+        assert params["sasl"] == KEDA_SASL[config["KAFKA_SASL_MECHANISM"]]
+        for pod in pods:
+            (container,) = pod["containers"]
+            assert _secret_ref(container, "KAFKA_SASL_USERNAME") == secrets["username"]
+            assert _secret_ref(container, "KAFKA_SASL_PASSWORD") == secrets["password"]
+    else:
+        assert params["sasl"] == "none"
+        assert not secrets
+        for pod in pods:
+            assert _secret_ref(pod["containers"][0], "KAFKA_SASL_USERNAME") is None
+    if "KAFKA_SSL_CAFILE" in config:
+        directory, filename = config["KAFKA_SSL_CAFILE"].rsplit("/", 1)
+        assert directory == KAFKA_TLS_DIR
+        for pod in pods:
+            (container,) = pod["containers"]
+            (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == directory]
+            (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
+            (item,) = [i for i in volume["secret"]["items"] if i["path"] == filename]
+            assert (volume["secret"]["secretName"], item["key"]) == secrets["ca"]
+    if target == "overlays/production":
+        assert protocol == "SASL_SSL" and "KAFKA_SSL_CAFILE" in config
 
 
 def test_secret_template_holds_placeholders_only() -> None:
@@ -540,6 +621,7 @@ def test_topics_json_and_operations_table_match_the_registry() -> None:
 async def test_topics_admin_cli_creates_registry_topics(kafka_bootstrap: str) -> None:
     """The command both topic jobs run, as a real process against a real broker."""
     from aiokafka.admin import AIOKafkaAdminClient
+    from careers_runtime.kafka_client import kafka_client_kwargs
 
     out = subprocess.run(
         [
@@ -561,7 +643,7 @@ async def test_topics_admin_cli_creates_registry_topics(kafka_bootstrap: str) ->
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["total"] == len(TOPICS.all_topics())
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(kafka_bootstrap))
     await admin.start()
     try:
         names = [t.name for t in TOPICS.all_topics()]

@@ -4,6 +4,11 @@ Every worker (orchestrator, agents, convex-sync) is an ``AsgiFastStream`` app se
 uvicorn. SIGTERM → uvicorn stops accepting, FastStream stops fetching, waits up to
 ``shutdown_grace_s`` for in-flight batches (which commit on completion), closes the
 consumers (leaving their groups) and the producer (flushing).
+
+Kafka is connected *after* HTTP is up: while the cluster refuses the connection (down,
+wrong password, untrusted certificate) the process stays alive, ``/healthz`` answers,
+``/readyz`` says 503 with the reason, one log line names the setting to check, and it keeps
+retrying with backoff. No crash loop, and the pod turns ready once the cause is fixed.
 """
 
 import json
@@ -17,6 +22,7 @@ from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from careers_runtime.delivery import EventConsumer
+from careers_runtime.kafka_client import wait_for_kafka
 from careers_runtime.lag import LagMonitor
 from careers_runtime.logging import configure_logging
 from careers_runtime.settings import ServiceSettings
@@ -42,6 +48,25 @@ def assigned_partitions(consumers: Sequence[EventConsumer]) -> int:
     return total
 
 
+class _WorkerApp(AsgiFastStream):
+    """Starts the broker only once Kafka accepts our connection (``wait_for_kafka``).
+
+    FastStream's ASGI app reports lifespan start-up complete (uvicorn then serves HTTP)
+    before it starts the broker, in ``_start_broker``; waiting there keeps health and
+    readiness answering meanwhile. ``runtime/tests/test_kafka_startup.py`` covers it.
+    """
+
+    def __init__(
+        self, *args: Any, before_broker: Callable[[], Awaitable[None]], **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self._before_broker = before_broker
+
+    async def _start_broker(self) -> None:
+        await self._before_broker()
+        await super()._start_broker()
+
+
 def create_worker_app(
     settings: ServiceSettings,
     broker: KafkaBroker,
@@ -54,6 +79,7 @@ def create_worker_app(
     """``on_shutdown`` hooks run before the broker stops (in-flight handlers may still be
     running); ``after_shutdown`` hooks run once it has stopped (close what handlers use)."""
     lag = LagMonitor(consumers)
+    kafka: dict[str, str | None] = {"error": "connecting"}
 
     @get(include_in_schema=False)
     async def healthz(scope: Any) -> AsgiResponse:
@@ -61,27 +87,36 @@ def create_worker_app(
 
     @get(include_in_schema=False)
     async def readyz(scope: Any) -> AsgiResponse:
-        connected = await broker.ping(timeout=2.0)
+        connected = kafka["error"] is None and await broker.ping(timeout=2.0)
         assigned = assigned_partitions(consumers)
         ready = connected and (assigned > 0 or not consumers)
-        return _json(
-            {"ready": ready, "brokerConnected": connected, "assignedPartitions": assigned},
-            200 if ready else 503,
-        )
+        body: dict[str, Any] = {
+            "ready": ready,
+            "brokerConnected": connected,
+            "assignedPartitions": assigned,
+        }
+        if kafka["error"] is not None:
+            body["kafkaError"] = kafka["error"]  # names the setting; never a secret
+        return _json(body, 200 if ready else 503)
 
     @get(include_in_schema=False)
     async def metrics(scope: Any) -> AsgiResponse:
         await lag.refresh()
         return AsgiResponse(generate_latest(), 200, headers={"content-type": CONTENT_TYPE_LATEST})
 
-    async def ensure_own_topics() -> None:
+    def kafka_failed(message: str) -> None:
+        kafka["error"] = message
+
+    async def connect_kafka() -> None:
+        await wait_for_kafka(settings, on_failure=kafka_failed)
         # Retry and dead-letter topics belong to the consumer group; creating them here
         # (idempotent) means a new group never falls back to broker auto-creation.
         await ensure_topics(
-            settings.kafka_bootstrap_servers,
+            settings,
             [t for c in consumers for t in (c.retry_topic, c.dead_letter_topic)],
             replication_factor=settings.kafka_topic_replication_factor,
         )
+        kafka["error"] = None
 
     async def start_lag() -> None:
         lag.start()
@@ -89,11 +124,12 @@ def create_worker_app(
     async def stop_lag() -> None:
         await lag.stop()
 
-    return AsgiFastStream(
+    return _WorkerApp(
         broker,
+        before_broker=connect_kafka,
         asgi_routes=[("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)],
         asyncapi_path="/docs/asyncapi",
-        on_startup=[ensure_own_topics, *on_startup],
+        on_startup=list(on_startup),
         after_startup=[start_lag],
         on_shutdown=[stop_lag, *on_shutdown],
         after_shutdown=list(after_shutdown),

@@ -5,6 +5,7 @@ import socket
 
 from faststream.kafka import KafkaBroker
 
+from careers_runtime.kafka_client import kafka_security
 from careers_runtime.settings import ServiceSettings
 
 
@@ -13,12 +14,17 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
     return KafkaBroker(
         settings.bootstrap_list,
         client_id=client_id,
+        # TLS/SASL from KAFKA_SECURITY_PROTOCOL and friends (careers_runtime.kafka_client).
+        security=kafka_security(settings),
         request_timeout_ms=settings.kafka_request_timeout_ms,
         compression_type=None
         if settings.kafka_compression == "none"
         else settings.kafka_compression,
         linger_ms=settings.kafka_linger_ms,
         acks="all",
+        # No duplicates or reordering from producer retries; off only on the embedded
+        # broker, which cannot do it (KAFKA_ENABLE_IDEMPOTENCE).
+        enable_idempotence=settings.kafka_enable_idempotence,
         # Topics come from the registry (created by deploy/ or the embedded launcher);
         # a typo must fail rather than silently auto-create a 4-partition topic.
         allow_auto_create_topics=False,

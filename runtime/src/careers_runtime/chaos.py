@@ -33,6 +33,8 @@ from aiokafka import AIOKafkaProducer
 from careers_contracts import TOPICS
 
 from careers_runtime.dlq_cli import DLQ_GROUPS, read_dead_letters
+from careers_runtime.kafka_client import producer_kwargs
+from careers_runtime.settings import KafkaSettings
 from careers_runtime.testing.stack import LocalStack, default_workdir
 
 SHUTDOWN_GRACE_S = 10.0
@@ -124,9 +126,9 @@ class Submitter(threading.Thread):
             time.sleep(self.interval)
 
 
-async def _poison(bootstrap: str) -> str:
+async def _poison(kafka: KafkaSettings) -> str:
     key = f"poison-{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    producer = AIOKafkaProducer(**producer_kwargs(kafka))
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -137,10 +139,10 @@ async def _poison(bootstrap: str) -> str:
     return key
 
 
-async def _count_dead_letters(bootstrap: str) -> list[Any]:
+async def _count_dead_letters(kafka: KafkaSettings) -> list[Any]:
     letters = []
     for group in DLQ_GROUPS:
-        letters += await read_dead_letters(bootstrap, group)
+        letters += await read_dead_letters(kafka, group)
     return letters
 
 
@@ -217,7 +219,7 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path, kafka: str =
                 stack.convex.inject_faults(503, count=15, retry_after=1)
                 stack.convex.inject_faults(429, count=5, retry_after=1)
             if name == "career-matcher":
-                key = asyncio.run(_poison(stack.bootstrap or ""))
+                key = asyncio.run(_poison(stack.kafka_settings()))
                 step(f"poison message injected with key {key}")
             stack.start(name)
             step(f"{name} restarted and ready")
@@ -232,7 +234,7 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path, kafka: str =
         step(f"{len(submitted)} submitted; waiting for Convex documents")
 
         tally = wait_and_tally(stack, submitted, timeout_s)
-        letters = asyncio.run(_count_dead_letters(stack.bootstrap or ""))
+        letters = asyncio.run(_count_dead_letters(stack.kafka_settings()))
 
     completed, lost, duplicated = tally.completed, tally.lost, tally.duplicated
     print(f"{tally}, dead-lettered {len(letters)}", flush=True)

@@ -82,7 +82,7 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path) -> int:
     with ApacheKafka(nodes=3, workdir=workdir / "kafka") as kafka:
         step(f"cluster ready on {kafka.bootstrap}; starting the stack")
         with LocalStack(
-            workdir, bootstrap=kafka.bootstrap, kafka_env=kafka.client_env(), env=env
+            workdir, bootstrap=kafka.bootstrap, broker_env=kafka.client_env(), env=env
         ) as stack:
             # Spread the submissions over the whole fault sequence: one crash and a rolling
             # restart of three brokers take ~40-60 s here.

@@ -26,7 +26,8 @@ import httpx
 from dotenv import dotenv_values
 
 from careers_runtime.apache_kafka import ApacheKafka, KafkaUnavailableError
-from careers_runtime.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka
+from careers_runtime.embedded_broker import EmbeddedKafka
+from careers_runtime.kafka_client import TANSU_CLIENT_ENV
 
 ROOT = Path(__file__).resolve().parents[3]
 DEV_DIR = ROOT / ".dev"

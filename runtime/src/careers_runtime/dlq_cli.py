@@ -5,7 +5,8 @@
     careers-dlq replay --group G [--job J] [--error-class C] [--offset N] [--dry-run]
     careers-dlq lag    [--group G]
 
-The broker comes from --bootstrap or KAFKA_BOOTSTRAP_SERVERS. Reading never commits
+The broker comes from --bootstrap or KAFKA_BOOTSTRAP_SERVERS; TLS and SASL from the
+same KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* variables as the services. Reading never commits
 offsets (the CLI has no consumer group). Replay re-publishes each dead letter's original
 value, key and headers to its original topic, with ``x-replayed-from`` naming the dead
 letter; consumers are idempotent, so replaying something that already succeeded is safe.
@@ -16,7 +17,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -26,6 +26,15 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError
 from careers_contracts import TOPICS, DeadLetter
 from careers_contracts.topics import ConsumerGroup, dead_letter_topic
+from pydantic import ValidationError
+
+from careers_runtime.kafka_client import (
+    as_kafka_settings,
+    explain_kafka_failure,
+    kafka_client_kwargs,
+    producer_kwargs,
+)
+from careers_runtime.settings import KafkaSettings
 
 DLQ_GROUPS = tuple(g for g in ConsumerGroup.ALL if g != ConsumerGroup.INGEST)
 
@@ -37,11 +46,13 @@ class StoredLetter:
     letter: DeadLetter
 
 
-async def read_dead_letters(bootstrap: str, group: str) -> list[StoredLetter]:
+async def read_dead_letters(kafka: str | KafkaSettings, group: str) -> list[StoredLetter]:
     """Every dead letter currently retained for ``group``, oldest first."""
     topic = dead_letter_topic(group).name
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        **kafka_client_kwargs(as_kafka_settings(kafka)),
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
     )
     await consumer.start()
     try:
@@ -93,7 +104,7 @@ async def _select(args: argparse.Namespace) -> list[StoredLetter]:
     groups = [args.group] if args.group else list(DLQ_GROUPS)
     found: list[StoredLetter] = []
     for group in groups:
-        found += [s for s in await read_dead_letters(args.bootstrap, group) if _matches(s, args)]
+        found += [s for s in await read_dead_letters(args.kafka, group) if _matches(s, args)]
     return found
 
 
@@ -129,7 +140,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
     if not letters:
         print("nothing to replay")
         return 0
-    producer = AIOKafkaProducer(bootstrap_servers=args.bootstrap, acks="all")
+    producer = AIOKafkaProducer(**producer_kwargs(args.kafka))
     if not args.dry_run:
         await producer.start()
     try:
@@ -168,11 +179,12 @@ def _topics_of(group: str) -> list[str]:
 
 
 async def consumer_lag(
-    bootstrap: str, groups: Sequence[str], topics: Sequence[str] = ()
+    kafka: str | KafkaSettings, groups: Sequence[str], topics: Sequence[str] = ()
 ) -> list[tuple[str, str, int, int, int]]:
     """(group, topic, partition, committed, lag) for each partition of each group's topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    client = kafka_client_kwargs(as_kafka_settings(kafka))
+    admin = AIOKafkaAdminClient(**client)
+    consumer = AIOKafkaConsumer(**client, enable_auto_commit=False)
     await admin.start()
     await consumer.start()
     rows = []
@@ -206,7 +218,7 @@ async def consumer_lag(
 
 async def cmd_lag(args: argparse.Namespace) -> int:
     groups = [args.group] if args.group else [g for g in ConsumerGroup.ALL if g != "ingest"]
-    rows = await consumer_lag(args.bootstrap, groups, args.topic or ())
+    rows = await consumer_lag(args.kafka, groups, args.topic or ())
     print(f"{'GROUP':<22} {'TOPIC':<34} {'PART':>4} {'COMMITTED':>10} {'LAG':>6}")
     for group, topic, partition, committed, lag in rows:
         print(f"{group:<22} {topic:<34} {partition:>4} {committed:>10} {lag:>6}")
@@ -221,7 +233,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--bootstrap", default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+        "--bootstrap", help="host:port list (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)"
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -262,13 +274,21 @@ COMMANDS = {"list": cmd_list, "show": cmd_show, "replay": cmd_replay, "lag": cmd
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        args.kafka = as_kafka_settings(args.bootstrap) if args.bootstrap else KafkaSettings()
+    except ValidationError as exc:
+        # Names the variable; hide_input_in_errors keeps passwords out of the message.
+        print(f"careers-dlq: invalid Kafka settings: {exc}", file=sys.stderr)
+        return 2
+    where = args.kafka.kafka_bootstrap_servers
+    try:
         return asyncio.run(COMMANDS[args.command](args))
-    except (OSError, ConnectionError, KafkaConnectionError) as exc:
-        print(f"careers-dlq: cannot reach Kafka at {args.bootstrap}: {exc}", file=sys.stderr)
+    except (OSError, ConnectionError, KafkaConnectionError):
+        reason = asyncio.run(explain_kafka_failure(args.kafka))
+        print(f"careers-dlq: cannot reach Kafka at {where}: {reason}", file=sys.stderr)
         return 2
     except Exception as exc:
         if type(exc).__module__.startswith("aiokafka"):
-            print(f"careers-dlq: Kafka error at {args.bootstrap}: {exc!r}", file=sys.stderr)
+            print(f"careers-dlq: Kafka error at {where}: {exc!r}", file=sys.stderr)
             return 2
         raise
 

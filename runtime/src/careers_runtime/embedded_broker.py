@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
+from careers_runtime.kafka_client import TANSU_CLIENT_ENV
 from careers_runtime.topics_admin import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -193,11 +194,6 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
-
-# tansu answers InitProducerId with UnknownError (no idempotent producers) and answers a
-# fetch only at its deadline, so clients on it turn idempotence off and wait 50 ms.
-TANSU_CLIENT_ENV = {"KAFKA_ENABLE_IDEMPOTENCE": "false", "KAFKA_FETCH_MAX_WAIT_MS": "50"}
 
 
 @contextlib.contextmanager

@@ -5,22 +5,132 @@ wins over the defaults below. Each service subclasses ``ServiceSettings`` for it
 variables; ``.env.example`` documents all of them.
 """
 
-from typing import Literal
+from pathlib import Path
+from typing import Literal, Self
 
-from pydantic import Field
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
-class ServiceSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
 
-    service_name: str = "careers"
-    environment: Literal["dev", "test", "production"] = "dev"
+class KafkaSettings(BaseSettings):
+    """Where Kafka is and how to connect to it: what every Kafka client needs, services and
+    command-line tools (``careers-dlq``, the topic job, ``make chaos``) alike.
 
-    # Kafka
+    ``careers_runtime.kafka_client`` turns these into client arguments; nothing else reads
+    the security fields. Secrets are ``SecretStr`` (``**********`` in any repr or log), and
+    validation errors never echo input values.
+    """
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", env_file_encoding="utf-8", hide_input_in_errors=True
+    )
+
     kafka_bootstrap_servers: str = Field(
         default="127.0.0.1:9092", description="Comma-separated host:port list"
     )
+    # TLS and SASL. SSL/SASL_SSL without KAFKA_SSL_CAFILE trust the system's CA store
+    # (enough for MSK and Confluent Cloud); a private CA (Strimzi) needs its file.
+    kafka_security_protocol: SecurityProtocol = "PLAINTEXT"
+    kafka_sasl_mechanism: SaslMechanism | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_cafile: Path | None = None
+    # mTLS: the client certificate (PEM; may also hold the key) and its key.
+    kafka_ssl_certfile: Path | None = None
+    kafka_ssl_keyfile: Path | None = None
+    kafka_ssl_key_password: SecretStr | None = None
+    # Idempotent producers (no duplicates from producer retries, order kept per partition).
+    # Right for Apache Kafka and every managed Kafka; the embedded tansu broker cannot do
+    # them (InitProducerId fails), so `make dev`, the tests, chaos and the benches set it
+    # false whenever they start tansu.
+    kafka_enable_idempotence: bool = True
+
+    @field_validator(
+        "kafka_sasl_mechanism",
+        "kafka_sasl_username",
+        "kafka_sasl_password",
+        "kafka_ssl_cafile",
+        "kafka_ssl_certfile",
+        "kafka_ssl_keyfile",
+        "kafka_ssl_key_password",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `KAFKA_SSL_CAFILE=` in an env file or a compose file means "not set".
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Self:
+        protocol = self.kafka_security_protocol
+        sasl = protocol.startswith("SASL_")
+        tls = protocol.endswith("SSL")
+        if sasl:
+            missing = [
+                name
+                for name, value in (
+                    ("KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
+                    ("KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                    ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"KAFKA_SECURITY_PROTOCOL={protocol} needs {', '.join(missing)} to be set"
+                )
+        else:
+            given = [
+                name
+                for name, value in (
+                    ("KAFKA_SASL_MECHANISM", self.kafka_sasl_mechanism),
+                    ("KAFKA_SASL_USERNAME", self.kafka_sasl_username),
+                    ("KAFKA_SASL_PASSWORD", self.kafka_sasl_password),
+                )
+                if value
+            ]
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set but KAFKA_SECURITY_PROTOCOL={protocol} would not "
+                    "use them: set KAFKA_SECURITY_PROTOCOL=SASL_SSL (or SASL_PLAINTEXT)"
+                )
+        files = (
+            ("KAFKA_SSL_CAFILE", self.kafka_ssl_cafile),
+            ("KAFKA_SSL_CERTFILE", self.kafka_ssl_certfile),
+            ("KAFKA_SSL_KEYFILE", self.kafka_ssl_keyfile),
+        )
+        if not tls:
+            given = [name for name, value in files if value is not None]
+            if self.kafka_ssl_key_password is not None:
+                given.append("KAFKA_SSL_KEY_PASSWORD")
+            if given:
+                raise ValueError(
+                    f"{', '.join(given)} set but KAFKA_SECURITY_PROTOCOL={protocol} does not use "
+                    "TLS: set KAFKA_SECURITY_PROTOCOL=SSL (or SASL_SSL)"
+                )
+            return self
+        for name, path in files:
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}={path}: no such file")
+        if self.kafka_ssl_keyfile is not None and self.kafka_ssl_certfile is None:
+            raise ValueError("KAFKA_SSL_KEYFILE needs KAFKA_SSL_CERTFILE (the client certificate)")
+        if self.kafka_ssl_key_password is not None and self.kafka_ssl_certfile is None:
+            raise ValueError("KAFKA_SSL_KEY_PASSWORD needs KAFKA_SSL_CERTFILE and its key")
+        return self
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+
+class ServiceSettings(KafkaSettings):
+    service_name: str = "careers"
+    environment: Literal["dev", "test", "production"] = "dev"
+
+    # Kafka (the address and the security settings are in KafkaSettings)
     kafka_client_id: str | None = None
     # Used when a service creates its own retry/dead-letter topics at start-up; must match
     # the cluster's (3 in production) or a worker racing the topic job creates them RF=1.
@@ -61,7 +171,3 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_namespace: str = "careers"
-
-    @property
-    def bootstrap_list(self) -> list[str]:
-        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]

@@ -7,26 +7,37 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 from careers_contracts import TOPICS, Topic
 
+from careers_runtime.kafka_client import (
+    as_kafka_settings,
+    explain_kafka_failure,
+    kafka_client_kwargs,
+)
+from careers_runtime.settings import KafkaSettings
+
 log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
-    bootstrap: str,
+    kafka: str | KafkaSettings,
     topics: list[Topic] | None = None,
     replication_factor: int = 1,
     timeout_s: float = 30.0,
 ) -> list[str]:
-    """Create missing topics with their registry partition counts; return names created."""
+    """Create missing topics with their registry partition counts; return names created.
+
+    ``kafka``: settings, or a bootstrap string (security then from the environment)."""
+    settings = as_kafka_settings(kafka)
     topics = topics if topics is not None else TOPICS.all_topics()
     deadline = asyncio.get_running_loop().time() + timeout_s
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(settings), request_timeout_ms=10_000)
     while True:
         try:
             await admin.start()
             break
         except KafkaConnectionError:
             if asyncio.get_running_loop().time() > deadline:
-                raise
+                # aiokafka only says "Unable to bootstrap"; say why, naming the setting.
+                raise KafkaConnectionError(await explain_kafka_failure(settings)) from None
             await asyncio.sleep(0.2)
     try:
         existing = set(await admin.list_topics())
@@ -62,7 +73,6 @@ def main(argv: list[str] | None = None) -> int:
     """
     import argparse
     import json
-    import os
 
     parser = argparse.ArgumentParser(
         prog="python -m careers_runtime.topics_admin",
@@ -70,8 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--bootstrap",
-        default=os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        help="host:port list (default: $KAFKA_BOOTSTRAP_SERVERS)",
+        help="host:port list (default: $KAFKA_BOOTSTRAP_SERVERS; TLS/SASL from KAFKA_SECURITY_*)",
     )
     parser.add_argument("--replication-factor", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for Kafka")
@@ -87,10 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    settings = as_kafka_settings(args.bootstrap) if args.bootstrap else KafkaSettings()
     created = asyncio.run(
-        ensure_topics(
-            args.bootstrap, replication_factor=args.replication_factor, timeout_s=args.timeout
-        )
+        ensure_topics(settings, replication_factor=args.replication_factor, timeout_s=args.timeout)
     )
     print(json.dumps({"created": created, "total": len(TOPICS.all_topics())}), flush=True)
     return 0

@@ -6,6 +6,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from careers_runtime.embedded_broker import EmbeddedKafka, free_port
+from careers_runtime.kafka_client import TANSU_CLIENT_ENV
 from ingest.testing import PROFILE, Ingest, Keys, bearer, new_user
 
 pytestmark = pytest.mark.broker
@@ -18,7 +19,10 @@ async def test_broker_down_is_503_not_202(
     broker = await asyncio.to_thread(EmbeddedKafka().start)
     try:
         api = ingest_factory(
-            broker.bootstrap, PUBLISH_TIMEOUT_S="2", KAFKA_REQUEST_TIMEOUT_MS="2000"
+            broker.bootstrap,
+            PUBLISH_TIMEOUT_S="2",
+            KAFKA_REQUEST_TIMEOUT_MS="2000",
+            **TANSU_CLIENT_ENV,
         )
         token = keys.token(new_user())
         ok = await http.post(f"{api.url}/v1/agents/analyze", json=PROFILE, headers=bearer(token))

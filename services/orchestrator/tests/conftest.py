@@ -32,6 +32,7 @@ from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
 from careers_runtime.embedded_broker import free_port
+from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.polling import eventually
 from careers_runtime.testing.processes import ServiceProcess
@@ -75,7 +76,7 @@ def start_group_at_end(bootstrap: str, group: str) -> None:
 
     async def commit() -> None:
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False
+            **kafka_client_kwargs(bootstrap), group_id=group, enable_auto_commit=False
         )
         await consumer.start()
         try:
@@ -128,7 +129,7 @@ class FakeAgents:
         )
         await self._broker.start()
         self._consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.bootstrap, enable_auto_commit=False
+            **kafka_client_kwargs(self.bootstrap), enable_auto_commit=False
         )
         await self._consumer.start()
         partitions = [TopicPartition(t.name, p) for t in WATCHED for p in range(t.partitions)]

@@ -17,6 +17,7 @@ from careers_contracts import (
 )
 from careers_contracts.topics import dead_letter_topic
 from careers_runtime.codec import Outgoing
+from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_runtime.testing.processes import ServiceProcess
 
 pytestmark = pytest.mark.broker
@@ -92,7 +93,7 @@ async def test_reply_for_unknown_job_is_dead_lettered_with_the_reason(
     await agents.publish(Outgoing(TOPICS.analysis_completed, reply, str(uuid.uuid4())))
     consumer = AIOKafkaConsumer(
         dead_letter_topic(orchestrator[1]).name,
-        bootstrap_servers=kafka_bootstrap,
+        **kafka_client_kwargs(kafka_bootstrap),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )

@@ -5,14 +5,20 @@ import time
 from aiokafka import AIOKafkaConsumer
 from careers_contracts import Envelope
 
+from careers_runtime.kafka_client import as_kafka_settings, kafka_client_kwargs
+from careers_runtime.settings import KafkaSettings
+
 
 async def collect_events(
-    bootstrap: str, topics: list[str], job_id: str, want: int, timeout_s: float = 60
+    kafka: str | KafkaSettings, topics: list[str], job_id: str, want: int, timeout_s: float = 60
 ) -> list[tuple[str, Envelope]]:
     """(topic, envelope) of the records keyed ``job_id``, from the start of ``topics``,
     once ``want`` arrived or ``timeout_s`` passed (then fewer)."""
     consumer = AIOKafkaConsumer(
-        *topics, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        *topics,
+        **kafka_client_kwargs(as_kafka_settings(kafka)),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
     )
     await consumer.start()
     found: list[tuple[str, Envelope]] = []

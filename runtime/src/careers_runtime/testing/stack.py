@@ -24,7 +24,9 @@ from typing import Any
 import httpx
 
 from careers_runtime.apache_kafka import ApacheKafka
-from careers_runtime.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka, free_port
+from careers_runtime.embedded_broker import EmbeddedKafka, free_port
+from careers_runtime.kafka_client import TANSU_CLIENT_ENV
+from careers_runtime.settings import KafkaSettings
 from careers_runtime.testing.convex_standin import ConvexStandin
 from careers_runtime.testing.processes import ServiceProcess
 
@@ -41,7 +43,8 @@ SERVICES = (
     ServiceSpec("profile-analyzer", "profile_analyzer"),
     ServiceSpec("career-matcher", "career_matcher"),
     ServiceSpec("convex-sync", "convex_sync"),
-    ServiceSpec("ingest", "ingest", ready_path="/healthz"),
+    # /readyz: Kafka connected (ingest connects in the background) and job status caught up.
+    ServiceSpec("ingest", "ingest"),
 )
 
 
@@ -55,7 +58,7 @@ class LocalStack:
         env: dict[str, str] | None = None,
         services: Iterable[str] | None = None,
         kafka: str = "tansu",
-        kafka_env: dict[str, str] | None = None,
+        broker_env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -64,7 +67,7 @@ class LocalStack:
         self.kafka = kafka
         # Client settings for the broker (security, idempotence); a caller passing its own
         # bootstrap passes them too, or they come from the inherited environment.
-        self.kafka_env = dict(kafka_env or {})
+        self.broker_env = dict(broker_env or {})
         self.replicas = replicas or {}
         self.extra_env = env or {}
         wanted = set(services) if services is not None else None
@@ -81,10 +84,10 @@ class LocalStack:
             if self.kafka == "apache":
                 kafka = ApacheKafka(nodes=1, workdir=self.workdir / "kafka")
                 self._own_broker = kafka.start()
-                self.kafka_env = kafka.client_env() | self.kafka_env
+                self.broker_env = kafka.client_env() | self.broker_env
             else:
                 self._own_broker = EmbeddedKafka(log_file=self.workdir / "broker.log").start()
-                self.kafka_env = TANSU_CLIENT_ENV | self.kafka_env
+                self.broker_env = TANSU_CLIENT_ENV | self.broker_env
             self.bootstrap = self._own_broker.bootstrap
         self.convex.start()
         for spec in self.specs:
@@ -104,15 +107,29 @@ class LocalStack:
                 return spec
         raise KeyError(name)
 
-    def env_for(self, name: str) -> dict[str, str]:
+    def kafka_env(self) -> dict[str, str]:
+        """The Kafka variables every service of the stack gets (before ``env``'s)."""
         assert self.bootstrap is not None
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "KAFKA_SESSION_TIMEOUT_MS": "3000",
+            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            **self.broker_env,
+        }
+
+    def kafka_settings(self) -> KafkaSettings:
+        """How the stack's services connect to Kafka, for tools run beside them."""
+        env = {**os.environ, **self.kafka_env(), **self.extra_env}
+        fields = KafkaSettings.model_fields
+        values: dict[str, Any] = {k.lower(): v for k, v in env.items() if k.lower() in fields}
+        return KafkaSettings(**values)
+
+    def env_for(self, name: str) -> dict[str, str]:
         port = self.ports.setdefault(name, free_port())
         return {
             "ENVIRONMENT": "test",
             "LOG_FORMAT": "json",
-            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "KAFKA_SESSION_TIMEOUT_MS": "3000",
-            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            **self.kafka_env(),
             "HTTP_PORT": str(port),
             "CLERK_JWT_KEY": self.convex.public_pem,
             "CLERK_ISSUER": self.convex.issuer,
@@ -124,7 +141,6 @@ class LocalStack:
             "CONVEX_SYNC_SECRET": self.convex.secret,
             "ORCHESTRATOR_CHECKPOINT_PATH": str(self.workdir / "orchestrator.sqlite3"),
             "REDIS_URL": "",
-            **self.kafka_env,
             **self.extra_env,
         }
 

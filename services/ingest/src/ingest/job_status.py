@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from careers_contracts import TOPICS, JobStatusChanged
 from careers_runtime.codec import HEADER_EVENT_ID, EventValidationError, decode
+from careers_runtime.kafka_client import kafka_client_kwargs
 from prometheus_client import Counter, Gauge
 
 from ingest.domain.jobs import JobRecord, JobStore
@@ -101,7 +102,7 @@ class JobStatusFollower:
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
             self.topic.name,
-            bootstrap_servers=self.settings.bootstrap_list,
+            **kafka_client_kwargs(self.settings),
             client_id=f"{self.settings.service_name}-job-status",
             group_id=None,
             enable_auto_commit=False,

@@ -1,5 +1,7 @@
 """The ingest FastAPI application: wiring, lifespan, middleware, OpenAPI."""
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
@@ -7,6 +9,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from careers_runtime.broker import create_broker
+from careers_runtime.kafka_client import wait_for_kafka
 from careers_runtime.telemetry import configure_tracing
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -95,7 +98,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         configure_tracing(settings)
         async with AsyncExitStack() as stack:
             broker = create_broker(settings)
-            await broker.start()
             stack.push_async_callback(broker.stop)
             stack.push_async_callback(verifier.close)
 
@@ -111,8 +113,24 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
 
             live = LiveJobs(JobStore(settings.job_cache_size, settings.job_ttl_s))
             follower = JobStatusFollower(settings, live)
-            await follower.start()
             stack.push_async_callback(follower.stop)
+
+            async def connect_kafka() -> None:
+                # In the background, so HTTP serves meanwhile: while Kafka refuses us (down,
+                # wrong password, untrusted certificate) /readyz is 503, one log line names
+                # the setting, and it retries with backoff instead of crash-looping.
+                await wait_for_kafka(settings)
+                await broker.start()
+                await follower.start()
+
+            connecting = asyncio.create_task(connect_kafka(), name="kafka-connect")
+
+            async def stop_connecting() -> None:
+                connecting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await connecting
+
+            stack.push_async_callback(stop_connecting)
 
             app.state.services = Services(
                 settings=settings,

@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer
 from careers_contracts import Topic
 from careers_runtime.codec import EventValidationError, decode
 from careers_runtime.embedded_broker import free_port
+from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_runtime.testing.processes import ServiceProcess
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -165,7 +166,7 @@ async def read_topic(
     from the beginning until no record arrived for ``settle_s``."""
     consumer = AIOKafkaConsumer(
         topic.name,
-        bootstrap_servers=bootstrap,
+        **kafka_client_kwargs(bootstrap),
         group_id=None,
         auto_offset_reset="earliest",
         enable_auto_commit=False,
