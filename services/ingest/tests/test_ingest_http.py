@@ -124,13 +124,16 @@ async def test_attack_matrix_is_401_and_publishes_nothing(
 async def test_invalid_bodies_are_422_naming_each_failing_field(
     api: Ingest, keys: Keys, http: httpx.AsyncClient
 ) -> None:
-    token = keys.token(new_user())
+    # Invalid submits count against the user's budget (3/minute here): a user per request.
+    def token() -> str:
+        return keys.token(new_user())
+
     body = {
         "skils": ["typo"],
         "experience": [{"title": "Dev", "startDate": "2020-13"}],
         "education": [{"degree": "BSc", "graduationYear": 1800}],
     }
-    response = await submit(http, api, token, body)
+    response = await submit(http, api, token(), body)
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
     problem = response.json()
@@ -144,18 +147,18 @@ async def test_invalid_bodies_are_422_naming_each_failing_field(
     assert "typo" not in response.text  # submitted values are never echoed
 
     too_many = {**PROFILE, "skills": [f"skill {i}" for i in range(101)]}
-    response = await submit(http, api, token, too_many)
+    response = await submit(http, api, token(), too_many)
     assert response.status_code == 422
     assert [e["location"] for e in response.json()["errors"]] == ["body.skills"]
 
     response = await http.post(
         f"{api.url}{ANALYZE}",
         content=b'{"summary": ',
-        headers={**bearer(token), "Content-Type": "application/json"},
+        headers={**bearer(token()), "Content-Type": "application/json"},
     )
     assert response.status_code == 422 and response.json()["code"] == "validation_failed"
 
-    response = await submit(http, api, token, key="has spaces in it")
+    response = await submit(http, api, token(), key="has spaces in it")
     assert response.status_code == 422
     assert [e["location"] for e in response.json()["errors"]] == ["header.Idempotency-Key"]
 
@@ -164,13 +167,18 @@ async def test_submit_fast_path_keeps_the_declared_order_of_checks(
     api: Ingest, keys: Keys, http: httpx.AsyncClient
 ) -> None:
     """Valid requests skip FastAPI's generic handler; everything else behaves as declared."""
-    token = keys.token(new_user())
-    # Unparseable JSON is a 422 before authentication (FastAPI reads the body first) ...
+    # Any invalid body is only looked at for an authenticated caller (401 first) ...
     response = await http.post(
         f"{api.url}{ANALYZE}", content=b"{", headers={"Content-Type": "application/json"}
     )
+    assert response.status_code == 401 and response.json()["code"] == "missing_token"
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=b"{",
+        headers={**bearer(keys.token(new_user())), "Content-Type": "application/json"},
+    )
     assert response.status_code == 422 and response.json()["code"] == "validation_failed"
-    # ... while a parseable body is only validated for an authenticated caller.
+    # ... as is a parseable one.
     response = await http.post(f"{api.url}{ANALYZE}", json={"skils": []})
     assert response.status_code == 401 and response.json()["code"] == "missing_token"
     response = await http.post(f"{api.url}{ANALYZE}", json=PROFILE)
@@ -179,14 +187,17 @@ async def test_submit_fast_path_keeps_the_declared_order_of_checks(
     response = await http.post(
         f"{api.url}{ANALYZE}",
         content=json.dumps(PROFILE).encode(),
-        headers={**bearer(token), "Content-Type": "text/plain"},
+        headers={**bearer(keys.token(new_user())), "Content-Type": "text/plain"},
     )
     assert response.status_code == 422 and response.json()["code"] == "validation_failed"
     # `+json` media types and parameters are JSON, as in FastAPI.
     response = await http.post(
         f"{api.url}{ANALYZE}",
         content=json.dumps(PROFILE).encode(),
-        headers={**bearer(token), "Content-Type": "application/merged+json; charset=utf-8"},
+        headers={
+            **bearer(keys.token(new_user())),
+            "Content-Type": "application/merged+json; charset=utf-8",
+        },
     )
     assert response.status_code == 202
 
@@ -229,6 +240,59 @@ async def test_submits_are_rate_limited_per_user(
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert limited.json()["code"] == "rate_limited"
     assert (await submit(http, api, keys.token(new_user()))).status_code == 202
+
+
+async def test_invalid_bodies_count_against_the_submit_budget(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient
+) -> None:
+    """Before the hardening an invalid body was never counted: 422 forever, never 429."""
+    user = new_user()
+    statuses = [
+        (await submit(http, api, keys.token(user), {"skils": []})).status_code for _ in range(3)
+    ]
+    assert statuses == [422, 422, 422]
+    limited = await submit(http, api, keys.token(user), {"skils": []})
+    assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+    assert (await submit(http, api, keys.token(user))).status_code == 429  # one budget
+
+
+async def test_error_bodies_are_bounded(api: Ingest, keys: Keys, http: httpx.AsyncClient) -> None:
+    """17k unknown keys once answered a 2 MB 422 for ~120 ms of CPU."""
+    unknown = {"summary": "x", **{f"k{i}": i for i in range(1500)}}
+    response = await submit(http, api, keys.token(new_user()), unknown)
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+    assert len(response.json()["errors"]) == 20 and len(response.content) < 8_000
+    assert "(+1495 more)" in response.json()["detail"]
+
+    for hostile in (
+        {"summary": "x", **{f"k{i}": i for i in range(17_000)}},  # too many keys
+        {"summary": "x", "skills": [[[[[[["deep"]]]]]]]},  # too deep
+    ):
+        response = await submit(http, api, keys.token(new_user()), hostile)
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert [e["type"] for e in problem["errors"]] == ["body_too_complex"]
+
+    nested = b'{"summary": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # RecursionError: 500
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=nested,
+        headers={**bearer(keys.token(new_user())), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+
+
+async def test_reads_have_their_own_budget(
+    kafka_bootstrap: str, ingest_factory: Callable[..., Ingest], keys: Keys, http: httpx.AsyncClient
+) -> None:
+    limited = ingest_factory(kafka_bootstrap, READ_RATE_LIMIT="3/minute")
+    token = keys.token(new_user())
+    statuses = [
+        (await http.get(f"{limited.url}/v1/jobs/nope", headers=bearer(token))).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [404, 404, 404, 429]
+    assert (await submit(http, limited, token)).status_code == 202  # submits still allowed
 
 
 async def test_only_the_owner_can_read_a_job(

@@ -53,6 +53,7 @@ def build_verifier(settings: IngestSettings) -> ClerkVerifier:
     return ClerkVerifier(
         issuer=settings.clerk_issuer,
         authorized_parties=settings.authorized_parties,
+        audience=settings.clerk_audience,
         leeway_s=settings.clerk_leeway_s,
         pem_key=settings.clerk_jwt_key,
         jwks=jwks,
@@ -123,6 +124,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 jobs=live,
                 follower=follower,
                 redis=redis,
+                read_limiter=SubmitRateLimiter(
+                    settings.read_rate_limit, settings.redis_url, namespace="read"
+                ),
             )
             # Everything allocated so far (modules, schemas, validators) lives as long as the
             # process: take it out of the collector's view, so full collections under load

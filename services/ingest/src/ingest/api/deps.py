@@ -25,6 +25,7 @@ class Services:
     jobs: LiveJobs
     follower: JobStatusFollower
     redis: Redis | None = None
+    read_limiter: SubmitRateLimiter | None = None  # job reads and stream opens, per user
 
 
 async def get_services(request: Request) -> Services:

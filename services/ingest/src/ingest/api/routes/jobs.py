@@ -1,20 +1,23 @@
 """GET /v1/jobs/{jobId} and its Server-Sent Events stream (owner only)."""
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from careers_contracts import TERMINAL_STATES, JobStatusChanged, JobView
 from fastapi import APIRouter, Depends, Header, Path
+from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from ingest.api.deps import CurrentUser, ServicesDep
+from ingest.api.deps import CurrentUser, Services, ServicesDep
 from ingest.api.errors import NothingToStreamError, ProblemError
 from ingest.api.responses import problem_responses
 from ingest.api.routes.analyze import links
 from ingest.domain.jobs import JobRecord
-from ingest.metrics import SSE_STREAMS
+from ingest.metrics import RATE_LIMITED, SSE_STREAMS
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["jobs"])
 
 MAX_JOB_ID_CHARS = 64
@@ -47,8 +50,30 @@ def view(record: JobRecord, event: JobStatusChanged | None = None) -> JobView:
     )
 
 
+async def count_read(services: Services, user_id: str) -> None:
+    """One hit on the caller's read budget (separate from, and larger than, submits')."""
+    limiter = services.read_limiter
+    if limiter is None:
+        return
+    try:
+        decision = await limiter.hit(user_id)
+    except RedisError as exc:  # reads are served from memory: do not fail them on Redis
+        log.warning("read rate limiter unavailable", extra={"error": type(exc).__name__})
+        return
+    if not decision.allowed:
+        RATE_LIMITED.inc()
+        raise ProblemError(
+            429,
+            "rate_limited",
+            f"Too many requests: at most {limiter.item.amount} reads per "
+            f"{limiter.item.get_expiry()} s. Retry after {decision.retry_after_s} s.",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
+
+
 async def owned_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> JobRecord:
     """The caller's job, or 404 (also when it exists but belongs to someone else)."""
+    await count_read(services, user.sub)
     not_found = ProblemError(404, "job_not_found", "No such job.")
     if len(job_id) > MAX_JOB_ID_CHARS:
         raise not_found
@@ -74,7 +99,7 @@ OwnedJob = Annotated[JobRecord, Depends(owned_job)]
     operation_id="getJob",
     summary="A job's status, progress and (once completed) its recommendations",
     response_model=JobView,
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(401, 404, 422, 429),
 )
 async def get_job(record: OwnedJob) -> JobView:
     return view(record)
@@ -111,7 +136,7 @@ def _last_event_id(value: str | None) -> int:
             },
         },
         204: {"description": "The terminal event was already delivered (Last-Event-ID)"},
-        **problem_responses(401, 404, 422),
+        **problem_responses(401, 404, 422, 429),
     },
 )
 async def stream_job_events(
