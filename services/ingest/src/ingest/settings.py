@@ -76,6 +76,9 @@ class IngestSettings(ServiceSettings):
         default=100, ge=10, le=5000, description="Max broker wait per job-status fetch"
     )
     sse_ping_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comment interval")
+    sse_max_streams_per_user: int = Field(
+        default=5, ge=1, description="Open event streams per user and replica (429 above)"
+    )
 
     @model_validator(mode="after")
     def _production_is_strict(self) -> Self:

@@ -2,6 +2,7 @@
 
 import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -121,6 +122,8 @@ def _last_event_id(value: str | None) -> int:
         "ends after the terminal status (`completed`, `needs_more_information`, `failed`). "
         "Reconnect with `Last-Event-ID` to resume after that sequence; if the terminal event "
         "was already delivered the answer is 204 (EventSource stops reconnecting). "
+        "A stream also ends when the token that opened it expires (reconnect with a fresh "
+        "token and `Last-Event-ID`); each user may hold a few streams open at once (429). "
         "Send the Clerk token in the Authorization header (use a fetch-based SSE client)."
     ),
     response_class=EventSourceResponse,
@@ -141,6 +144,7 @@ def _last_event_id(value: str | None) -> int:
 )
 async def stream_job_events(
     record: OwnedJob,
+    user: CurrentUser,
     services: ServicesDep,
     last_event_id: Annotated[
         str | None,
@@ -152,6 +156,31 @@ async def stream_job_events(
         raise NothingToStreamError
     job_id = record.job_id
     jobs = services.jobs
+    # A stream lives no longer than the token that opened it: at its expiry the stream
+    # ends and the client reconnects with a fresh token and Last-Event-ID.
+    expires_at = user.expires_at
+    streams = services.open_streams
+    if streams.get(user.sub, 0) >= services.settings.sse_max_streams_per_user:
+        raise ProblemError(
+            429,
+            "too_many_streams",
+            f"At most {services.settings.sse_max_streams_per_user} open event streams per "
+            "user; close one first.",
+            headers={"Retry-After": "5"},
+        )
+    streams[user.sub] = streams.get(user.sub, 0) + 1
+    released = False
+
+    def closed() -> None:
+        nonlocal released
+        if released:
+            return
+        released = True
+        left = streams.get(user.sub, 1) - 1
+        if left > 0:
+            streams[user.sub] = left
+        else:
+            streams.pop(user.sub, None)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         SSE_STREAMS.inc()
@@ -159,6 +188,9 @@ async def stream_job_events(
         first = True
         try:
             while True:
+                remaining = expires_at - time.time()
+                if remaining <= 0:
+                    return  # the token expired: the client resumes with a fresh one
                 current = jobs.get(job_id)
                 if current is None:
                     return  # evicted (TTL): nothing more will come
@@ -173,12 +205,16 @@ async def stream_job_events(
                     sent = event.sequence
                     if event.status in TERMINAL_STATES:
                         return
-                await jobs.wait(job_id, 30.0)
+                await jobs.wait(job_id, min(30.0, remaining))
         finally:
             SSE_STREAMS.dec()
+            closed()
 
+    stream = events()
+    # Also released if the response never starts iterating (client gone before it began).
+    weakref.finalize(stream, closed)
     return EventSourceResponse(
-        events(),
+        stream,
         ping=services.settings.sse_ping_s,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
