@@ -3,11 +3,23 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from careers_contracts import TOPICS, ProfileSubmitted
-from ingest.testing import PROFILE, Ingest, Keys, bearer, forged_tokens, new_user, read_topic
+from careers_runtime.embedded_broker import free_port
+from careers_runtime.testing.processes import ServiceProcess
+from ingest.testing import (
+    PROFILE,
+    Ingest,
+    Keys,
+    bearer,
+    forged_tokens,
+    ingest_env,
+    new_user,
+    read_topic,
+)
 
 pytestmark = pytest.mark.broker
 ANALYZE = "/v1/agents/analyze"
@@ -360,3 +372,39 @@ async def test_health_metrics_and_openapi(api: Ingest, http: httpx.AsyncClient) 
     assert unknown.status_code == 404 and unknown.headers["content-type"] == PROBLEM
     # The dev JWKS route exists only with ENVIRONMENT=dev.
     assert (await http.get(f"{api.url}/dev-clerk/.well-known/jwks.json")).status_code == 404
+
+
+async def test_production_serves_probes_and_metrics_internally_and_sends_hsts(
+    kafka_bootstrap: str, keys: Keys, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Before the hardening /metrics was on the public port and no HSTS was sent."""
+    public, internal = free_port(), free_port()
+    env = ingest_env(
+        keys,
+        kafka_bootstrap,
+        public,
+        ENVIRONMENT="production",
+        INTERNAL_HTTP_PORT=str(internal),
+        HTTP_HOST="127.0.0.1",
+    )
+    process = ServiceProcess("ingest", env, tmp_path / "ingest.log").start()
+    try:
+        process.wait_http(f"http://127.0.0.1:{internal}/readyz", timeout_s=45)
+        metrics = await http.get(f"http://127.0.0.1:{internal}/metrics")
+        assert metrics.status_code == 200 and "ingest_http_requests_total" in metrics.text
+        for path in ("/metrics", "/healthz", "/readyz"):
+            response = await http.get(f"http://127.0.0.1:{public}{path}")
+            assert response.status_code == 404, path
+            assert response.headers["strict-transport-security"].startswith("max-age=")
+        token = keys.token(new_user())
+        accepted = await http.post(
+            f"http://127.0.0.1:{public}{ANALYZE}", json=PROFILE, headers=bearer(token)
+        )
+        assert accepted.status_code == 202
+        assert "includeSubDomains" in accepted.headers["strict-transport-security"]
+    finally:
+        process.stop()
+
+
+async def test_hsts_only_in_production(api: Ingest, http: httpx.AsyncClient) -> None:
+    assert "strict-transport-security" not in (await http.get(f"{api.url}/healthz")).headers

@@ -1,11 +1,13 @@
 """The ingest FastAPI application: wiring, lifespan, middleware, OpenAPI."""
 
+import asyncio
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from typing import Any
 
+import uvicorn
 from careers_runtime.broker import create_broker
 from careers_runtime.telemetry import configure_tracing
 from fastapi import FastAPI
@@ -14,7 +16,7 @@ from redis.asyncio import Redis
 
 from ingest.api.deps import Services
 from ingest.api.errors import PROBLEM_JSON, install_error_handlers
-from ingest.api.middleware import BodySizeLimit, HttpMetrics
+from ingest.api.middleware import BodySizeLimit, HttpMetrics, StrictTransportSecurity
 from ingest.api.routes import analyze, health, jobs
 from ingest.auth import ClerkVerifier, JwksCache
 from ingest.dev_keys import DEV_JWKS_PATH, jwks_for_pem
@@ -53,7 +55,7 @@ def build_verifier(settings: IngestSettings) -> ClerkVerifier:
     return ClerkVerifier(
         issuer=settings.clerk_issuer,
         authorized_parties=settings.authorized_parties,
-        audience=settings.clerk_audience,
+        audience=settings.clerk_session_audience,
         leeway_s=settings.clerk_leeway_s,
         pem_key=settings.clerk_jwt_key,
         jwks=jwks,
@@ -85,6 +87,44 @@ def _problem_json_openapi(app: FastAPI) -> dict[str, Any]:
         schema.get("components", {}).get("schemas", {}).pop(name, None)
     app.openapi_schema = schema
     return schema
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the main (public) server."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@asynccontextmanager
+async def internal_server(app: FastAPI, settings: IngestSettings) -> AsyncIterator[None]:
+    """/healthz, /readyz and /metrics on INTERNAL_HTTP_PORT, for probes and Prometheus
+    only: the public port (behind the Ingress) does not serve them."""
+    internal = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    internal.state = app.state  # the same Services
+    internal.include_router(health.router)
+    server = _QuietServer(
+        uvicorn.Config(
+            internal,
+            host=settings.http_host,
+            port=settings.internal_http_port or 0,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    task = asyncio.create_task(server.serve(), name="internal-http")
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it could not start (e.g. the port is taken)
+            raise RuntimeError("the internal HTTP server stopped before it started")
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -131,6 +171,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             # Everything allocated so far (modules, schemas, validators) lives as long as the
             # process: take it out of the collector's view, so full collections under load
             # only walk objects that can actually die (~5% of a submit's CPU otherwise).
+            if settings.internal_http_port is not None:
+                await stack.enter_async_context(internal_server(app, settings))
             gc.collect()
             gc.freeze()
             log.info("ingest ready", extra={"redis": bool(redis)})
@@ -154,7 +196,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(analyze.router)
     app.include_router(jobs.router)
-    app.include_router(health.router)
+    if settings.internal_http_port is None:
+        app.include_router(health.router)  # dev: probes and metrics on the one port
 
     if settings.environment == "dev" and settings.clerk_jwt_key:
         dev_jwks = jwks_for_pem(settings.clerk_jwt_key)
@@ -178,4 +221,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(HttpMetrics)
+    if settings.environment == "production":
+        app.add_middleware(StrictTransportSecurity, max_age_s=settings.hsts_max_age_s)
     return app

@@ -13,6 +13,14 @@ def _split(value: str) -> list[str]:
 class IngestSettings(ServiceSettings):
     service_name: str = "ingest"
     http_port: int = 8000
+    internal_http_port: int | None = Field(
+        default=None,
+        description="Serve /healthz, /readyz and /metrics on this port only (not on the "
+        "public HTTP_PORT); unset: on the public port, as in dev",
+    )
+    hsts_max_age_s: int = Field(
+        default=63_072_000, ge=0, description="Strict-Transport-Security max-age (production)"
+    )
 
     # Clerk session-token verification (see ingest.auth)
     clerk_jwks_url: str | None = Field(
@@ -31,7 +39,7 @@ class IngestSettings(ServiceSettings):
         description="Comma-separated origins allowed in `azp`; empty: not checked "
         "(required when ENVIRONMENT=production)",
     )
-    clerk_audience: str | None = Field(
+    clerk_session_audience: str | None = Field(
         default=None,
         description="Required `aud`; unset: tokens carrying any `aud` are rejected "
         "(Clerk session tokens have none; JWT-template tokens for other services do)",
