@@ -142,13 +142,14 @@ def test_kustomize_renders_valid_kubernetes_and_keda(target: str) -> None:
     assert {
         "Namespace",
         "ConfigMap",
-        "Secret",
         "Deployment",
         "Service",
         "PodDisruptionBudget",
         "Job",
         "ScaledObject",
         "TriggerAuthentication",
+        "NetworkPolicy",
+        "Ingress",
     } <= kinds
     errors = []
     for doc in docs:
@@ -222,8 +223,11 @@ def test_deployments_are_production_ready(target: str) -> None:
         assert container["livenessProbe"]["httpGet"]["path"] == "/healthz", name
         assert container["startupProbe"]["httpGet"]["path"] == "/healthz", name
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-        assert ports == {"http": 8080}
-        assert container["readinessProbe"]["httpGet"]["port"] == "http"
+        # ingest serves probes and /metrics on an internal port, never the public one.
+        metrics_port = "internal" if name == "ingest" else "http"
+        assert ports == ({"http": 8080, "internal": 9090} if name == "ingest" else {"http": 8080})
+        for probe in ("readinessProbe", "livenessProbe", "startupProbe"):
+            assert container[probe]["httpGet"]["port"] == metrics_port, (name, probe)
         # Resources: requests for scheduling, a memory limit.
         assert {"cpu", "memory"} <= container["resources"]["requests"].keys(), name
         assert "memory" in container["resources"]["limits"], name
@@ -241,7 +245,7 @@ def test_deployments_are_production_ready(target: str) -> None:
         # Metrics are scraped from every pod.
         annotations = spec["template"]["metadata"]["annotations"]
         assert annotations["prometheus.io/scrape"] == "true"
-        assert annotations["prometheus.io/port"] == str(ports["http"])
+        assert annotations["prometheus.io/port"] == str(ports[metrics_port])
         assert annotations["prometheus.io/path"] == "/metrics"
         # Built from the one Dockerfile: the image's last path segment is a target.
         image_name = container["image"].rsplit("/", 1)[-1].split(":")[0]
@@ -258,6 +262,10 @@ def test_deployments_are_production_ready(target: str) -> None:
         deployments["ingest"]["spec"]["template"]["metadata"]["labels"].items()
     )
     assert service["metadata"]["annotations"]["prometheus.io/scrape"] == "true"
+    # The Service (and so the Ingress) exposes the API port only.
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
+    ingest_config = of_kind(docs, "ConfigMap")["ingest-config"]["data"]
+    assert ingest_config["INTERNAL_HTTP_PORT"] == "9090"
 
 
 def test_production_overlay_scales_and_replicates() -> None:
@@ -384,11 +392,92 @@ def test_keda_connects_to_kafka_like_the_services(target: str) -> None:
         assert protocol == "SASL_SSL" and "KAFKA_SSL_CAFILE" in config
 
 
-def test_secret_template_holds_placeholders_only() -> None:
+def test_no_secret_is_applied_and_the_templates_hold_placeholders_only() -> None:
+    """Applying the manifests must never overwrite a real Secret with placeholders: they
+    reference careers-secrets (and, in production, careers-kafka) but never create them."""
+    expected = {
+        "base": {"careers-secrets"},
+        "overlays/production": {"careers-secrets", "careers-kafka"},
+    }
     for target in TARGETS:
-        for secret in of_kind(render(target), "Secret").values():
-            assert "data" not in secret
-            assert set(secret["stringData"].values()) == {"REPLACE_ME"}
+        docs = render(target)
+        assert not of_kind(docs, "Secret"), target
+        referenced = {
+            ref["secretKeyRef"]["name"]
+            for d in of_kind(docs, "Deployment").values()
+            for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])
+            if (ref := e.get("valueFrom"))
+        }
+        assert referenced == expected[target], target
+    templates = {
+        "careers-secrets": K8S / "secret.example.yaml",
+        "careers-kafka": K8S / "overlays" / "production" / "kafka-secret.example.yaml",
+    }
+    for name, path in templates.items():
+        text = path.read_text(encoding="utf-8")
+        template = yaml.safe_load(text)
+        assert template["metadata"]["name"] == name and "data" not in template
+        assert set(template["stringData"].values()) == {"REPLACE_ME"}
+        assert f"kubectl -n careers create secret generic {name}" in text
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_ingest_is_served_over_tls_only(target: str) -> None:
+    (ingress,) = of_kind(render(target), "Ingress").values()
+    annotations = ingress["metadata"]["annotations"]
+    assert annotations["cert-manager.io/cluster-issuer"]
+    assert annotations["nginx.ingress.kubernetes.io/force-ssl-redirect"] == "true"
+    assert annotations["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"  # SSE
+    tls_hosts = {h for t in ingress["spec"]["tls"] for h in t["hosts"]}
+    rules = ingress["spec"]["rules"]
+    assert {r["host"] for r in rules} <= tls_hosts, "every host has a certificate"
+    assert all(t["secretName"] for t in ingress["spec"]["tls"])
+    backends = [p["backend"]["service"] for r in rules for p in r["http"]["paths"]]
+    assert backends == [{"name": "ingest", "port": {"name": "http"}}]
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_network_policies_deny_by_default_and_allow_only_what_is_needed(target: str) -> None:
+    docs = render(target)
+    policies = of_kind(docs, "NetworkPolicy")
+    deny = policies["default-deny"]["spec"]
+    assert deny["podSelector"] == {} and set(deny["policyTypes"]) == {"Ingress", "Egress"}
+    assert "ingress" not in deny and "egress" not in deny
+    # Kafka and DNS for every pod (the topic Job included), nothing else namespace-wide.
+    shared = policies["dns-and-kafka"]["spec"]
+    kafka_ports = {p["port"] for rule in shared["egress"] for p in rule["ports"]}
+    assert {53, 9092} <= kafka_ports
+    # Only the ingress controller reaches ingest's API port; nothing reaches the workers
+    # except Prometheus on their metrics port.
+    ingest = policies["ingest"]["spec"]
+    (rule,) = ingest["ingress"]
+    assert [p["port"] for p in rule["ports"]] == [8080]
+    namespaces = {
+        f["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for f in rule["from"]
+    }
+    assert namespaces == {"ingress-nginx"}
+    for name, policy in policies.items():
+        for rule in policy["spec"].get("ingress", []):
+            assert rule.get("from"), f"{name}: an ingress rule open to every source"
+            if name != "ingest":
+                assert {p["port"] for p in rule["ports"]} <= {8080, 9090}, name
+
+    # Each service's egress beyond Kafka/DNS: Redis for ingest and orchestrator, HTTPS for
+    # ingest (Clerk JWKS) and convex-sync (Convex); the agents get nothing more.
+    def egress_ports(service: str) -> set[int]:
+        return {
+            p["port"]
+            for policy in policies.values()
+            if policy["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/name")
+            == service
+            for rule in policy["spec"].get("egress", [])
+            for p in rule["ports"]
+        }
+
+    assert egress_ports("ingest") == {6379, 443}
+    assert egress_ports("orchestrator") == {6379}
+    assert egress_ports("convex-sync") == {443}
+    assert egress_ports("profile-analyzer") == egress_ports("career-matcher") == set()
 
 
 # ------------------------------------------------------------------ settings names
@@ -583,6 +672,33 @@ def test_compose_services_have_health_checks_and_start_in_order() -> None:
         assert services[name]["environment"]["REDIS_URL"].startswith("redis://redis:6379")
     assert services["convex-sync"]["depends_on"]["convex"]["condition"] == "service_healthy"
     assert services["convex"]["build"]["target"] in targets
+    # Ingest's probes and metrics are on its internal port (not published).
+    assert services["ingest"]["environment"]["INTERNAL_HTTP_PORT"] == "9090"
+    assert "127.0.0.1:9090/healthz" in " ".join(services["ingest"]["healthcheck"]["test"])
+
+
+def test_compose_publishes_ports_on_loopback_only() -> None:
+    """Kafka's PLAINTEXT listener and the stand-in were once published on every interface."""
+    published = {
+        name: service.get("ports", []) for name, service in compose_document()["services"].items()
+    }
+    assert published["kafka"] and published["convex"] and published["ingest"]
+    for name, ports in published.items():
+        for port in ports:
+            assert isinstance(port, str) and port.startswith("127.0.0.1:"), (name, port)
+    env_example = (ROOT / "deploy/compose/.env.example").read_text(encoding="utf-8")
+    # The stand-in's demo setup is not production (plain http): it says so explicitly.
+    assert "\nENVIRONMENT=test\n" in env_example
+
+
+def test_convex_standin_admin_routes_are_off_unless_enabled() -> None:
+    """/_standin/* (every document, faults, reset) needs no auth: never on by default."""
+    server = (ROOT / "deploy/convex/standin/server.ts").read_text(encoding="utf-8")
+    main = (ROOT / "deploy/convex/standin/main.ts").read_text(encoding="utf-8")
+    assert "const admin = opts.admin ?? false;" in server
+    assert 'process.env.CONVEX_STANDIN_ADMIN === "1"' in main
+    assert "CONVEX_STANDIN_ADMIN" not in COMPOSE_FILE.read_text(encoding="utf-8")
+    assert "CONVEX_STANDIN_ADMIN" not in DOCKERFILE.read_text(encoding="utf-8")
 
 
 # ------------------------------------------------------------------ topics

@@ -102,3 +102,24 @@ def test_encode_serialises_the_payload_once_into_the_same_bytes() -> None:
             data=event.payload.model_dump(mode="json", by_alias=True),
         ).model_dump_json(by_alias=True)
         assert value == legacy.encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (b"[" * 100_000, "RecursionError"),  # escaped as RecursionError before
+        (b'{"id": ' + b"9" * 5000 + b"}", "not JSON"),  # escaped as ValueError before
+        (b'{"id": "\xff\xfe\x80"}', "not JSON"),
+        (b"x" * (2 * 1024 * 1024), "event limit"),  # refused before parsing
+    ],
+)
+def test_hostile_values_are_validation_errors(value: bytes, reason: str) -> None:
+    with pytest.raises(EventValidationError, match=reason):
+        decode(value, TOPICS.profile_submitted)
+
+
+def test_header_values_never_fail_to_decode() -> None:
+    from careers_runtime.codec import decode_headers
+
+    headers = decode_headers([("a", None), ("b", b"\xff\xfe"), ("c", b"ok")])
+    assert headers["a"] == "" and headers["c"] == "ok" and "\ufffd" in headers["b"]

@@ -1,6 +1,7 @@
 // CLI for the local Convex stand-in (dev/test tool, not for production).
 //   npm run standin -- [--port 3210] [--host 127.0.0.1]
 // Env: CONVEX_STANDIN_PORT, CONVEX_STANDIN_HOST, CONVEX_SYNC_SECRET,
+//      CONVEX_STANDIN_ADMIN=1 (enables the unauthenticated /_standin/* routes: dev/tests only),
 //      CLERK_JWT_KEY | CLERK_JWKS_URL | CLERK_JWKS_FILE, CLERK_ISSUER, CLERK_AUDIENCE.
 // Prints "convex-standin listening on http://HOST:PORT" when ready (--port 0 picks a free port).
 import { parseArgs } from "node:util";
@@ -45,7 +46,9 @@ async function main() {
     console.warn("warning: no CLERK_JWT_KEY / CLERK_JWKS_URL / CLERK_JWKS_FILE: only anonymous /api/query calls work");
   }
 
-  const standin = await startStandin({ port, host });
+  const admin = process.env.CONVEX_STANDIN_ADMIN === "1";
+  if (admin) console.warn("warning: CONVEX_STANDIN_ADMIN=1: /_standin/* (all documents, faults, reset) need no auth");
+  const standin = await startStandin({ port, host, admin });
   console.log(`convex-standin listening on ${standin.url}`);
 
   let stopping = false;

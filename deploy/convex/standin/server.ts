@@ -30,6 +30,9 @@ export type StandinOptions = {
   port?: number;
   host?: string;
   log?: (line: string) => void;
+  // The /_standin/* routes (read every document, inject faults, reset) need no auth:
+  // off unless explicitly enabled (CONVEX_STANDIN_ADMIN=1 in dev and tests).
+  admin?: boolean;
 };
 
 export type Standin = {
@@ -105,6 +108,7 @@ function newInstance() {
 
 export async function startStandin(opts: StandinOptions = {}): Promise<Standin> {
   const host = opts.host ?? "127.0.0.1";
+  const admin = opts.admin ?? false;
   const log = opts.log ?? ((line: string) => process.stdout.write(line + "\n"));
   const verifier: TokenVerifier | null = await makeVerifier();
   const moduleIndex = modulePathIndex(convexModules(CONVEX_DIR));
@@ -271,7 +275,10 @@ export async function startStandin(opts: StandinOptions = {}): Promise<Standin> 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const url = new URL(req.url ?? "/", "http://standin.local");
     const method = req.method ?? "GET";
-    if (url.pathname.startsWith("/_standin/")) return standinApi(req, res, url);
+    if (url.pathname.startsWith("/_standin/")) {
+      if (!admin) throw new HttpError(404, { error: "not_found" });
+      return standinApi(req, res, url);
+    }
     if (url.pathname === "/api/query" || url.pathname === "/api/mutation") {
       if (method !== "POST") throw new HttpError(405, { error: "method_not_allowed" });
       return callFunction(req, res, url.pathname === "/api/query" ? "query" : "mutation");

@@ -45,6 +45,7 @@ beforeAll(async () => {
     env: {
       ...process.env,
       CONVEX_SYNC_SECRET: SECRET,
+      CONVEX_STANDIN_ADMIN: "1",
       CLERK_JWT_KEY: await exportSPKI(keys.publicKey),
       CLERK_ISSUER: ISSUER,
       CLERK_JWKS_URL: "",

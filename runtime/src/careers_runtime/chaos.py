@@ -4,18 +4,24 @@ Starts the whole stack on the embedded broker, or Apache Kafka with ``--kafka ap
 (each service its own process), submits N
 profiles from several users at a steady rate, and meanwhile:
 
-1. SIGKILLs and restarts orchestrator, profile-analyzer, career-matcher and convex-sync,
-   one after another (no drain, no commit, no leaving the group);
+1. SIGKILLs and restarts orchestrator, profile-analyzer, career-matcher, convex-sync and
+   ingest, one after another (no drain, no commit, no leaving the group); submits carry an
+   Idempotency-Key, so a submit retried across the ingest kill is the same job;
 2. makes the Convex stand-in answer 503 and 429 (with Retry-After) for a while;
-3. injects one poison message (not a valid event) into ``profile.submitted``;
+3. injects one poison record of each shape (deep nesting, huge integer, invalid UTF-8,
+   wrong event type, 10 MB value, null value, no key, garbled retry headers on the main
+   and on the retry topic: ``careers_runtime.testing.poison``) for the orchestrator;
 4. SIGTERMs career-matcher under load and checks it exits within its grace period.
 
-Then it waits for every job's documents and counts them *in the Convex stand-in*:
+Then it waits for every job's documents and counts them *in the Convex stand-in*, checks
+that every job accepted before the ingest kill is served by the restarted ingest, and
+that every poison record (and nothing else) was dead-lettered:
 
-    submitted 20, completed 20, lost 0, duplicated 0, dead-lettered 1
+    submitted 20, completed 20, lost 0, duplicated 0, dead-lettered 9
 
-It exits non-zero on any loss or duplicate, a dead-letter count other than the one
-poison message, or a SIGTERM that overran the deadline.
+It exits non-zero on any loss or duplicate, a job the restarted ingest does not serve, a
+poison record not dead-lettered (or any other dead letter), or a SIGTERM that overran the
+deadline.
 """
 
 import argparse
@@ -29,16 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from careers_contracts import TOPICS
+from careers_contracts.topics import ConsumerGroup
 
 from careers_runtime.dlq_cli import DLQ_GROUPS, read_dead_letters
-from careers_runtime.kafka_client import producer_kwargs
 from careers_runtime.settings import KafkaSettings
+from careers_runtime.testing.poison import Poison, inject, poison_records
 from careers_runtime.testing.stack import LocalStack, default_workdir
 
 SHUTDOWN_GRACE_S = 10.0
-KILL_ORDER = ("orchestrator", "profile-analyzer", "career-matcher", "convex-sync")
+KILL_ORDER = ("orchestrator", "ingest", "profile-analyzer", "career-matcher", "convex-sync")
 
 ROLES = [
     (
@@ -110,13 +116,15 @@ class Submitter(threading.Thread):
         self.interval = duration_s / max(count, 1)
         self.jobs: dict[str, str] = {}
         self.errors: list[str] = []
+        self.run_id = uuid.uuid4().hex[:8]
 
     def run(self) -> None:
         for i in range(self.count):
             user = f"user_chaos_{i % self.users}"
-            for _attempt in range(20):  # ingest itself is never killed; retry transient 503s
+            key = f"chaos-{self.run_id}-{i}"  # a retry across the ingest kill: the same job
+            for _attempt in range(40):  # retry transient 503s and the ingest restart
                 try:
-                    self.jobs[self.stack.submit(sample_profile(i), user)] = user
+                    self.jobs[self.stack.submit(sample_profile(i), user, key)] = user
                     break
                 except Exception as exc:
                     error = str(exc)
@@ -126,17 +134,22 @@ class Submitter(threading.Thread):
             time.sleep(self.interval)
 
 
-async def _poison(kafka: KafkaSettings) -> str:
-    key = f"poison-{uuid.uuid4().hex[:8]}"
-    producer = AIOKafkaProducer(**producer_kwargs(kafka))
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            TOPICS.profile_submitted.name, b"\x00not an event", key=key.encode()
-        )
-    finally:
-        await producer.stop()
-    return key
+def _poison(kafka: KafkaSettings) -> tuple[str, list[Poison]]:
+    prefix = f"poison-{uuid.uuid4().hex[:8]}"
+    records = poison_records(TOPICS.profile_submitted, ConsumerGroup.ORCHESTRATOR, prefix)
+    produced = asyncio.run(inject(kafka, records))
+    return prefix, produced
+
+
+def _unserved(stack: LocalStack, jobs: dict[str, str], timeout_s: float = 30) -> list[str]:
+    """Jobs the (restarted) ingest does not serve once it has caught up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        ready = stack.http.get(stack.url("ingest", "/readyz"))
+        if ready.status_code == 200:
+            break
+        time.sleep(0.5)
+    return [job for job, user in jobs.items() if stack.job(job, user).status_code != 200]
 
 
 async def _count_dead_letters(kafka: KafkaSettings) -> list[Any]:
@@ -210,6 +223,8 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path, kafka: str =
         submitter = Submitter(stack, profiles, users, duration_s=10.0 * len(KILL_ORDER) + 5)
         submitter.start()
         overran: list[str] = []
+        prefix, poisons = "", list[Poison]()
+        accepted_before_kill: dict[str, str] = {}
         for name in KILL_ORDER:
             time.sleep(1.5)
             step(f"SIGKILL {name}")
@@ -219,8 +234,11 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path, kafka: str =
                 stack.convex.inject_faults(503, count=15, retry_after=1)
                 stack.convex.inject_faults(429, count=5, retry_after=1)
             if name == "career-matcher":
-                key = asyncio.run(_poison(stack.kafka_settings()))
-                step(f"poison message injected with key {key}")
+                prefix, poisons = _poison(stack.kafka_settings())
+                shapes = ", ".join(p.name for p in poisons)
+                step(f"{len(poisons)} poison records injected ({prefix}-*): {shapes}")
+            if name == "ingest":
+                accepted_before_kill = dict(submitter.jobs)
             stack.start(name)
             step(f"{name} restarted and ready")
         step("SIGTERM career-matcher under load")
@@ -231,6 +249,11 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path, kafka: str =
         stack.start("career-matcher")
         submitter.join()
         submitted = dict(submitter.jobs)
+        unserved = _unserved(stack, accepted_before_kill)
+        step(
+            f"restarted ingest serves {len(accepted_before_kill) - len(unserved)} of the "
+            f"{len(accepted_before_kill)} jobs accepted before its SIGKILL"
+        )
         step(f"{len(submitted)} submitted; waiting for Convex documents")
 
         tally = wait_and_tally(stack, submitted, timeout_s)
@@ -241,9 +264,21 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path, kafka: str =
     problems = list(overran) + submitter.errors
     if len(submitted) != profiles:
         problems.append(f"only {len(submitted)} of {profiles} submissions were accepted")
-    if len(letters) != 1:
+    problems += [f"job {job} accepted before the ingest kill is not served" for job in unserved]
+    poison_letters = [
+        s
+        for s in letters
+        if s.group == ConsumerGroup.ORCHESTRATOR
+        and (s.letter.original_key is None or s.letter.original_key.startswith(prefix))
+    ]
+    if len(poison_letters) != len(poisons) or len(letters) != len(poisons):
+        problems.append(
+            f"{len(poison_letters)} of {len(poisons)} poison records dead-lettered, "
+            f"{len(letters)} dead letters in all"
+        )
         problems += [
-            f"dead letter: {s.group} {s.letter.error_class} {s.letter.error_message[:200]}"
+            f"dead letter: {s.group} {s.letter.original_key} {s.letter.error_class} "
+            f"{s.letter.error_message[:200]}"
             for s in letters
         ]
     for problem in problems:

@@ -112,8 +112,9 @@ def encode(event: Outgoing, source: str) -> tuple[bytes, dict[str, str]]:
     return value, headers
 
 
-def decode_headers(raw: Sequence[tuple[str, bytes]] | None) -> dict[str, str]:
-    return {k: v.decode("utf-8", "replace") for k, v in (raw or ())}
+def decode_headers(raw: Sequence[tuple[str, bytes | None]] | None) -> dict[str, str]:
+    """Header values as text: invalid UTF-8 is replaced, a null value becomes ``""``."""
+    return {str(k): v.decode("utf-8", "replace") if v else "" for k, v in (raw or ())}
 
 
 def _first_error(error: ValidationError) -> str:
@@ -125,17 +126,28 @@ def _first_error(error: ValidationError) -> str:
 
 
 def decode(value: bytes | None, topic: Topic) -> tuple[Envelope, JobEvent]:
-    """Validate a record value as an event of ``topic`` or raise EventValidationError."""
+    """Validate a record value as an event of ``topic`` or raise EventValidationError.
+
+    Nothing else escapes, whatever the bytes: a value over ``MAX_EVENT_BYTES`` is refused
+    before parsing, and deep nesting (``RecursionError``) or an integer too long to convert
+    (``ValueError``) are validation errors like any other unparseable value.
+    """
     if value is None:
         raise EventValidationError("empty record value (tombstone) on an event topic")
+    if len(value) > MAX_EVENT_BYTES:  # cheap, and before any parsing
+        raise EventValidationError(
+            f"value is {len(value)} bytes, over the {MAX_EVENT_BYTES}-byte event limit"
+        )
     try:
         raw: Any = json.loads(value)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise EventValidationError(f"value is not JSON: {exc}") from exc
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise EventValidationError(f"value is not JSON: {type(exc).__name__}: {exc}"[:500]) from exc
     try:
         envelope = Envelope.model_validate(raw)
     except ValidationError as exc:
         raise EventValidationError(f"invalid envelope: {_first_error(exc)}") from exc
+    except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic guards depth
+        raise EventValidationError(f"invalid envelope: {type(exc).__name__}") from exc
     if envelope.type != topic.event_type:
         raise EventValidationError(
             f"event type {envelope.type!r} does not belong on topic {topic.name}"
@@ -144,6 +156,8 @@ def decode(value: bytes | None, topic: Topic) -> tuple[Envelope, JobEvent]:
         payload = cast(JobEvent, topic.payload.model_validate(envelope.data))
     except ValidationError as exc:
         raise EventValidationError(f"invalid {envelope.type} data: {_first_error(exc)}") from exc
+    except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic guards depth
+        raise EventValidationError(f"invalid {envelope.type} data: {type(exc).__name__}") from exc
     if payload.job_id != envelope.subject:
         raise EventValidationError("envelope subject and data.jobId disagree")
     return envelope, payload

@@ -22,6 +22,7 @@ module does, in this order for each batch the consumer fetches:
 
 import asyncio
 import base64
+import dataclasses
 import json
 import logging
 import random
@@ -29,7 +30,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from careers_contracts import DeadLetter, JobEvent, Topic
@@ -250,6 +251,8 @@ class EventConsumer:
             # Commit only after the batch's outputs are acknowledged; anything escaping
             # (e.g. the broker is unreachable while producing) rewinds for re-delivery.
             ack_policy=AckPolicy.NACK_ON_ERROR,
+            parser=_parse_batch,
+            decoder=_undecoded,
             title=f"{self.group}:{'+'.join(topic_names)}",
             description="; ".join(
                 self.routes[t][0].description for t in topic_names if t in self.routes
@@ -283,11 +286,22 @@ class EventConsumer:
 
     async def process_record(self, record: ConsumerRecord[Any, Any], *, from_retry: bool) -> None:
         headers = decode_headers(record.headers)
-        attempt = int(headers.get(H_ATTEMPT, "1")) if from_retry else 1
         if from_retry:
-            await self._wait_until(int(headers.get(H_NOT_BEFORE, "0")))
-        source_topic = headers.get(H_ORIGINAL_TOPIC, record.topic) if from_retry else record.topic
-        metrics.CONSUMED.labels(source_topic, self.group).inc()
+            parsed = _retry_origin(headers)
+            if isinstance(parsed, str):  # garbled retry headers: nothing to retry from
+                origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
+                metrics.CONSUMED.labels(record.topic, self.group).inc()
+                await self._reject(record, headers, origin, EventValidationError(parsed))
+                return
+            origin = parsed
+            await self._wait_until(origin.not_before_ms)
+        else:
+            origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
+        source_topic = origin.topic
+        attempt = origin.attempt
+        metrics.CONSUMED.labels(
+            source_topic if source_topic in self.routes else _UNKNOWN_TOPIC, self.group
+        ).inc()
 
         parent = propagate.extract(headers)
         token = otel_context.attach(parent)
@@ -306,34 +320,51 @@ class EventConsumer:
                     "careers.attempt": attempt,
                 },
             ) as span:
-                await self._handle(record, headers, attempt, source_topic, span)
+                await self._handle(record, headers, origin, span)
         finally:
             metrics.IN_FLIGHT.labels(self.group).dec()
-            metrics.HANDLER_SECONDS.labels(source_topic, self.group).observe(
-                time.perf_counter() - started
-            )
+            metrics.HANDLER_SECONDS.labels(
+                source_topic if source_topic in self.routes else _UNKNOWN_TOPIC, self.group
+            ).observe(time.perf_counter() - started)
             otel_context.detach(token)
+
+    async def _reject(
+        self,
+        record: ConsumerRecord[Any, Any],
+        headers: dict[str, str],
+        origin: "_Origin",
+        exc: EventValidationError,
+    ) -> None:
+        """A record that is not a valid event: straight to the dead-letter topic."""
+        label = origin.topic if origin.topic in self.routes else _UNKNOWN_TOPIC
+        log.warning(
+            "invalid event dead-lettered",
+            extra={"topic": label, "offset": record.offset, "reason": str(exc)[:500]},
+        )
+        metrics.FAILED.labels(label, self.group, exc.error_class).inc()
+        await self._dead_letter(record, headers, origin, exc, exc.error_class)
 
     async def _handle(
         self,
         record: ConsumerRecord[Any, Any],
         headers: dict[str, str],
-        attempt: int,
-        source_topic: str,
+        origin: "_Origin",
         span: trace.Span,
     ) -> None:
+        source_topic = origin.topic
         try:
             if source_topic not in self.routes:
-                raise EventValidationError(f"{self.group} does not consume {source_topic}")
+                raise EventValidationError(f"{self.group} does not consume {source_topic[:200]}")
+            if record.key is None:
+                raise EventValidationError("record has no key (event topics are keyed by job id)")
             topic, handler = self.routes[source_topic]
             envelope, payload = decode(record.value, topic)
         except EventValidationError as exc:
-            log.warning(
-                "invalid event dead-lettered",
-                extra={"topic": source_topic, "offset": record.offset, "reason": str(exc)},
-            )
-            metrics.FAILED.labels(source_topic, self.group, exc.error_class).inc()
-            await self._dead_letter(record, headers, exc, exc.error_class, attempt)
+            await self._reject(record, headers, origin, exc)
+            return
+        except Exception as exc:  # pragma: no cover - decode raises only EventValidationError
+            reason = EventValidationError(f"undecodable record: {type(exc).__name__}")
+            await self._reject(record, headers, origin, reason)
             return
 
         job_token = job_id_var.set(envelope.subject)
@@ -343,10 +374,10 @@ class EventConsumer:
                 envelope=envelope,
                 payload=payload,
                 topic=source_topic,
-                partition=int(headers.get(H_ORIGINAL_PARTITION, record.partition)),
-                offset=int(headers.get(H_ORIGINAL_OFFSET, record.offset)),
+                partition=origin.partition,
+                offset=origin.offset,
                 headers=headers,
-                attempt=attempt,
+                attempt=origin.attempt,
             )
             try:
                 outputs = await asyncio.wait_for(
@@ -356,12 +387,12 @@ class EventConsumer:
                 span.record_exception(exc)
                 metrics.FAILED.labels(source_topic, self.group, exc.error_class).inc()
                 log.warning("permanent failure, dead-lettered", extra={"error": str(exc)})
-                await self._dead_letter(record, headers, exc, exc.error_class, attempt)
+                await self._dead_letter(record, headers, origin, exc, exc.error_class)
                 return
             except Exception as exc:
                 span.record_exception(exc)
                 metrics.FAILED.labels(source_topic, self.group, "transient").inc()
-                await self._retry_or_dead_letter(record, headers, exc, attempt)
+                await self._retry_or_dead_letter(record, headers, origin, exc)
                 return
             await publish_all(self.broker, outputs, self.settings.service_name)
         finally:
@@ -374,11 +405,11 @@ class EventConsumer:
 
     # ----------------------------------------------------------- retry and DLQ
 
-    def _history(self, headers: dict[str, str], exc: BaseException, attempt: int) -> list[Any]:
-        history: list[Any] = json.loads(headers.get(H_HISTORY, "[]"))
+    def _history(self, headers: dict[str, str], origin: "_Origin", exc: BaseException) -> list[Any]:
+        history = _parse_history(headers.get(H_HISTORY)) if origin.retried else []
         history.append(
             {
-                "attempt": attempt,
+                "attempt": origin.attempt,
                 "error": f"{type(exc).__name__}: {exc}"[:1000],
                 "at": datetime.now(UTC).isoformat(),
             }
@@ -389,15 +420,16 @@ class EventConsumer:
         self,
         record: ConsumerRecord[Any, Any],
         headers: dict[str, str],
+        origin: "_Origin",
         exc: Exception,
-        attempt: int,
     ) -> None:
+        attempt = origin.attempt
         if attempt >= self.policy.max_attempts:
             log.error(
                 "retries exhausted, dead-lettered",
                 extra={"attempts": attempt, "error": f"{type(exc).__name__}: {exc}"[:500]},
             )
-            await self._dead_letter(record, headers, exc, "exhausted", attempt)
+            await self._dead_letter(record, headers, origin, exc, "exhausted")
             return
         next_attempt = attempt + 1
         delay = self.policy.backoff_s(next_attempt)
@@ -406,10 +438,10 @@ class EventConsumer:
             {
                 H_ATTEMPT: str(next_attempt),
                 H_NOT_BEFORE: str(int((time.time() + delay) * 1000)),
-                H_ORIGINAL_TOPIC: headers.get(H_ORIGINAL_TOPIC, record.topic),
-                H_ORIGINAL_PARTITION: headers.get(H_ORIGINAL_PARTITION, str(record.partition)),
-                H_ORIGINAL_OFFSET: headers.get(H_ORIGINAL_OFFSET, str(record.offset)),
-                H_HISTORY: json.dumps(self._history(headers, exc, attempt)),
+                H_ORIGINAL_TOPIC: origin.topic,
+                H_ORIGINAL_PARTITION: str(origin.partition),
+                H_ORIGINAL_OFFSET: str(origin.offset),
+                H_HISTORY: json.dumps(self._history(headers, origin, exc)),
             }
         )
         log.warning(
@@ -419,35 +451,48 @@ class EventConsumer:
         await self.broker.publish(
             record.value, topic=self.retry_topic.name, key=record.key, headers=retry_headers
         )
-        metrics.RETRIED.labels(retry_headers[H_ORIGINAL_TOPIC], self.group).inc()
+        metrics.RETRIED.labels(origin.topic, self.group).inc()
 
     async def _dead_letter(
         self,
         record: ConsumerRecord[Any, Any],
         headers: dict[str, str],
+        origin: "_Origin",
         exc: BaseException,
         error_class: str,
-        attempt: int,
     ) -> None:
         value: bytes = record.value or b""
+        note = ""
+        if len(value) > DEAD_LETTER_VALUE_BYTES:  # a dead letter must fit a Kafka record
+            note = f" [original value of {len(value)} bytes truncated]"
+            value = value[:DEAD_LETTER_VALUE_BYTES]
         try:
             text, encoding = value.decode("utf-8"), "utf-8"
         except UnicodeDecodeError:
             text, encoding = base64.b64encode(value).decode(), "base64"
-        key = record.key.decode("utf-8", "replace") if record.key else None
+        key = record.key.decode("utf-8", "replace")[:500] if record.key else None
+        kept: dict[str, str] = {}
+        budget = DEAD_LETTER_HEADERS_CHARS
+        for k, v in headers.items():
+            if k in RETRY_HEADERS:
+                continue
+            if (budget := budget - len(k) - len(v)) < 0:
+                note += " [original headers truncated]"
+                break
+            kept[k] = v
         letter = DeadLetter(
-            original_topic=headers.get(H_ORIGINAL_TOPIC, record.topic),
-            original_partition=int(headers.get(H_ORIGINAL_PARTITION, record.partition)),
-            original_offset=int(headers.get(H_ORIGINAL_OFFSET, record.offset)),
+            original_topic=origin.topic[:500],
+            original_partition=origin.partition,
+            original_offset=origin.offset,
             original_key=key,
             original_value=text,
             value_encoding=encoding,  # type: ignore[arg-type]
-            original_headers={k: v for k, v in headers.items() if k not in RETRY_HEADERS},
+            original_headers=kept,
             consumer_group=self.group,
             error_type=type(exc).__name__,
-            error_message=str(exc)[:4000],
+            error_message=(str(exc)[:4000] + note),
             error_class=error_class,  # type: ignore[arg-type]
-            attempts=self._history(headers, exc, attempt),
+            attempts=self._history(headers, origin, exc),
             job_id=key,
             failed_at=datetime.now(UTC),
         )
@@ -457,7 +502,113 @@ class EventConsumer:
             key=record.key,
             headers={"ce_type": "careers.dead-letter", "x-error-class": error_class},
         )
-        metrics.DEAD_LETTERED.labels(letter.original_topic, self.group, error_class).inc()
+        label = origin.topic if origin.topic in self.routes else _UNKNOWN_TOPIC
+        metrics.DEAD_LETTERED.labels(label, self.group, error_class).inc()
+
+
+# A dead letter carries at most this much of the original value (base64 grows it by a
+# third) and of its headers, so it always fits Kafka's default 1 MiB record limit.
+DEAD_LETTER_VALUE_BYTES = 512 * 1024
+DEAD_LETTER_HEADERS_CHARS = 64 * 1024
+MAX_HISTORY_CHARS = 64 * 1024
+# Metric label for a topic a record claims but this group does not consume (bounded labels).
+_UNKNOWN_TOPIC = "<unknown>"
+
+
+class _Origin(NamedTuple):
+    """Where a record really came from: itself, or for a retried record its retry headers.
+
+    (A NamedTuple: built once per record, it must cost next to nothing.)
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    attempt: int
+    not_before_ms: int
+    retried: bool = False
+
+
+def _int_header(headers: dict[str, str], name: str, low: int, high: int) -> int | str:
+    """A header as an int in [low, high], or the reason it is not one (never raises)."""
+    text = headers.get(name)
+    if text is None:
+        return f"retried record without {name} header"
+    text = text.strip()
+    # Length first: int() of a long digit string is quadratic and refuses 4,300+ digits.
+    if not 0 < len(text) <= 20 or not text.lstrip("-").isdigit() or not text.isascii():
+        return f"garbled {name} header {text[:50]!r}"
+    number = int(text)
+    if not low <= number <= high:
+        return f"{name} header {number} out of range"
+    return number
+
+
+_MAX_INT64 = 2**63 - 1
+
+
+def _retry_origin(headers: dict[str, str]) -> "_Origin | str":
+    """Parse a retry-topic record's headers; a string is why they are unusable."""
+    topic = headers.get(H_ORIGINAL_TOPIC)
+    if not topic:
+        return f"retried record without {H_ORIGINAL_TOPIC} header"
+    fields: list[int] = []
+    for name, low, high in (
+        (H_ORIGINAL_PARTITION, 0, 2**31 - 1),
+        (H_ORIGINAL_OFFSET, 0, _MAX_INT64),
+        (H_ATTEMPT, 1, 1_000_000),
+        (H_NOT_BEFORE, 0, _MAX_INT64),
+    ):
+        value = _int_header(headers, name, low, high)
+        if isinstance(value, str):
+            return value
+        fields.append(value)
+    partition, offset, attempt, not_before = fields
+    return _Origin(topic, partition, offset, attempt, not_before, retried=True)
+
+
+def _parse_history(text: str | None) -> list[Any]:
+    """The ``x-retry-history`` header's attempts; unreadable history is noted, never raised."""
+    if not text:
+        return []
+    if len(text) > MAX_HISTORY_CHARS:
+        return [{"error": f"x-retry-history header of {len(text)} chars dropped"}]
+    try:
+        history = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return [{"error": f"unreadable x-retry-history header: {type(exc).__name__}"}]
+    if not isinstance(history, list) or not all(isinstance(h, dict) for h in history):
+        return [{"error": "x-retry-history header is not a list of attempts"}]
+    return history[-100:]
+
+
+async def _parse_batch(
+    records: tuple[ConsumerRecord[Any, Any], ...], original: Callable[..., Awaitable[Any]]
+) -> Any:
+    """FastStream's batch parser, made unable to fail on a record's headers.
+
+    It decodes every header value as strict UTF-8, so a null or non-UTF-8 header value
+    would fail the whole batch before the policy sees it (and be re-delivered forever).
+    Such headers are rewritten (null -> empty, invalid bytes replaced) and parsing retried;
+    the common case costs nothing extra.
+    """
+    try:
+        return await original(records)
+    except (UnicodeDecodeError, AttributeError):
+        return await original(tuple(_with_text_headers(r) for r in records))
+
+
+def _with_text_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
+    headers = [
+        (str(k), (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers or ()
+    ]
+    return dataclasses.replace(record, headers=headers)
+
+
+async def _undecoded(message: Any) -> Any:
+    """The batch's raw values: the policy decodes records itself (FastStream's decoder
+    would parse them again, and a JSON content-type header would make it parse poison)."""
+    return message.body
 
 
 def consume(

@@ -217,3 +217,43 @@ def test_settings_reject_retries_longer_than_the_handler_timeout() -> None:
             convex_timeout_s=10,
             handler_timeout_s=60,
         )
+
+
+@pytest.mark.parametrize(
+    ("url", "secret", "reason"),
+    [
+        ("http://example.convex.site", "a" * 8 + "0123456789abcdef" * 3, "https://"),
+        ("https://example.convex.site", "REPLACE_ME", "at least 32"),
+        ("https://example.convex.site", "short-but-random-9f3k", "at least 32"),
+        ("https://example.convex.site", "replace-me-with-a-real-secret-value-0123", "placeholder"),
+        ("https://example.convex.site", "dev-convex-sync-secret-dev-convex-sync", "placeholder"),
+        ("https://example.convex.site", "a" * 40, "placeholder"),
+    ],
+)
+def test_production_rejects_placeholder_short_secrets_and_plain_http(
+    url: str, secret: str, reason: str
+) -> None:
+    """Before the hardening a placeholder secret and http:// were accepted in production."""
+    with pytest.raises(ValidationError, match=reason):
+        ConvexSyncSettings(
+            environment="production",
+            convex_site_url=url,
+            convex_sync_secret=secret,  # type: ignore[arg-type]
+            _env_file=None,  # type: ignore[call-arg]
+        )
+    ConvexSyncSettings(  # dev and tests stay lenient
+        environment="test",
+        convex_site_url=url,
+        convex_sync_secret=secret,  # type: ignore[arg-type]
+        _env_file=None,  # type: ignore[call-arg]
+    )
+
+
+def test_production_accepts_a_real_secret_over_https() -> None:
+    settings = ConvexSyncSettings(
+        environment="production",
+        convex_site_url="https://example.convex.site",
+        convex_sync_secret="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",  # type: ignore[arg-type]
+        _env_file=None,  # type: ignore[call-arg]
+    )
+    assert settings.convex_site_url.startswith("https://")

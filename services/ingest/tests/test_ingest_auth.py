@@ -52,9 +52,42 @@ async def test_attack_matrix_is_refused_with_a_reason(keys: Keys) -> None:
         assert caught.value.code == code, name
 
 
+async def test_non_ascii_tokens_are_malformed(keys: Keys) -> None:
+    for token in ("\u00e9\u00e9.\u00e9.\u00e9", "a.\udcff.b", "\x00.\x00.\x00"):
+        with pytest.raises(AuthError) as caught:
+            await pem_verifier(keys).verify(token)
+        assert caught.value.code == "malformed_token"
+
+
 async def test_azp_is_not_checked_when_no_parties_are_configured(keys: Keys) -> None:
     verifier = ClerkVerifier(issuer=ISSUER, pem_key=keys.public_pem)
     assert (await verifier.verify(keys.token("u", azp="https://any.example"))).sub == "u"
+
+
+async def test_aud_is_accepted_only_when_it_is_the_configured_audience(keys: Keys) -> None:
+    verifier = pem_verifier(keys, audience="careers-api")
+    assert (await verifier.verify(keys.token("u", aud="careers-api"))).sub == "u"
+    for token in (keys.token("u", aud="convex"), keys.token("u")):
+        with pytest.raises(AuthError) as caught:
+            await verifier.verify(token)
+        assert caught.value.code in ("invalid_audience", "missing_claim")
+
+
+def test_production_requires_azp_and_https(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ingest.settings import IngestSettings
+
+    base = {"environment": "production", "clerk_issuer": "https://clerk.example"}
+    with pytest.raises(ValueError, match="CLERK_AUTHORIZED_PARTIES must list"):
+        IngestSettings(**base, clerk_authorized_parties="")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="CLERK_JWKS_URL must be an https"):
+        IngestSettings(
+            **base,  # type: ignore[arg-type]
+            clerk_authorized_parties="https://app.example",
+            clerk_jwks_url="http://clerk.example/.well-known/jwks.json",
+        )
+    ok = IngestSettings(**base, clerk_authorized_parties="https://app.example")  # type: ignore[arg-type]
+    assert ok.authorized_parties == ["https://app.example"]
+    IngestSettings(environment="dev", clerk_authorized_parties="")  # dev stays lenient
 
 
 def test_misconfiguration_fails_fast(keys: Keys) -> None:
@@ -71,7 +104,8 @@ class JwksServer:
     """A JWKS endpoint on loopback whose key set the test can rotate or break."""
 
     def __init__(self) -> None:
-        self.keys: list[dict[str, str]] = []
+        self.keys: list[Any] = []
+        self.raw: bytes | None = None  # served instead of {"keys": keys} when set
         self.requests = 0
         self.broken = False
         server = self
@@ -83,7 +117,7 @@ class JwksServer:
                     self.send_response(503)
                     self.end_headers()
                     return
-                body = json.dumps({"keys": server.keys}).encode()
+                body = server.raw or json.dumps({"keys": server.keys}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -225,3 +259,45 @@ async def test_the_verified_token_cache_is_bounded(keys: Keys) -> None:
     for i in range(10):
         await verifier.verify(keys.token(f"user_{i}"))
     assert len(verifier._verified) == 3
+
+
+async def test_jwks_refresh_keeps_good_keys_and_skips_bad_ones(
+    keys: Keys, jwks_server: JwksServer
+) -> None:
+    good = public_jwk(keys.private.public_key())
+    no_n = {k: v for k, v in good.items() if k != "n"} | {"kid": "no-n"}
+    jwks_server.keys = [
+        no_n,  # RSA without n: PyJWT cannot load it (failed the whole refresh before)
+        {"kty": "RSA", "kid": "bad-e", "n": good["n"], "e": "!!"},
+        {"kty": "RSA", "kid": ["not", "a", "string"], "n": good["n"], "e": good["e"]},
+        "not an object",
+        {"kty": "EC", "kid": "ec", "crv": "P-256"},
+        good,
+    ]
+    verifier = jwks_verifier(jwks_server.url)
+    try:
+        assert (await verifier.verify(keys.token("user_1"))).sub == "user_1"
+    finally:
+        await verifier.close()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"keys": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",  # RecursionError before
+        b'{"keys": {"a": 1}}',
+        b"[1, 2]",
+        b'{"keys": [' + b"9" * 5000 + b"]}",
+    ],
+)
+async def test_a_hostile_jwks_document_is_a_401_not_a_500(
+    keys: Keys, jwks_server: JwksServer, raw: bytes
+) -> None:
+    jwks_server.raw = raw
+    verifier = jwks_verifier(jwks_server.url)
+    try:
+        with pytest.raises(AuthError) as caught:
+            await verifier.verify(keys.token("user_1"))
+        assert caught.value.code == "jwks_unavailable"
+    finally:
+        await verifier.close()

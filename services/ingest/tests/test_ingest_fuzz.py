@@ -2,10 +2,13 @@
 
 Every generated request (valid and invalid bodies, headers and path ids) goes over real
 HTTP to a real ingest process on the real broker, with a valid token. Besides "no 5xx",
-schemathesis checks that responses match the documented status codes, content types,
-headers and schemas, and that an operation refuses a request without its token.
+every error answer must be ``application/problem+json``, and schemathesis checks that
+responses match the documented status codes, content types, headers and schemas, and
+that an operation refuses a request without its token. Deterministic (``derandomize``)
+and bounded: ``EXAMPLES_PER_MODE`` (``FUZZ_API_EXAMPLES``) per operation and mode.
 """
 
+import os
 from collections.abc import Callable
 
 import pytest
@@ -16,12 +19,17 @@ from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 
 pytestmark = pytest.mark.broker
-EXAMPLES_PER_MODE = 40
+EXAMPLES_PER_MODE = int(os.environ.get("FUZZ_API_EXAMPLES", "40"))
 
 
 @pytest.fixture(scope="module")
 def fuzz_target(kafka_bootstrap: str, ingest_factory: Callable[..., Ingest]) -> Ingest:
-    return ingest_factory(kafka_bootstrap, RATE_LIMIT="100000/minute", JOB_LOOKUP_WAIT_S="0")
+    return ingest_factory(
+        kafka_bootstrap,
+        RATE_LIMIT="100000/minute",
+        READ_RATE_LIMIT="100000/minute",
+        JOB_LOOKUP_WAIT_S="0",
+    )
 
 
 def operations(api: Ingest) -> list[schemathesis.APIOperation]:
@@ -45,6 +53,7 @@ def test_no_generated_request_makes_the_api_fail(
         @given(case=operation.as_strategy(generation_mode=mode))
         @settings(
             max_examples=EXAMPLES_PER_MODE,
+            derandomize=True,  # the same requests every run: a failure reproduces
             deadline=None,
             database=None,
             suppress_health_check=list(HealthCheck),
@@ -60,6 +69,9 @@ def test_no_generated_request_makes_the_api_fail(
             )
             calls[response.status_code] = calls.get(response.status_code, 0) + 1
             assert response.status_code < 500
+            if response.status_code >= 400:
+                content_type = "".join(response.headers.get("content-type", []))
+                assert content_type.startswith("application/problem+json"), response.text
 
         run()
     assert sum(calls.values()) >= EXAMPLES_PER_MODE

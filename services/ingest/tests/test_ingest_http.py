@@ -3,11 +3,23 @@
 import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import httpx
 import pytest
 from careers_contracts import TOPICS, ProfileSubmitted
-from ingest.testing import PROFILE, Ingest, Keys, bearer, forged_tokens, new_user, read_topic
+from careers_runtime.embedded_broker import free_port
+from careers_runtime.testing.processes import ServiceProcess
+from ingest.testing import (
+    PROFILE,
+    Ingest,
+    Keys,
+    bearer,
+    forged_tokens,
+    ingest_env,
+    new_user,
+    read_topic,
+)
 
 pytestmark = pytest.mark.broker
 ANALYZE = "/v1/agents/analyze"
@@ -124,13 +136,16 @@ async def test_attack_matrix_is_401_and_publishes_nothing(
 async def test_invalid_bodies_are_422_naming_each_failing_field(
     api: Ingest, keys: Keys, http: httpx.AsyncClient
 ) -> None:
-    token = keys.token(new_user())
+    # Invalid submits count against the user's budget (3/minute here): a user per request.
+    def token() -> str:
+        return keys.token(new_user())
+
     body = {
         "skils": ["typo"],
         "experience": [{"title": "Dev", "startDate": "2020-13"}],
         "education": [{"degree": "BSc", "graduationYear": 1800}],
     }
-    response = await submit(http, api, token, body)
+    response = await submit(http, api, token(), body)
     assert response.status_code == 422
     assert response.headers["content-type"] == PROBLEM
     problem = response.json()
@@ -144,18 +159,18 @@ async def test_invalid_bodies_are_422_naming_each_failing_field(
     assert "typo" not in response.text  # submitted values are never echoed
 
     too_many = {**PROFILE, "skills": [f"skill {i}" for i in range(101)]}
-    response = await submit(http, api, token, too_many)
+    response = await submit(http, api, token(), too_many)
     assert response.status_code == 422
     assert [e["location"] for e in response.json()["errors"]] == ["body.skills"]
 
     response = await http.post(
         f"{api.url}{ANALYZE}",
         content=b'{"summary": ',
-        headers={**bearer(token), "Content-Type": "application/json"},
+        headers={**bearer(token()), "Content-Type": "application/json"},
     )
     assert response.status_code == 422 and response.json()["code"] == "validation_failed"
 
-    response = await submit(http, api, token, key="has spaces in it")
+    response = await submit(http, api, token(), key="has spaces in it")
     assert response.status_code == 422
     assert [e["location"] for e in response.json()["errors"]] == ["header.Idempotency-Key"]
 
@@ -164,13 +179,18 @@ async def test_submit_fast_path_keeps_the_declared_order_of_checks(
     api: Ingest, keys: Keys, http: httpx.AsyncClient
 ) -> None:
     """Valid requests skip FastAPI's generic handler; everything else behaves as declared."""
-    token = keys.token(new_user())
-    # Unparseable JSON is a 422 before authentication (FastAPI reads the body first) ...
+    # Any invalid body is only looked at for an authenticated caller (401 first) ...
     response = await http.post(
         f"{api.url}{ANALYZE}", content=b"{", headers={"Content-Type": "application/json"}
     )
+    assert response.status_code == 401 and response.json()["code"] == "missing_token"
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=b"{",
+        headers={**bearer(keys.token(new_user())), "Content-Type": "application/json"},
+    )
     assert response.status_code == 422 and response.json()["code"] == "validation_failed"
-    # ... while a parseable body is only validated for an authenticated caller.
+    # ... as is a parseable one.
     response = await http.post(f"{api.url}{ANALYZE}", json={"skils": []})
     assert response.status_code == 401 and response.json()["code"] == "missing_token"
     response = await http.post(f"{api.url}{ANALYZE}", json=PROFILE)
@@ -179,14 +199,17 @@ async def test_submit_fast_path_keeps_the_declared_order_of_checks(
     response = await http.post(
         f"{api.url}{ANALYZE}",
         content=json.dumps(PROFILE).encode(),
-        headers={**bearer(token), "Content-Type": "text/plain"},
+        headers={**bearer(keys.token(new_user())), "Content-Type": "text/plain"},
     )
     assert response.status_code == 422 and response.json()["code"] == "validation_failed"
     # `+json` media types and parameters are JSON, as in FastAPI.
     response = await http.post(
         f"{api.url}{ANALYZE}",
         content=json.dumps(PROFILE).encode(),
-        headers={**bearer(token), "Content-Type": "application/merged+json; charset=utf-8"},
+        headers={
+            **bearer(keys.token(new_user())),
+            "Content-Type": "application/merged+json; charset=utf-8",
+        },
     )
     assert response.status_code == 202
 
@@ -229,6 +252,59 @@ async def test_submits_are_rate_limited_per_user(
     assert 1 <= int(limited.headers["retry-after"]) <= 60
     assert limited.json()["code"] == "rate_limited"
     assert (await submit(http, api, keys.token(new_user()))).status_code == 202
+
+
+async def test_invalid_bodies_count_against_the_submit_budget(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient
+) -> None:
+    """Before the hardening an invalid body was never counted: 422 forever, never 429."""
+    user = new_user()
+    statuses = [
+        (await submit(http, api, keys.token(user), {"skils": []})).status_code for _ in range(3)
+    ]
+    assert statuses == [422, 422, 422]
+    limited = await submit(http, api, keys.token(user), {"skils": []})
+    assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+    assert (await submit(http, api, keys.token(user))).status_code == 429  # one budget
+
+
+async def test_error_bodies_are_bounded(api: Ingest, keys: Keys, http: httpx.AsyncClient) -> None:
+    """17k unknown keys once answered a 2 MB 422 for ~120 ms of CPU."""
+    unknown = {"summary": "x", **{f"k{i}": i for i in range(1500)}}
+    response = await submit(http, api, keys.token(new_user()), unknown)
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+    assert len(response.json()["errors"]) == 20 and len(response.content) < 8_000
+    assert "(+1495 more)" in response.json()["detail"]
+
+    for hostile in (
+        {"summary": "x", **{f"k{i}": i for i in range(17_000)}},  # too many keys
+        {"summary": "x", "skills": [[[[[[["deep"]]]]]]]},  # too deep
+    ):
+        response = await submit(http, api, keys.token(new_user()), hostile)
+        assert response.status_code == 422, response.text
+        problem = response.json()
+        assert [e["type"] for e in problem["errors"]] == ["body_too_complex"]
+
+    nested = b'{"summary": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # RecursionError: 500
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=nested,
+        headers={**bearer(keys.token(new_user())), "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422 and response.headers["content-type"] == PROBLEM
+
+
+async def test_reads_have_their_own_budget(
+    kafka_bootstrap: str, ingest_factory: Callable[..., Ingest], keys: Keys, http: httpx.AsyncClient
+) -> None:
+    limited = ingest_factory(kafka_bootstrap, READ_RATE_LIMIT="3/minute")
+    token = keys.token(new_user())
+    statuses = [
+        (await http.get(f"{limited.url}/v1/jobs/nope", headers=bearer(token))).status_code
+        for _ in range(4)
+    ]
+    assert statuses == [404, 404, 404, 429]
+    assert (await submit(http, limited, token)).status_code == 202  # submits still allowed
 
 
 async def test_only_the_owner_can_read_a_job(
@@ -296,3 +372,39 @@ async def test_health_metrics_and_openapi(api: Ingest, http: httpx.AsyncClient) 
     assert unknown.status_code == 404 and unknown.headers["content-type"] == PROBLEM
     # The dev JWKS route exists only with ENVIRONMENT=dev.
     assert (await http.get(f"{api.url}/dev-clerk/.well-known/jwks.json")).status_code == 404
+
+
+async def test_production_serves_probes_and_metrics_internally_and_sends_hsts(
+    kafka_bootstrap: str, keys: Keys, http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    """Before the hardening /metrics was on the public port and no HSTS was sent."""
+    public, internal = free_port(), free_port()
+    env = ingest_env(
+        keys,
+        kafka_bootstrap,
+        public,
+        ENVIRONMENT="production",
+        INTERNAL_HTTP_PORT=str(internal),
+        HTTP_HOST="127.0.0.1",
+    )
+    process = ServiceProcess("ingest", env, tmp_path / "ingest.log").start()
+    try:
+        process.wait_http(f"http://127.0.0.1:{internal}/readyz", timeout_s=45)
+        metrics = await http.get(f"http://127.0.0.1:{internal}/metrics")
+        assert metrics.status_code == 200 and "ingest_http_requests_total" in metrics.text
+        for path in ("/metrics", "/healthz", "/readyz"):
+            response = await http.get(f"http://127.0.0.1:{public}{path}")
+            assert response.status_code == 404, path
+            assert response.headers["strict-transport-security"].startswith("max-age=")
+        token = keys.token(new_user())
+        accepted = await http.post(
+            f"http://127.0.0.1:{public}{ANALYZE}", json=PROFILE, headers=bearer(token)
+        )
+        assert accepted.status_code == 202
+        assert "includeSubDomains" in accepted.headers["strict-transport-security"]
+    finally:
+        process.stop()
+
+
+async def test_hsts_only_in_production(api: Ingest, http: httpx.AsyncClient) -> None:
+    assert "strict-transport-security" not in (await http.get(f"{api.url}/healthz")).headers

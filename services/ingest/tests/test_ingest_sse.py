@@ -5,7 +5,9 @@ job-status topic; both replicas (separate processes) follow the topic on their o
 """
 
 import asyncio
+import contextlib
 import json
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -197,3 +199,71 @@ async def test_redelivered_and_out_of_order_updates_do_not_confuse_the_stream(
         f"{a.url}/v1/jobs/{job_id}", headers=bearer(keys.token("user_intruder"))
     )
     assert stolen.status_code == 404
+
+
+async def test_a_stream_ends_when_its_token_expires_and_resumes_with_a_fresh_one(
+    replicas: tuple[Ingest, Ingest],
+    keys: Keys,
+    http: httpx.AsyncClient,
+    orchestrator: KafkaBroker,
+) -> None:
+    """Before the hardening a stream kept delivering long after the token's `exp`."""
+    a, _ = replicas
+    user = new_user()
+    accepted = await http.post(
+        f"{a.url}/v1/agents/analyze", json=PROFILE, headers=bearer(keys.token(user))
+    )
+    job_id = accepted.json()["jobId"]
+    url = f"{a.url}{accepted.json()['links']['events']}"
+    now = int(time.time())
+    short = keys.token(user, iat=now, exp=now + 2)  # expires in 2 s (+5 s leeway: not used)
+    received: list[dict[str, Any]] = []
+    started = time.monotonic()
+    assert await asyncio.wait_for(collect(http, url, bearer(short), received), 15) == 200
+    assert 1.0 <= time.monotonic() - started < 8, "the stream ended at the token's expiry"
+    assert [e["id"] for e in received] == ["0"]
+
+    await emit(orchestrator, job_id, user, 1, "analyzing")
+    resumed: list[dict[str, Any]] = []
+    headers = {**bearer(keys.token(user)), "Last-Event-ID": "0"}
+    reader = asyncio.create_task(collect(http, url, headers, resumed))
+    for _ in range(100):
+        if resumed:
+            break
+        await asyncio.sleep(0.05)
+    assert [e["id"] for e in resumed] == ["1"]
+    reader.cancel()
+
+
+async def test_open_streams_are_capped_per_user(
+    kafka_bootstrap: str,
+    ingest_factory: Callable[..., Ingest],
+    keys: Keys,
+    http: httpx.AsyncClient,
+) -> None:
+    api = ingest_factory(kafka_bootstrap, SSE_MAX_STREAMS_PER_USER="2")
+    user = new_user()
+    token = keys.token(user)
+    accepted = await http.post(f"{api.url}/v1/agents/analyze", json=PROFILE, headers=bearer(token))
+    url = f"{api.url}{accepted.json()['links']['events']}"
+    streams: list[list[dict[str, Any]]] = [[], []]
+    readers = [asyncio.create_task(collect(http, url, bearer(token), s)) for s in streams]
+    for _ in range(100):
+        if all(streams):
+            break
+        await asyncio.sleep(0.05)
+    third = await http.get(url, headers=bearer(token))
+    assert third.status_code == 429 and third.json()["code"] == "too_many_streams"
+    other = new_user()
+    assert (await http.get(url, headers=bearer(keys.token(other)))).status_code == 404
+    readers[0].cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await readers[0]
+    for _ in range(100):  # the closed stream's slot comes back
+        async with http.stream("GET", url, headers=bearer(token)) as response:
+            if response.status_code == 200:
+                break
+        await asyncio.sleep(0.05)
+    else:
+        raise AssertionError("a closed stream's slot was never released")
+    readers[1].cancel()

@@ -73,6 +73,7 @@ class ConvexStandin:
         env = {
             **os.environ,
             "CONVEX_SYNC_SECRET": self.secret,
+            "CONVEX_STANDIN_ADMIN": "1",  # tests read documents and inject faults
             "CLERK_JWT_KEY": self.public_pem,
             "CLERK_ISSUER": self.issuer,
         }

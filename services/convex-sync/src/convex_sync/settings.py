@@ -5,6 +5,14 @@ from careers_runtime.settings import ServiceSettings
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+MIN_SECRET_CHARS = 32
+_PLACEHOLDER_WORDS = ("replace", "change", "example", "secret", "placeholder", "dev-", "todo")
+
+
+def _looks_like_a_placeholder(secret: str) -> bool:
+    lowered = secret.lower()
+    return any(word in lowered for word in _PLACEHOLDER_WORDS) or len(set(secret)) < 8
+
 
 class ConvexSyncSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
@@ -34,6 +42,26 @@ class ConvexSyncSettings(ServiceSettings):
         default=ConsumerGroup.CONVEX_SYNC,
         description="Consumer group; its retry and dead-letter topics are named after it",
     )
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> "ConvexSyncSettings":
+        """ENVIRONMENT=production: https only, and a real, long secret."""
+        if self.environment != "production":
+            return self
+        problems = []
+        if not self.convex_site_url.startswith("https://"):
+            problems.append("CONVEX_SITE_URL must be an https:// URL")
+        secret = self.convex_sync_secret.get_secret_value()
+        if len(secret) < MIN_SECRET_CHARS:
+            problems.append(
+                f"CONVEX_SYNC_SECRET must be at least {MIN_SECRET_CHARS} characters "
+                "(openssl rand -hex 32)"
+            )
+        elif _looks_like_a_placeholder(secret):
+            problems.append("CONVEX_SYNC_SECRET is a placeholder, not a secret")
+        if problems:
+            raise ValueError("ENVIRONMENT=production: " + "; ".join(problems))
+        return self
 
     @model_validator(mode="after")
     def _retries_fit_in_handler_timeout(self) -> "ConvexSyncSettings":

@@ -31,7 +31,10 @@ log = logging.getLogger(__name__)
 
 ALGORITHM = "RS256"
 MAX_TOKEN_CHARS = 8192
+MAX_HEADER_CHARS = 1024  # a JOSE header is ~100 characters; checked before decoding it
 MAX_SUB_CHARS = 128
+MAX_JWKS_BYTES = 256 * 1024
+MAX_JWKS_KEYS = 50
 
 
 class AuthError(Exception):
@@ -122,32 +125,55 @@ class JwksCache:
         try:
             response = await self._client.get(self.url)
             response.raise_for_status()
+            if len(response.content) > MAX_JWKS_BYTES:
+                raise ValueError(f"JWKS of {len(response.content)} bytes")
             document = response.json()
-            keys: dict[str, RSAPublicKey] = {}
-            for jwk in document.get("keys", []):
-                if jwk.get("kty") != "RSA" or not jwk.get("kid"):
-                    continue
-                if jwk.get("use", "sig") != "sig" or jwk.get("alg", ALGORITHM) != ALGORITHM:
-                    continue
-                key = RSAAlgorithm.from_jwk(json.dumps(jwk))
-                if isinstance(key, RSAPublicKey):
-                    keys[str(jwk["kid"])] = key
-        except (httpx.HTTPError, ValueError, TypeError, AttributeError) as exc:
+            if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+                raise ValueError("JWKS has no 'keys' list")
+        except (httpx.HTTPError, ValueError, TypeError, AttributeError, RecursionError) as exc:
             # Keep serving the last good keys: a JWKS blip must not log everyone out.
             log.warning("JWKS fetch failed", extra={"error": type(exc).__name__})
             return
+        keys: dict[str, RSAPublicKey] = {}
+        skipped = 0
+        for jwk in document["keys"][:MAX_JWKS_KEYS]:
+            key = _rsa_key(jwk)
+            if key is None:
+                skipped += 1
+            else:
+                keys[jwk["kid"]] = key
+        if skipped:
+            log.warning("JWKS keys skipped", extra={"skipped": skipped, "kept": len(keys)})
         self._keys = keys
         self._fetched_at = now
         log.info("JWKS fetched", extra={"keys": len(keys)})
 
 
+def _rsa_key(jwk: Any) -> RSAPublicKey | None:
+    """One JWK as an RS256 signing key, or None to skip it (whatever it holds)."""
+    if not isinstance(jwk, dict) or jwk.get("kty") != "RSA":
+        return None
+    kid = jwk.get("kid")
+    if not isinstance(kid, str) or not kid or len(kid) > 256:
+        return None
+    if jwk.get("use", "sig") != "sig" or jwk.get("alg", ALGORITHM) != ALGORITHM:
+        return None
+    try:
+        key = RSAAlgorithm.from_jwk(json.dumps(jwk))
+    except Exception:  # PyJWT raises InvalidKeyError, KeyError, ValueError...: skip the key
+        return None
+    return key if isinstance(key, RSAPublicKey) else None
+
+
 def _header(token: str) -> dict[str, Any]:
     """The JOSE header, parsed once (PyJWT's ``decode`` validates everything again)."""
     segment = token.split(".", 1)[0]
+    if len(segment) > MAX_HEADER_CHARS or token.count(".") != 2:
+        raise AuthError("malformed_token", "the bearer token is not a JWT")
     try:
         raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
         header = json.loads(raw)
-    except (binascii.Error, ValueError) as exc:
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise AuthError("malformed_token", "the bearer token is not a JWT") from exc
     if not isinstance(header, dict) or token.count(".") != 2:
         raise AuthError("malformed_token", "the bearer token is not a JWT")
@@ -168,6 +194,7 @@ class ClerkVerifier:
         *,
         issuer: str | None,
         authorized_parties: list[str] | None = None,
+        audience: str | None = None,
         leeway_s: float = 5.0,
         pem_key: str | None = None,
         jwks: JwksCache | None = None,
@@ -179,6 +206,7 @@ class ClerkVerifier:
             raise ValueError("set CLERK_ISSUER (the Clerk Frontend API URL)")
         self.issuer = issuer
         self.authorized_parties = frozenset(authorized_parties or ())
+        self.audience = audience or None
         self.leeway_s = leeway_s
         self.static_key = load_public_key(pem_key) if pem_key else None
         self.jwks = jwks
@@ -201,6 +229,8 @@ class ClerkVerifier:
     async def verify(self, token: str) -> Principal:
         if not token or len(token) > MAX_TOKEN_CHARS:
             raise AuthError("malformed_token", "the bearer token is empty or too long")
+        if not token.isascii():  # a JWT is base64url and dots
+            raise AuthError("malformed_token", "the bearer token is not a JWT")
         digest = hashlib.sha256(token.encode()).digest()
         cached = self._verified.get(digest)
         if cached is not None:
@@ -228,10 +258,11 @@ class ClerkVerifier:
                 algorithms=[ALGORITHM],
                 issuer=self.issuer,
                 leeway=self.leeway_s,
-                options={
-                    "require": ["exp", "iat", "iss", "sub"],
-                    "verify_aud": False,  # Clerk session tokens carry `azp`, not `aud`
-                },
+                # Clerk session tokens carry `azp`, not `aud`: a token with an `aud` (a JWT
+                # template's, e.g. `aud=convex`) is meant for someone else, unless an
+                # audience is configured, which it must then name.
+                audience=self.audience,
+                options={"require": ["exp", "iat", "iss", "sub"], "verify_aud": True},
             )
         except jwt.ExpiredSignatureError as exc:
             raise AuthError("token_expired", "the token has expired") from exc
@@ -243,23 +274,32 @@ class ClerkVerifier:
             raise AuthError("invalid_signature", "the token's signature does not verify") from exc
         except jwt.MissingRequiredClaimError as exc:
             raise AuthError("missing_claim", f"the token has no '{exc.claim}' claim") from exc
+        except jwt.InvalidAudienceError as exc:
+            raise AuthError("invalid_audience", "the token is meant for another audience") from exc
         except jwt.InvalidAlgorithmError as exc:
             raise AuthError("unsupported_alg", f"only {ALGORITHM} tokens are accepted") from exc
         except jwt.DecodeError as exc:
             raise AuthError("malformed_token", "the bearer token could not be decoded") from exc
         except jwt.PyJWTError as exc:
             raise AuthError("invalid_token", "the token is not valid") from exc
+        except Exception as exc:  # anything else PyJWT lets through: never a 500
+            raise AuthError("malformed_token", "the bearer token could not be decoded") from exc
 
         sub = claims.get("sub")
         if not isinstance(sub, str) or not sub or len(sub) > MAX_SUB_CHARS:
             raise AuthError("invalid_sub", "the token's subject is not a user id")
         azp = claims.get("azp")
+        if azp is not None and not isinstance(azp, str):
+            raise AuthError("invalid_azp", "the token's authorized party is not a string")
         if self.authorized_parties and azp not in self.authorized_parties:
             raise AuthError("invalid_azp", "the token was issued to an unauthorized party")
+        exp = claims["exp"]
+        if not isinstance(exp, int | float) or not 0 <= exp < 2**53:
+            raise AuthError("invalid_token", "the token's expiry is not a time")
         sid = claims.get("sid")
         return Principal(
             sub=sub,
             session_id=sid if isinstance(sid, str) else None,
-            authorized_party=azp if isinstance(azp, str) else None,
-            expires_at=int(claims["exp"]),
+            authorized_party=azp,
+            expires_at=int(exp),
         )

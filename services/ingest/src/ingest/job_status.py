@@ -152,7 +152,7 @@ class JobStatusFollower:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
                 for records in batches.values():
                     for record in records:
-                        self._apply(record.value, record.headers)
+                        self._apply_safely(record.value, record.headers)
                 if not self.caught_up:
                     await self._check_caught_up(consumer)
             except asyncio.CancelledError:
@@ -161,10 +161,21 @@ class JobStatusFollower:
                 log.warning("job-status follower error", extra={"error": type(exc).__name__})
                 await asyncio.sleep(1.0)
 
-    def _apply(self, value: bytes | None, headers: Sequence[tuple[str, bytes]] = ()) -> None:
+    def _apply_safely(
+        self, value: bytes | None, headers: Sequence[tuple[str, bytes | None]] = ()
+    ) -> None:
+        """Apply one record; whatever it holds, skip and count it rather than lose the rest
+        of the fetched batch (nothing is committed, so a dropped batch would be gone)."""
+        try:
+            self._apply(value, headers)
+        except Exception as exc:
+            STATUS_EVENTS.labels("invalid").inc()
+            log.warning("unusable job-status record skipped", extra={"error": type(exc).__name__})
+
+    def _apply(self, value: bytes | None, headers: Sequence[tuple[str, bytes | None]] = ()) -> None:
         for name, raw in headers:
             if name == HEADER_EVENT_ID:
-                if self.jobs.is_local(raw.decode("utf-8", "replace")):
+                if raw and self.jobs.is_local(raw.decode("utf-8", "replace")):
                     STATUS_EVENTS.labels("local").inc()
                     return
                 break

@@ -4,10 +4,11 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from typing import Any
 
+import uvicorn
 from careers_runtime.broker import create_broker
 from careers_runtime.kafka_client import wait_for_kafka
 from careers_runtime.telemetry import configure_tracing
@@ -17,7 +18,7 @@ from redis.asyncio import Redis
 
 from ingest.api.deps import Services
 from ingest.api.errors import PROBLEM_JSON, install_error_handlers
-from ingest.api.middleware import BodySizeLimit, HttpMetrics
+from ingest.api.middleware import BodySizeLimit, HttpMetrics, StrictTransportSecurity
 from ingest.api.routes import analyze, health, jobs
 from ingest.auth import ClerkVerifier, JwksCache
 from ingest.dev_keys import DEV_JWKS_PATH, jwks_for_pem
@@ -56,6 +57,7 @@ def build_verifier(settings: IngestSettings) -> ClerkVerifier:
     return ClerkVerifier(
         issuer=settings.clerk_issuer,
         authorized_parties=settings.authorized_parties,
+        audience=settings.clerk_session_audience,
         leeway_s=settings.clerk_leeway_s,
         pem_key=settings.clerk_jwt_key,
         jwks=jwks,
@@ -87,6 +89,44 @@ def _problem_json_openapi(app: FastAPI) -> dict[str, Any]:
         schema.get("components", {}).get("schemas", {}).pop(name, None)
     app.openapi_schema = schema
     return schema
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the main (public) server."""
+
+    @contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+@asynccontextmanager
+async def internal_server(app: FastAPI, settings: IngestSettings) -> AsyncIterator[None]:
+    """/healthz, /readyz and /metrics on INTERNAL_HTTP_PORT, for probes and Prometheus
+    only: the public port (behind the Ingress) does not serve them."""
+    internal = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    internal.state = app.state  # the same Services
+    internal.include_router(health.router)
+    server = _QuietServer(
+        uvicorn.Config(
+            internal,
+            host=settings.http_host,
+            port=settings.internal_http_port or 0,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+    )
+    task = asyncio.create_task(server.serve(), name="internal-http")
+    while not server.started:
+        if task.done():
+            task.result()  # raises why it could not start (e.g. the port is taken)
+            raise RuntimeError("the internal HTTP server stopped before it started")
+        await asyncio.sleep(0.01)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -141,10 +181,15 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 jobs=live,
                 follower=follower,
                 redis=redis,
+                read_limiter=SubmitRateLimiter(
+                    settings.read_rate_limit, settings.redis_url, namespace="read"
+                ),
             )
             # Everything allocated so far (modules, schemas, validators) lives as long as the
             # process: take it out of the collector's view, so full collections under load
             # only walk objects that can actually die (~5% of a submit's CPU otherwise).
+            if settings.internal_http_port is not None:
+                await stack.enter_async_context(internal_server(app, settings))
             gc.collect()
             gc.freeze()
             log.info("ingest ready", extra={"redis": bool(redis)})
@@ -168,7 +213,8 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(analyze.router)
     app.include_router(jobs.router)
-    app.include_router(health.router)
+    if settings.internal_http_port is None:
+        app.include_router(health.router)  # dev: probes and metrics on the one port
 
     if settings.environment == "dev" and settings.clerk_jwt_key:
         dev_jwks = jwks_for_pem(settings.clerk_jwt_key)
@@ -192,4 +238,6 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(HttpMetrics)
+    if settings.environment == "production":
+        app.add_middleware(StrictTransportSecurity, max_age_s=settings.hsts_max_age_s)
     return app

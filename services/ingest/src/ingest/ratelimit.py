@@ -66,8 +66,18 @@ class SweepingMemoryStorage(MemoryStorage):
 
 
 class SubmitRateLimiter:
-    def __init__(self, rate: str, redis_url: str | None = None, prefix: str = "ingest") -> None:
+    """A per-user moving-window limit; ``namespace`` keeps budgets apart (``submit``
+    counts every POST, valid or not; ``read`` counts job reads and stream opens)."""
+
+    def __init__(
+        self,
+        rate: str,
+        redis_url: str | None = None,
+        prefix: str = "ingest",
+        namespace: str = "submit",
+    ) -> None:
         self.item: RateLimitItem = parse(rate)
+        self.namespace = namespace
         self.storage: Storage
         if redis_url:
             uri = redis_url.replace("redis://", "async+redis://", 1).replace(
@@ -79,9 +89,9 @@ class SubmitRateLimiter:
         self.limiter = MovingWindowRateLimiter(self.storage)
 
     async def hit(self, user_id: str) -> Decision:
-        if await self.limiter.hit(self.item, "submit", user_id):
+        if await self.limiter.hit(self.item, self.namespace, user_id):
             return Decision(True, limit=self.item.amount)
-        stats = await self.limiter.get_window_stats(self.item, "submit", user_id)
+        stats = await self.limiter.get_window_stats(self.item, self.namespace, user_id)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
         return Decision(False, retry_after_s=retry, limit=self.item.amount, remaining=0)
 

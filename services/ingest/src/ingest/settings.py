@@ -1,7 +1,9 @@
 """Ingest settings (environment, then ``.env``, then these defaults)."""
 
+from typing import Self
+
 from careers_runtime.settings import ServiceSettings
-from pydantic import Field
+from pydantic import Field, model_validator
 
 
 def _split(value: str) -> list[str]:
@@ -11,6 +13,14 @@ def _split(value: str) -> list[str]:
 class IngestSettings(ServiceSettings):
     service_name: str = "ingest"
     http_port: int = 8000
+    internal_http_port: int | None = Field(
+        default=None,
+        description="Serve /healthz, /readyz and /metrics on this port only (not on the "
+        "public HTTP_PORT); unset: on the public port, as in dev",
+    )
+    hsts_max_age_s: int = Field(
+        default=63_072_000, ge=0, description="Strict-Transport-Security max-age (production)"
+    )
 
     # Clerk session-token verification (see ingest.auth)
     clerk_jwks_url: str | None = Field(
@@ -25,7 +35,14 @@ class IngestSettings(ServiceSettings):
         default=None, description="Required `iss` (the Clerk Frontend API URL)"
     )
     clerk_authorized_parties: str = Field(
-        default="", description="Comma-separated origins allowed in `azp`; empty: not checked"
+        default="",
+        description="Comma-separated origins allowed in `azp`; empty: not checked "
+        "(required when ENVIRONMENT=production)",
+    )
+    clerk_session_audience: str | None = Field(
+        default=None,
+        description="Required `aud`; unset: tokens carrying any `aud` are rejected "
+        "(Clerk session tokens have none; JWT-template tokens for other services do)",
     )
     clerk_leeway_s: float = Field(default=5.0, ge=0, le=120)
     clerk_jwks_cache_s: float = Field(default=3600.0, gt=0, description="JWKS cache lifetime")
@@ -45,7 +62,14 @@ class IngestSettings(ServiceSettings):
 
     # Shared state across replicas (rate limits, idempotency keys); in-process without it
     redis_url: str | None = None
-    rate_limit: str = Field(default="10/minute", description="Submits per user (limits syntax)")
+    rate_limit: str = Field(
+        default="10/minute",
+        description="Submits per user (limits syntax); invalid submits count too",
+    )
+    read_rate_limit: str = Field(
+        default="300/minute",
+        description="Job reads and event-stream opens per user (a separate, cheaper budget)",
+    )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
     # Job status (consumed from the job-status topic by every replica)
@@ -60,6 +84,27 @@ class IngestSettings(ServiceSettings):
         default=100, ge=10, le=5000, description="Max broker wait per job-status fetch"
     )
     sse_ping_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comment interval")
+    sse_max_streams_per_user: int = Field(
+        default=5, ge=1, description="Open event streams per user and replica (429 above)"
+    )
+
+    @model_validator(mode="after")
+    def _production_is_strict(self) -> Self:
+        """Refuse to start in production with settings that only make sense in dev."""
+        if self.environment != "production":
+            return self
+        problems: list[str] = []
+        if not self.authorized_parties:
+            problems.append(
+                "CLERK_AUTHORIZED_PARTIES must list the frontend origins (the token's `azp`)"
+            )
+        for name in ("clerk_jwks_url", "clerk_issuer"):
+            value = getattr(self, name)
+            if value and not value.startswith("https://"):
+                problems.append(f"{name.upper()} must be an https:// URL")
+        if problems:
+            raise ValueError("ENVIRONMENT=production: " + "; ".join(problems))
+        return self
 
     @property
     def authorized_parties(self) -> list[str]:

@@ -238,4 +238,35 @@ def forged_tokens(keys: Keys) -> dict[str, tuple[str, str]]:
             "missing_claim",
         ),
         "empty sub": (keys.token(""), "invalid_sub"),
+        # Hostile shapes that answered 500 before the hardening.
+        "deeply nested header": (f"{_b64(b'[' * 6000)}.{payload}.{signature}", "malformed_token"),
+        "nested header under the size cap": (
+            f"{_b64(b'[' * 700)}.{payload}.{signature}",
+            "malformed_token",
+        ),
+        "header with a huge integer": (
+            f"{_b64(b'{"alg": ' + b'9' * 5000 + b'}')}.{payload}.{signature}",
+            "malformed_token",
+        ),
+        "header is not an object": (f"{_b64(b'[1]')}.{payload}.{signature}", "malformed_token"),
+        "azp is a list": (keys.token(sub, azp=[AZP]), "invalid_azp"),
+        "azp is an object": (keys.token(sub, azp={"origin": AZP}), "invalid_azp"),
+        "aud for another service": (keys.token(sub, aud="convex"), "invalid_audience"),
+        "signed, deeply nested payload": (
+            _sign_raw(keys, b'{"sub": "u", "x": ' + b"[" * 6000 + b"]" * 6000 + b"}"),
+            "malformed_token",
+        ),
+        "signed, infinite exp": (
+            _sign_raw(
+                keys,
+                json.dumps(claims_for(sub, exp=None)).encode()[:-1] + b', "exp": Infinity}',
+            ),
+            "malformed_token",
+        ),
+        "signed, payload not an object": (_sign_raw(keys, b"[1, 2]"), "malformed_token"),
     }
+
+
+def _sign_raw(keys: Keys, payload: bytes) -> str:
+    """An RS256 token over arbitrary payload bytes (PyJWT would refuse to build most)."""
+    return jwt.api_jws.encode(payload, keys.private, algorithm="RS256", headers={"kid": keys.kid})

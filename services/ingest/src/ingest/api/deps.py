@@ -1,6 +1,6 @@
 """Dependencies: the app's services and the authenticated caller."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -25,6 +25,8 @@ class Services:
     jobs: LiveJobs
     follower: JobStatusFollower
     redis: Redis | None = None
+    read_limiter: SubmitRateLimiter | None = None  # job reads and stream opens, per user
+    open_streams: dict[str, int] = field(default_factory=dict)  # user -> SSE streams open here
 
 
 async def get_services(request: Request) -> Services:

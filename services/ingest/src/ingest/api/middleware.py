@@ -88,3 +88,30 @@ class HttpMetrics:
                 )
             children[0].inc()
             children[1].observe(time.perf_counter() - started)
+
+
+class StrictTransportSecurity:
+    """``Strict-Transport-Security`` on every response (production: HTTPS only).
+
+    TLS ends at the Ingress; the header tells browsers never to use plain http for the
+    API's host again.
+    """
+
+    def __init__(self, app: ASGIApp, max_age_s: int) -> None:
+        self.app = app
+        self.header = (
+            b"strict-transport-security",
+            f"max-age={max_age_s}; includeSubDomains".encode(),
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_hsts(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), self.header]
+            await send(message)
+
+        await self.app(scope, receive, send_with_hsts)

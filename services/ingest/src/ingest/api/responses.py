@@ -10,8 +10,9 @@ DESCRIPTIONS = {
     404: "No such job, or it belongs to another user",
     409: "Idempotency-Key reused with a different body, or still in progress",
     413: "Request body too large",
-    422: "Invalid request; `errors` lists every failing field with its location",
-    429: "Too many submits; retry after `Retry-After` seconds",
+    422: "Invalid request; `errors` lists the failing fields (at most 20) with their location",
+    429: "Too many requests (submits count valid or not; reads have their own budget); "
+    "retry after `Retry-After` seconds",
     503: "A dependency (broker, Redis) is unavailable; retry after `Retry-After` seconds",
 }
 

@@ -1,6 +1,7 @@
 """POST /v1/agents/analyze: validate, rate-limit, publish ``profile.submitted``, answer 202."""
 
 import asyncio
+import json
 import logging
 import re
 from collections.abc import Callable, Coroutine
@@ -75,9 +76,89 @@ class SubmitRoute(APIRoute):
                 else:
                     user = await clerk_session(request)
                     return await submit_profile(request, profile, user, key)
+            # Something is invalid. Authenticate first (401 before field errors), count it
+            # against the caller's submit budget (429 past it: an invalid body is no free
+            # CPU) and refuse hostile structure before validation builds errors for it.
+            user = await clerk_session(request)
+            services: Services = request.app.state.services
+            try:
+                await _count_submit(services, user)
+            except RedisError as exc:
+                log.warning("redis unavailable", extra={"error": type(exc).__name__})
+                raise unavailable("The rate limiter") from exc
+            request.state.submit_counted = True
+            if _is_json(headers.get("content-type")):
+                _check_structure(raw)
             return await declared(request)
 
         return handler
+
+
+# A valid profile is at most 4 levels deep and has ~450 keys and items; anything far past
+# that is refused before validation (which would build one error per unknown key).
+MAX_BODY_DEPTH = 6
+MAX_BODY_NODES = 2000
+
+
+def _too_complex(detail: str) -> ProblemError:
+    return ProblemError(
+        422,
+        "validation_failed",
+        detail,
+        errors=[
+            {
+                "location": "body",
+                "in": "body",
+                "field": "",
+                "message": detail,
+                "type": "body_too_complex",
+            }
+        ],
+    )
+
+
+def _check_structure(raw: bytes) -> None:
+    """422 for JSON that is too deep or has too many keys/items to validate cheaply.
+
+    Unparseable JSON is left to FastAPI's handler (one ``json_invalid`` error), except
+    nesting deep enough to raise ``RecursionError`` in the parser, which is refused here.
+    """
+    try:
+        document = json.loads(raw)
+    except RecursionError:
+        raise _too_complex(f"The body is nested more than {MAX_BODY_DEPTH} levels.") from None
+    except ValueError:
+        return
+    budget = MAX_BODY_NODES
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            items: Any = node.values()
+        elif isinstance(node, list):
+            items = node
+        else:
+            continue
+        if depth > MAX_BODY_DEPTH:
+            raise _too_complex(f"The body is nested more than {MAX_BODY_DEPTH} levels.")
+        budget -= len(node)
+        if budget < 0:
+            raise _too_complex(f"The body has more than {MAX_BODY_NODES} keys and items.")
+        stack.extend((child, depth + 1) for child in items)
+
+
+async def _count_submit(services: Services, user: Principal) -> None:
+    """One hit on the caller's submit budget; 429 once it is spent."""
+    decision = await services.limiter.hit(user.sub)
+    if not decision.allowed:
+        RATE_LIMITED.inc()
+        raise ProblemError(
+            429,
+            "rate_limited",
+            f"Too many submits: at most {services.limiter.item.amount} per "
+            f"{services.limiter.item.get_expiry()} s. Retry after {decision.retry_after_s} s.",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
 
 
 router = APIRouter(tags=["jobs"], route_class=SubmitRoute)
@@ -209,16 +290,8 @@ async def submit_profile(
             if replay is not None:
                 return replay
 
-        decision = await services.limiter.hit(user.sub)
-        if not decision.allowed:
-            RATE_LIMITED.inc()
-            raise ProblemError(
-                429,
-                "rate_limited",
-                f"Too many submits: at most {services.limiter.item.amount} per "
-                f"{services.limiter.item.get_expiry()} s. Retry after {decision.retry_after_s} s.",
-                headers={"Retry-After": str(decision.retry_after_s)},
-            )
+        if not getattr(request.state, "submit_counted", False):
+            await _count_submit(services, user)
 
         job_id = new_job_id(user.sub, idempotency_key)
         if idempotency_key is not None and digest is not None:

@@ -1,20 +1,24 @@
 """GET /v1/jobs/{jobId} and its Server-Sent Events stream (owner only)."""
 
+import logging
 import time
+import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from careers_contracts import TERMINAL_STATES, JobStatusChanged, JobView
 from fastapi import APIRouter, Depends, Header, Path
+from redis.exceptions import RedisError
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from ingest.api.deps import CurrentUser, ServicesDep
+from ingest.api.deps import CurrentUser, Services, ServicesDep
 from ingest.api.errors import NothingToStreamError, ProblemError
 from ingest.api.responses import problem_responses
 from ingest.api.routes.analyze import links
 from ingest.domain.jobs import JobRecord
-from ingest.metrics import SSE_STREAMS
+from ingest.metrics import RATE_LIMITED, SSE_STREAMS
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["jobs"])
 
 MAX_JOB_ID_CHARS = 64
@@ -47,8 +51,30 @@ def view(record: JobRecord, event: JobStatusChanged | None = None) -> JobView:
     )
 
 
+async def count_read(services: Services, user_id: str) -> None:
+    """One hit on the caller's read budget (separate from, and larger than, submits')."""
+    limiter = services.read_limiter
+    if limiter is None:
+        return
+    try:
+        decision = await limiter.hit(user_id)
+    except RedisError as exc:  # reads are served from memory: do not fail them on Redis
+        log.warning("read rate limiter unavailable", extra={"error": type(exc).__name__})
+        return
+    if not decision.allowed:
+        RATE_LIMITED.inc()
+        raise ProblemError(
+            429,
+            "rate_limited",
+            f"Too many requests: at most {limiter.item.amount} reads per "
+            f"{limiter.item.get_expiry()} s. Retry after {decision.retry_after_s} s.",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
+
+
 async def owned_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> JobRecord:
     """The caller's job, or 404 (also when it exists but belongs to someone else)."""
+    await count_read(services, user.sub)
     not_found = ProblemError(404, "job_not_found", "No such job.")
     if len(job_id) > MAX_JOB_ID_CHARS:
         raise not_found
@@ -74,7 +100,7 @@ OwnedJob = Annotated[JobRecord, Depends(owned_job)]
     operation_id="getJob",
     summary="A job's status, progress and (once completed) its recommendations",
     response_model=JobView,
-    responses=problem_responses(401, 404, 422),
+    responses=problem_responses(401, 404, 422, 429),
 )
 async def get_job(record: OwnedJob) -> JobView:
     return view(record)
@@ -96,6 +122,8 @@ def _last_event_id(value: str | None) -> int:
         "ends after the terminal status (`completed`, `needs_more_information`, `failed`). "
         "Reconnect with `Last-Event-ID` to resume after that sequence; if the terminal event "
         "was already delivered the answer is 204 (EventSource stops reconnecting). "
+        "A stream also ends when the token that opened it expires (reconnect with a fresh "
+        "token and `Last-Event-ID`); each user may hold a few streams open at once (429). "
         "Send the Clerk token in the Authorization header (use a fetch-based SSE client)."
     ),
     response_class=EventSourceResponse,
@@ -111,11 +139,12 @@ def _last_event_id(value: str | None) -> int:
             },
         },
         204: {"description": "The terminal event was already delivered (Last-Event-ID)"},
-        **problem_responses(401, 404, 422),
+        **problem_responses(401, 404, 422, 429),
     },
 )
 async def stream_job_events(
     record: OwnedJob,
+    user: CurrentUser,
     services: ServicesDep,
     last_event_id: Annotated[
         str | None,
@@ -127,6 +156,31 @@ async def stream_job_events(
         raise NothingToStreamError
     job_id = record.job_id
     jobs = services.jobs
+    # A stream lives no longer than the token that opened it: at its expiry the stream
+    # ends and the client reconnects with a fresh token and Last-Event-ID.
+    expires_at = user.expires_at
+    streams = services.open_streams
+    if streams.get(user.sub, 0) >= services.settings.sse_max_streams_per_user:
+        raise ProblemError(
+            429,
+            "too_many_streams",
+            f"At most {services.settings.sse_max_streams_per_user} open event streams per "
+            "user; close one first.",
+            headers={"Retry-After": "5"},
+        )
+    streams[user.sub] = streams.get(user.sub, 0) + 1
+    released = False
+
+    def closed() -> None:
+        nonlocal released
+        if released:
+            return
+        released = True
+        left = streams.get(user.sub, 1) - 1
+        if left > 0:
+            streams[user.sub] = left
+        else:
+            streams.pop(user.sub, None)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         SSE_STREAMS.inc()
@@ -134,6 +188,9 @@ async def stream_job_events(
         first = True
         try:
             while True:
+                remaining = expires_at - time.time()
+                if remaining <= 0:
+                    return  # the token expired: the client resumes with a fresh one
                 current = jobs.get(job_id)
                 if current is None:
                     return  # evicted (TTL): nothing more will come
@@ -148,12 +205,16 @@ async def stream_job_events(
                     sent = event.sequence
                     if event.status in TERMINAL_STATES:
                         return
-                await jobs.wait(job_id, 30.0)
+                await jobs.wait(job_id, min(30.0, remaining))
         finally:
             SSE_STREAMS.dec()
+            closed()
 
+    stream = events()
+    # Also released if the response never starts iterating (client gone before it began).
+    weakref.finalize(stream, closed)
     return EventSourceResponse(
-        events(),
+        stream,
         ping=services.settings.sse_ping_s,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

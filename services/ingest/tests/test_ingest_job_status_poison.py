@@ -1,0 +1,75 @@
+"""The job-status follower skips and counts poison records, never the rest of a batch.
+
+Before the hardening, one deeply nested record raised ``RecursionError`` out of the
+follower's batch loop: the records fetched with it were dropped (nothing is committed,
+the position had moved on), so a job's status behind it was never served.
+"""
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from careers_contracts import TOPICS, JobStatusChanged
+from careers_contracts.topics import dead_letter_topic
+from careers_runtime.codec import Outgoing, encode
+from careers_runtime.testing.poison import inject, poison_records
+from careers_runtime.topics_admin import ensure_topics
+from ingest.domain.jobs import JobStore
+from ingest.job_status import STATUS_EVENTS, JobStatusFollower, LiveJobs
+from ingest.settings import IngestSettings
+
+pytestmark = pytest.mark.broker
+
+
+async def test_poison_on_the_job_status_topic_is_skipped_and_counted(kafka_bootstrap: str) -> None:
+    await ensure_topics(kafka_bootstrap, [TOPICS.job_status, dead_letter_topic("unused")])
+    job_id = f"job-{uuid.uuid4().hex[:8]}"
+    # Every shape, keyed by the job so they share its partition and precede its status.
+    poisons = [
+        p
+        for p in poison_records(TOPICS.job_status, "unused", job_id)
+        if p.topic == TOPICS.job_status.name
+    ]
+    poisons = [
+        type(p)(p.name, p.topic, job_id.encode(), p.value, p.headers, p.reason) for p in poisons
+    ]
+    await inject(kafka_bootstrap, poisons)
+    event = JobStatusChanged(
+        job_id=job_id,
+        user_id="user_1",
+        status="queued",
+        sequence=0,
+        progress=0,
+        step="queued",
+        message="queued",
+        at=datetime.now(UTC),
+    )
+    value, headers = encode(Outgoing(TOPICS.job_status, event, f"{job_id}-0"), "test")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    await producer.send_and_wait(
+        TOPICS.job_status.name,
+        value,
+        key=job_id.encode(),
+        headers=[(k, v.encode()) for k, v in headers.items()],
+    )
+    await producer.stop()
+
+    invalid_before = STATUS_EVENTS.labels("invalid")._value.get()
+    jobs = LiveJobs(JobStore())
+    follower = JobStatusFollower(
+        IngestSettings(kafka_bootstrap_servers=kafka_bootstrap, job_status_fetch_wait_ms=50), jobs
+    )
+    await follower.start()
+    try:
+        deadline = time.monotonic() + 30
+        while jobs.get(job_id) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        await follower.stop()
+    assert jobs.get(job_id) is not None, "the status behind the poison was lost"
+    assert follower.running is False
+    assert STATUS_EVENTS.labels("invalid")._value.get() - invalid_before >= len(poisons)
