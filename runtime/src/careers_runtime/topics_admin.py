@@ -2,6 +2,7 @@
 
 import asyncio
 import logging
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaConnectionError, TopicAlreadyExistsError
@@ -57,12 +58,33 @@ async def ensure_topics(
                 )
             except TopicAlreadyExistsError:
                 pass  # another process created them concurrently
+            await _wait_for_leaders(admin, [t.name for t in missing], deadline)
         log.info(
             "topics ready", extra={"topics_created": len(missing), "topics_total": len(topics)}
         )
         return [t.name for t in missing]
     finally:
         await admin.close()
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], deadline: float) -> None:
+    """Until every partition of the new topics has a leader. Apache Kafka elects them a
+    moment after CreateTopics returns; a producer writing in between gets
+    NotLeaderForPartition, and an idempotent one can then fail the retried batch with
+    OutOfOrderSequenceNumber. Waiting here means a created topic is a usable topic."""
+    loop = asyncio.get_running_loop()
+    while True:
+        described: list[Any] = await admin.describe_topics(names)
+        leaderless = [
+            t.get("topic")
+            for t in described
+            if t.get("error_code", 0) != 0
+            or not t.get("partitions")
+            or any(p.get("leader", -1) < 0 for p in t["partitions"])
+        ]
+        if not leaderless or loop.time() > deadline:
+            return
+        await asyncio.sleep(0.1)
 
 
 def main(argv: list[str] | None = None) -> int:

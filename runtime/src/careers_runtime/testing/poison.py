@@ -133,7 +133,10 @@ BROKER_SAFE_OVERSIZED_BYTES = 950 * 1024
 async def inject(kafka: "str | KafkaSettings", records: list[Poison]) -> list[Poison]:
     """Produce ``records`` (acknowledged) with a producer that allows the 10 MB one; returns
     the records as produced (the oversized one cut to fit a broker that refused it)."""
-    producer = AIOKafkaProducer(**producer_kwargs(kafka), max_request_size=MAX_REQUEST_BYTES)
+    # Not idempotent: after a refused batch aiokafka's idempotent producer fails every
+    # later send on that partition with OutOfOrderSequenceNumber.
+    options = producer_kwargs(kafka) | {"enable_idempotence": False}
+    producer = AIOKafkaProducer(**options, max_request_size=MAX_REQUEST_BYTES)
     await producer.start()
     produced: list[Poison] = []
     try:
