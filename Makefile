@@ -11,8 +11,9 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 PY := .venv/bin/python
 CONVEX_DIR := deploy/convex
+CLIENT_DIR := clients/typescript
 
-.PHONY: help install dev test lint fmt typecheck schemas test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
+.PHONY: help install dev test lint fmt typecheck schemas openapi openapi-write test-client test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -29,12 +30,16 @@ $(CONVEX_DIR)/node_modules/.installed: $(CONVEX_DIR)/package-lock.json
 	cd $(CONVEX_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed ## install Python (uv) and Node dependencies
+$(CLIENT_DIR)/node_modules/.installed: $(CLIENT_DIR)/package-lock.json
+	cd $(CLIENT_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed $(CLIENT_DIR)/node_modules/.installed ## install Python (uv) and Node dependencies
 
 dev: install ## run the whole system locally (embedded Kafka, Convex stand-in, all services)
 	$(PY) -m careers_runtime.devstack
 
-test: install lint typecheck schemas test-convex test-python ## lint, type-check and run every test
+test: install lint typecheck schemas openapi test-client test-convex test-python ## lint, type-check and run every test
 
 lint: install ## ruff lint and format check
 	$(RUN) ruff check .
@@ -52,6 +57,17 @@ schemas: install ## fail if committed JSON Schemas drifted from the models
 
 schemas-write: install ## regenerate contracts/schemas from the models
 	$(PY) -m careers_contracts.schemas
+
+openapi: install ## fail if docs/openapi.json or the TypeScript client types drifted from the API
+	$(PY) -m ingest.openapi --check
+	cd $(CLIENT_DIR) && npm run -s check
+
+openapi-write: install ## regenerate docs/openapi.json and clients/typescript/src/schema.d.ts
+	$(PY) -m ingest.openapi
+	cd $(CLIENT_DIR) && npm run -s generate
+
+test-client: install ## type-check the TypeScript client and its tests (bodies the API accepts)
+	cd $(CLIENT_DIR) && npx tsc --noEmit
 
 test-python: install ## pytest: unit, broker, end-to-end
 	$(RUN) pytest
@@ -87,4 +103,4 @@ bench-convex-sync: install ## convex-sync writes/s vs raw httpx
 	$(PY) bench/bench_convex_sync.py
 
 clean: ## remove installed environments and caches
-	rm -rf .venv .tools .dev $(CONVEX_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .dev $(CONVEX_DIR)/node_modules $(CLIENT_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -13,7 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from ingest.api.deps import Services
-from ingest.api.errors import PROBLEM_JSON, install_error_handlers
+from ingest.api.errors import install_error_handlers
 from ingest.api.middleware import BodySizeLimit, HttpMetrics
 from ingest.api.routes import analyze, health, jobs
 from ingest.auth import ClerkVerifier, JwksCache
@@ -25,6 +25,7 @@ from ingest.idempotency_store import (
     RedisIdempotencyStore,
 )
 from ingest.job_status import JobStatusFollower, LiveJobs
+from ingest.openapi import SERVERS, openapi
 from ingest.ratelimit import SubmitRateLimiter
 from ingest.settings import IngestSettings
 
@@ -57,33 +58,6 @@ def build_verifier(settings: IngestSettings) -> ClerkVerifier:
         pem_key=settings.clerk_jwt_key,
         jwks=jwks,
     )
-
-
-def _problem_json_openapi(app: FastAPI) -> dict[str, Any]:
-    """OpenAPI where error bodies are ``application/problem+json`` (as served)."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
-
-    schema = get_openapi(
-        title=app.title,
-        version=app.version,
-        description=app.description,
-        routes=app.routes,
-        tags=app.openapi_tags,
-        servers=app.servers,
-    )
-    for path in schema.get("paths", {}).values():
-        for operation in path.values():
-            for status, response in operation.get("responses", {}).items():
-                content = response.get("content", {})
-                if status.isdigit() and int(status) >= 400 and "application/json" in content:
-                    content[PROBLEM_JSON] = content.pop("application/json")
-    # Validation errors are Problems too, not FastAPI's default HTTPValidationError.
-    for name in ("HTTPValidationError", "ValidationError"):
-        schema.get("components", {}).get("schemas", {}).pop(name, None)
-    app.openapi_schema = schema
-    return schema
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
@@ -138,6 +112,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_tags=[{"name": "jobs", "description": "Submit profiles and follow jobs"}],
+        servers=SERVERS,
         generate_unique_id_function=lambda route: route.name,
         # FastAPI's native telemetry costs ~0.4 ms CPU per request (three SDK spans) —
         # a third of a submit's budget — and its log records can carry submitted profile
@@ -160,7 +135,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             """Dev only: the JWKS of the local signing key (what Clerk serves in prod)."""
             return dev_jwks
 
-    app.openapi = lambda: _problem_json_openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
 
     # Outermost first: metrics see everything, CORS headers go on every response
     # (errors included), the body cap applies before anything reads the body.
