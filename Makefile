@@ -12,8 +12,10 @@ RUN := $(UV) run --locked --no-sync
 PY := .venv/bin/python
 CONVEX_DIR := deploy/convex
 CLIENT_DIR := clients/typescript
+WEB_DIR := examples/web
+CHROMIUM := /usr/bin/chromium
 
-.PHONY: help install dev test lint fmt typecheck schemas openapi openapi-write test-client test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
+.PHONY: help chromium install dev test lint fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -34,12 +36,25 @@ $(CLIENT_DIR)/node_modules/.installed: $(CLIENT_DIR)/package-lock.json
 	cd $(CLIENT_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
-install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed $(CLIENT_DIR)/node_modules/.installed ## install Python (uv) and Node dependencies
+$(WEB_DIR)/node_modules/.installed: $(WEB_DIR)/package-lock.json $(CLIENT_DIR)/node_modules/.installed
+	cd $(WEB_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The browser test drives Debian's Chromium (never a downloaded browser). Installed here
+# when it is missing and we are root; otherwise `make test-browser` says what to install.
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	fi
+
+install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed $(CLIENT_DIR)/node_modules/.installed $(WEB_DIR)/node_modules/.installed chromium ## install Python (uv), Node dependencies and Chromium
 
 dev: install ## run the whole system locally (embedded Kafka, Convex stand-in, all services)
 	$(PY) -m careers_runtime.devstack
 
-test: install lint typecheck schemas openapi test-client test-convex test-python ## lint, type-check and run every test
+test: install lint typecheck schemas openapi test-client test-web test-convex test-python test-browser ## lint, type-check and run every test
 
 lint: install ## ruff lint and format check
 	$(RUN) ruff check .
@@ -68,6 +83,15 @@ openapi-write: install ## regenerate docs/openapi.json and clients/typescript/sr
 
 test-client: install ## type-check the TypeScript client and its tests (bodies the API accepts)
 	cd $(CLIENT_DIR) && npx tsc --noEmit
+
+test-web: install ## type-check the example web app (examples/web)
+	cd $(WEB_DIR) && npx tsc --noEmit
+
+test-browser: install ## the example page in headless Chromium against a real stack (screenshot: examples/web/test-results/)
+	$(PY) $(WEB_DIR)/tests/run_browser_test.py
+
+web: install ## while `make dev` runs: the example page on http://localhost:3000
+	cd $(WEB_DIR) && npx vite
 
 test-python: install ## pytest: unit, broker, end-to-end
 	$(RUN) pytest
@@ -103,4 +127,4 @@ bench-convex-sync: install ## convex-sync writes/s vs raw httpx
 	$(PY) bench/bench_convex_sync.py
 
 clean: ## remove installed environments and caches
-	rm -rf .venv .tools .dev $(CONVEX_DIR)/node_modules $(CLIENT_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .dev $(CONVEX_DIR)/node_modules $(CLIENT_DIR)/node_modules $(WEB_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,135 @@
+// Browser test: Debian's Chromium (no browser download) driven by playwright-core against
+// the example page, served by Vite, talking to a running stack. Started by
+// tests/run_browser_test.py (`make test-browser`), which provides:
+//   APP_URL      the page (an origin ingest allows)
+//   OTHER_URL    the same page from an origin ingest does not allow
+//   INGEST_URL   the ingest API
+//   SCREENSHOT   where to keep the screenshot
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+
+import { chromium } from "playwright-core";
+
+const { APP_URL, OTHER_URL, INGEST_URL, SCREENSHOT } = process.env;
+const EXECUTABLE = process.env.CHROMIUM ?? "/usr/bin/chromium";
+if (!APP_URL || !OTHER_URL || !INGEST_URL || !SCREENSHOT) {
+  console.error("usage: APP_URL=... OTHER_URL=... INGEST_URL=... SCREENSHOT=... node tests/browser.mjs");
+  process.exit(2);
+}
+
+const checks = [];
+function check(condition, message) {
+  checks.push(message);
+  if (!condition) throw new Error(`FAILED: ${message}`);
+  console.log(`ok - ${message}`);
+}
+
+const profileDir = mkdtempSync(join(tmpdir(), "careers-chromium-"));
+// A fresh --user-data-dir (playwright passes it from launchPersistentContext).
+const context = await chromium.launchPersistentContext(profileDir, {
+  executablePath: EXECUTABLE,
+  headless: true,
+  viewport: { width: 1100, height: 900 },
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+  ],
+});
+let page;
+try {
+  page = context.pages()[0] ?? (await context.newPage());
+  const consoleErrors = [];
+  page.on("console", (message) => {
+    if (message.type() === "error") consoleErrors.push(message.text());
+  });
+  page.on("pageerror", (error) => consoleErrors.push(String(error)));
+
+  // 1. Sign in (dev issuer), submit the example profile, follow progress, see results.
+  await page.goto(APP_URL);
+  await page.getByTestId("who").filter({ hasText: "Signed in as" }).waitFor({ timeout: 30_000 });
+  await page.getByTestId("submit").click();
+  await page.locator('[data-testid="progress-log"] li').first().waitFor({ timeout: 30_000 });
+  const firstUpdate = await page.locator('[data-testid="progress-log"] li').first().textContent();
+  check(Boolean(firstUpdate), `a progress update arrived over SSE: "${firstUpdate}"`);
+  await page.locator('[data-testid="recommendation"]').nth(4).waitFor({ timeout: 90_000 });
+  const count = await page.locator('[data-testid="recommendation"]').count();
+  check(count >= 5, `${count} recommendations rendered from Convex`);
+  const statuses = await page.locator('[data-testid="progress-log"] li').evaluateAll((items) =>
+    items.map((item) => item.getAttribute("data-status")),
+  );
+  check(statuses.at(-1) === "completed", `progress ended with completed (${statuses.join(" → ")})`);
+  const first = page.locator('[data-testid="recommendation"]').first();
+  check(((await first.locator(".title").textContent()) ?? "").length > 0, "a recommendation shows its title");
+  check(((await first.locator(".explanation").textContent()) ?? "").length > 0, "... and its explanation");
+  check((await page.locator('[data-testid="recommendation"] .matched').count()) > 0, "matched skills are shown");
+  check((await page.locator('[data-testid="recommendation"] .wages').count()) > 0, "wages are shown");
+  check(await page.getByTestId("error").isHidden(), "no error is shown");
+  check(consoleErrors.length === 0, `no console errors on the page${consoleErrors.length ? `: ${consoleErrors.join(" | ")}` : ""}`);
+  mkdirSync(dirname(SCREENSHOT), { recursive: true });
+  await page.screenshot({ path: SCREENSHOT, fullPage: true });
+  console.log(`screenshot: ${SCREENSHOT}`);
+
+  // 2. CORS from the browser: the allowed origin may send an authenticated request (the
+  //    preflight passes and the answer is readable); another origin may not. (Chromium
+  //    logs these deliberate failures to the console, hence the console check above.)
+  const probe = async (target) =>
+    target.evaluate(async (ingest) => {
+      try {
+        const response = await fetch(`${ingest}/v1/agents/analyze`, {
+          method: "POST",
+          headers: { Authorization: "Bearer not-a-token", "Content-Type": "application/json" },
+          body: "{}",
+        });
+        return `status ${response.status}`;
+      } catch (error) {
+        return `blocked: ${error}`;
+      }
+    }, INGEST_URL);
+  check((await probe(page)) === "status 401", "allowed origin: preflight passes, the 401 is readable");
+
+  const other = await context.newPage();
+  await other.goto(OTHER_URL);
+  const refused = await probe(other);
+  check(refused.startsWith("blocked"), `other origin: the browser refuses the request (${refused})`);
+
+  // The preflights themselves, as the browser sends them.
+  const preflight = (origin) =>
+    fetch(`${INGEST_URL}/v1/agents/analyze`, {
+      method: "OPTIONS",
+      headers: {
+        Origin: origin,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,idempotency-key",
+      },
+    });
+  const allowed = await preflight(new URL(APP_URL).origin);
+  check(
+    allowed.status === 200 && allowed.headers.get("access-control-allow-origin") === new URL(APP_URL).origin,
+    `preflight from ${new URL(APP_URL).origin}: ${allowed.status}, allowed`,
+  );
+  const denied = await preflight(new URL(OTHER_URL).origin);
+  check(
+    denied.status >= 400 && !denied.headers.get("access-control-allow-origin"),
+    `preflight from ${new URL(OTHER_URL).origin}: ${denied.status}, no Access-Control-Allow-Origin`,
+  );
+  console.log(`browser test passed (${checks.length} checks)`);
+} catch (error) {
+  console.error(String(error?.stack ?? error));
+  if (page) {
+    const failure = SCREENSHOT.replace(/\.png$/, "-failure.png");
+    await page.screenshot({ path: failure, fullPage: true }).catch(() => {});
+    console.error(`page text:\n${await page.locator("body").innerText().catch(() => "?")}`);
+    console.error(`screenshot: ${failure}`);
+  }
+  process.exitCode = 1;
+} finally {
+  await context.close();
+  rmSync(profileDir, { recursive: true, force: true });
+}
