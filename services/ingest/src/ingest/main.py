@@ -7,6 +7,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from careers_runtime.broker import create_broker
+from careers_runtime.config import ConfigError
 from careers_runtime.telemetry import configure_tracing
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -43,6 +44,15 @@ The frontend's door to the career agents. Submit a profile, then follow the job.
 
 
 def build_verifier(settings: IngestSettings) -> ClerkVerifier:
+    """The Clerk token verifier; a ``ConfigError`` names the setting that is missing/wrong."""
+    if not (settings.clerk_jwt_key or settings.clerk_jwks_url):
+        raise ConfigError(
+            "CLERK_JWKS_URL",
+            "not set: set CLERK_JWKS_URL (or CLERK_JWT_KEY, a PEM public key) to verify "
+            "Clerk session tokens",
+        )
+    if not settings.clerk_issuer:
+        raise ConfigError("CLERK_ISSUER", "not set: set it to the Clerk Frontend API URL")
     jwks = None
     if settings.clerk_jwks_url and not settings.clerk_jwt_key:
         jwks = JwksCache(
@@ -51,13 +61,16 @@ def build_verifier(settings: IngestSettings) -> ClerkVerifier:
             min_refetch_s=settings.clerk_jwks_min_refetch_s,
             timeout_s=settings.clerk_jwks_timeout_s,
         )
-    return ClerkVerifier(
-        issuer=settings.clerk_issuer,
-        authorized_parties=settings.authorized_parties,
-        leeway_s=settings.clerk_leeway_s,
-        pem_key=settings.clerk_jwt_key,
-        jwks=jwks,
-    )
+    try:
+        return ClerkVerifier(
+            issuer=settings.clerk_issuer,
+            authorized_parties=settings.authorized_parties,
+            leeway_s=settings.clerk_leeway_s,
+            pem_key=settings.clerk_jwt_key,
+            jwks=jwks,
+        )
+    except ValueError as exc:  # an unreadable PEM key
+        raise ConfigError("CLERK_JWT_KEY", str(exc)) from exc
 
 
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
