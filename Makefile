@@ -102,7 +102,9 @@ test-convex: install ## vitest: the Convex functions and the local stand-in
 token: install ## print a dev bearer token: make token SUB=user_123
 	@$(PY) -m ingest.dev_keys token --sub "$(or $(SUB),user_dev)"
 
-recommend: install ## run both agents in-process: make recommend PROFILE=path.json
+recommend: ## run both agents in-process: make recommend PROFILE=path.json
+	@if [ -z "$(PROFILE)" ]; then echo "usage: make recommend PROFILE=path/to/profile.json   (e.g. PROFILE=examples/profile.json)" >&2; exit 2; fi
+	@$(MAKE) -s install
 	@$(PY) -m career_matcher.recommend "$(PROFILE)"
 
 evaluate: install ## hit@5 and MRR on ../shared/eval/dev-profiles.json (or EVAL=path)
