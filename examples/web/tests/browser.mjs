@@ -7,12 +7,14 @@
 //   SCREENSHOT   where to keep the screenshot
 import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
 
 import { chromium } from "playwright-core";
 
 const { APP_URL, OTHER_URL, INGEST_URL, SCREENSHOT } = process.env;
 const EXECUTABLE = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const CLIENT_MODULE = resolve(dirname(fileURLToPath(import.meta.url)), "../../../clients/typescript/src/index.ts");
 if (!APP_URL || !OTHER_URL || !INGEST_URL || !SCREENSHOT) {
   console.error("usage: APP_URL=... OTHER_URL=... INGEST_URL=... SCREENSHOT=... node tests/browser.mjs");
   process.exit(2);
@@ -76,7 +78,44 @@ try {
   await page.screenshot({ path: SCREENSHOT, fullPage: true });
   console.log(`screenshot: ${SCREENSHOT}`);
 
-  // 2. CORS from the browser: the allowed origin may send an authenticated request (the
+  // 2. Resuming with Last-Event-ID, as after a dropped connection or a page reload: the
+  //    client (loaded into the page by Vite) gets only the events after that id, and a
+  //    stream whose terminal event was already seen answers 204 (the client then reads
+  //    the job's final state).
+  const resumed = await page.evaluate(
+    async ({ ingest, clientModule }) => {
+      const { followJob } = await import(clientModule);
+      const jobId = document.body.dataset.jobId;
+      const { jwt } = await (await fetch("/dev-clerk/session-token?sub=user_browser_test")).json();
+      const options = { baseUrl: ingest, getToken: async () => jwt };
+      const ids = [];
+      const all = [];
+      const statuses = [];
+      await followJob(jobId, { ...options, onStatus: (job) => all.push(job.status) });
+      // The raw ids, to resume from the first one.
+      const response = await fetch(`${ingest}/v1/jobs/${jobId}/events`, {
+        headers: { Authorization: `Bearer ${jwt}` },
+      });
+      for (const line of (await response.text()).split("\n")) {
+        if (line.startsWith("id:")) ids.push(line.slice(3).trim());
+      }
+      const after = await followJob(jobId, {
+        ...options,
+        lastEventId: ids[0],
+        onStatus: (job) => statuses.push(job.status),
+      });
+      const done = await followJob(jobId, { ...options, lastEventId: ids.at(-1) });
+      return { all, ids, statuses, after: after.status, done: done.status };
+    },
+    { ingest: INGEST_URL, clientModule: `/@fs${CLIENT_MODULE}` },
+  );
+  check(
+    resumed.statuses.length === resumed.all.length - 1 && resumed.after === "completed",
+    `resumed after event ${resumed.ids[0]}: ${resumed.statuses.join(" → ")} (of ${resumed.all.join(" → ")})`,
+  );
+  check(resumed.done === "completed", "resumed after the terminal event: 204, final state read");
+
+  // 3. CORS from the browser: the allowed origin may send an authenticated request (the
   //    preflight passes and the answer is readable); another origin may not. (Chromium
   //    logs these deliberate failures to the console, hence the console check above.)
   const probe = async (target) =>
