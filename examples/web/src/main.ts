@@ -143,6 +143,7 @@ async function start(): Promise<void> {
     devUserId: config.devUserId,
     signInElement: $("sign-in"),
   });
+  document.body.dataset.userId = session.userId;
   who.textContent = `Signed in as ${session.userId}${config.clerkPublishableKey ? "" : " (dev issuer)"}`;
   submitButton.disabled = false;
   submitButton.addEventListener("click", () => void analyze());

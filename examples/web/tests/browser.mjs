@@ -86,7 +86,8 @@ try {
     async ({ ingest, clientModule }) => {
       const { followJob } = await import(clientModule);
       const jobId = document.body.dataset.jobId;
-      const { jwt } = await (await fetch("/dev-clerk/session-token?sub=user_browser_test")).json();
+      const user = encodeURIComponent(document.body.dataset.userId);
+      const { jwt } = await (await fetch(`/dev-clerk/session-token?sub=${user}`)).json();
       const options = { baseUrl: ingest, getToken: async () => jwt };
       const ids = [];
       const all = [];
