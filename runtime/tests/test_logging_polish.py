@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 
@@ -81,14 +82,24 @@ def test_sigterm_while_connecting_exits_at_once_with_few_error_lines() -> None:
         stderr=subprocess.STDOUT,
         text=True,
     )
-    time.sleep(6)  # ~30 connection attempts
+    assert process.stdout is not None
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(iter(process.stdout.readline, "")))
+    reader.start()
+    deadline = time.monotonic() + 60
+    while not any("Unable connect" in line for line in list(output)):
+        assert time.monotonic() < deadline, "never tried to connect"
+        time.sleep(0.1)
+    time.sleep(4)  # ~20 more connection attempts
     process.send_signal(signal.SIGTERM)
     started = time.monotonic()
-    output, _ = process.communicate(timeout=15)
+    process.wait(timeout=15)
     took = time.monotonic() - started
+    reader.join(timeout=5)
     assert took < 5, f"took {took:.1f} s to stop"
-    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    text = "".join(output)
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     errors = [line for line in lines if line["level"] == "ERROR"]
     assert 1 <= len(errors) <= 2, errors
     assert any(line["message"] == "stopping during start-up" for line in lines)
-    assert "Traceback" not in output
+    assert "Traceback" not in text
