@@ -14,8 +14,11 @@ CONVEX_DIR := deploy/convex
 CLIENT_DIR := clients/typescript
 WEB_DIR := examples/web
 CHROMIUM := /usr/bin/chromium
+KAFKA_LIBS := .tools/kafka/libs
+# `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
+KAFKA ?= tansu
 
-.PHONY: help chromium install dev test lint fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
+.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -49,12 +52,23 @@ chromium:
 			|| { apt-get update -qq && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
 	fi
 
-install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed $(CLIENT_DIR)/node_modules/.installed $(WEB_DIR)/node_modules/.installed chromium ## install Python (uv), Node dependencies and Chromium
+# Apache Kafka's jars from Maven Central (deploy/kafka/pom.xml pins the version); Java 17+.
+$(KAFKA_LIBS)/.installed: deploy/kafka/pom.xml
+	@command -v mvn >/dev/null || { echo "Apache Kafka needs Java 17+ and Maven 3.8+ (mvn not found)"; exit 69; }
+	rm -rf $(KAFKA_LIBS)
+	mvn -q -B -f deploy/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(CURDIR)/$(KAFKA_LIBS)
+	@touch $@
 
-dev: install ## run the whole system locally (embedded Kafka, Convex stand-in, all services)
-	$(PY) -m careers_runtime.devstack
+install-kafka: $(KAFKA_LIBS)/.installed ## resolve Apache Kafka from Maven Central into .tools/kafka
 
-test: install lint typecheck schemas openapi test-client test-web test-convex test-python test-browser ## lint, type-check and run every test
+install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed $(CLIENT_DIR)/node_modules/.installed $(WEB_DIR)/node_modules/.installed chromium ## install Python (uv), Node dependencies and Chromium (+ Apache Kafka when Maven is present)
+	@if command -v mvn >/dev/null; then $(MAKE) --no-print-directory install-kafka; else echo "note: no Maven: Apache Kafka not installed (the embedded broker needs none)"; fi
+
+dev: install ## run the whole system locally (embedded Kafka, Convex stand-in, all services); KAFKA=apache for Apache Kafka
+	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
+	$(PY) -m careers_runtime.devstack --kafka $(KAFKA)
+
+test: install install-kafka lint typecheck schemas openapi test-client test-web test-convex test-python test-kafka test-browser ## lint, type-check and run every test (both brokers, and the browser)
 
 lint: install ## ruff lint and format check
 	$(RUN) ruff check .
@@ -93,8 +107,11 @@ test-browser: install ## the example page in headless Chromium against a real st
 web: install ## while `make dev` runs: the example page on http://localhost:3000
 	cd $(WEB_DIR) && npx vite
 
-test-python: install ## pytest: unit, broker, end-to-end
-	$(RUN) pytest
+test-python: install ## pytest on the embedded tansu broker: unit, broker, end-to-end
+	$(RUN) pytest -m "not cluster"
+
+test-kafka: install install-kafka ## pytest on Apache Kafka: every broker test, SASL_SSL end to end, 3-broker failover
+	CAREERS_TEST_BROKER=apache $(RUN) pytest -m "broker or cluster"
 
 test-convex: install ## vitest: the Convex functions and the local stand-in
 	cd $(CONVEX_DIR) && npx vitest run
@@ -113,11 +130,16 @@ evaluate: install ## hit@5 and MRR on ../shared/eval/dev-profiles.json (or EVAL=
 demo: install ## while `make dev` runs: submit a sample profile and watch it finish
 	$(PY) -m ingest.demo
 
-chaos: install ## fault test: kill services mid-stream; prove nothing lost or duplicated
-	$(PY) -m careers_runtime.chaos $(if $(N),--profiles $(N),)
+chaos: install ## fault test: kill services mid-stream; prove nothing lost or duplicated (KAFKA=apache too)
+	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
+	$(PY) -m careers_runtime.chaos --kafka $(KAFKA) $(if $(N),--profiles $(N),)
 
-bench: install ## end-to-end benchmark against a running stack, with in-process baseline
-	$(PY) bench/bench_pipeline.py $(BENCH_ARGS)
+chaos-cluster: install install-kafka ## broker failover on a 3-node Apache Kafka cluster: make chaos-cluster N=40
+	$(PY) -m careers_runtime.chaos_cluster $(if $(N),--profiles $(N),)
+
+bench: install ## end-to-end benchmark (starts its own stack; KAFKA=apache for Apache Kafka), in-process baseline
+	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
+	$(PY) bench/bench_pipeline.py --kafka $(KAFKA) $(BENCH_ARGS)
 
 bench-ingest: install ## ingest throughput/latency vs a bare FastAPI endpoint
 	$(PY) bench/bench_ingest.py

@@ -65,9 +65,9 @@ def stack_cpu(stack: LocalStack) -> dict[str, float]:
     usage = {name: cpu_seconds(p.process.pid) for name, p in stack.processes.items() if p.process}
     if stack.convex.process is not None:
         usage["convex-standin"] = cpu_seconds(stack.convex.process.pid)
-    broker = stack._own_broker
-    if broker is not None and broker.process is not None:
-        usage["kafka"] = cpu_seconds(broker.process.pid)
+    broker_pids = stack.broker_pids()
+    if broker_pids:
+        usage["kafka"] = sum(cpu_seconds(pid) for pid in broker_pids)
     return usage
 
 
@@ -206,8 +206,10 @@ def run_stack(
     workdir: Path, replicas: dict[str, int], args: argparse.Namespace, rates: list[float]
 ) -> tuple[dict[str, float], list[tuple[str, dict[str, Any]]]]:
     results = []
-    env = {"LOG_LEVEL": "WARNING", "KAFKA_FETCH_MAX_WAIT_MS": str(args.fetch_wait_ms)}
-    with LocalStack(workdir, replicas=replicas, env=env) as stack:
+    env = {"LOG_LEVEL": "WARNING"}
+    if args.fetch_wait_ms is not None:
+        env["KAFKA_FETCH_MAX_WAIT_MS"] = str(args.fetch_wait_ms)
+    with LocalStack(workdir, replicas=replicas, env=env, kafka=args.kafka) as stack:
         drive(stack, None, 5, args.timeout)  # warm-up: first requests, group settling
         idle = idle_cpu(stack)
         for rate in rates:
@@ -234,12 +236,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--fetch-wait-ms",
         type=int,
-        default=50,
-        help="KAFKA_FETCH_MAX_WAIT_MS for every consumer (50 as in make dev; 500 in production)",
+        default=None,
+        help="KAFKA_FETCH_MAX_WAIT_MS for every consumer (default: the broker's dev setting, "
+        "50 on tansu, Kafka's 500 on Apache Kafka, which answers as soon as records arrive)",
+    )
+    parser.add_argument(
+        "--kafka",
+        choices=("tansu", "apache"),
+        default=os.environ.get("KAFKA", "tansu") or "tansu",
+        help="the broker the stack runs on (make bench KAFKA=apache)",
     )
     args = parser.parse_args(argv)
 
-    print(f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, broker: {args.kafka}",
+        flush=True,
+    )
     base = baseline(args.baseline)
     print(
         f"\nBaseline, agents in-process (analyzer + matcher, sequential, {args.baseline} profiles):"

@@ -10,7 +10,7 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.broker]
 
 
-def test_chaos_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
+def test_chaos_loses_nothing_and_duplicates_nothing(tmp_path: Path, kafka_kind: str) -> None:
     result = subprocess.run(
         [
             sys.executable,
@@ -22,6 +22,8 @@ def test_chaos_loses_nothing_and_duplicates_nothing(tmp_path: Path) -> None:
             "2",
             "--workdir",
             str(tmp_path / "chaos"),
+            "--kafka",
+            kafka_kind,
         ],
         capture_output=True,
         text=True,

@@ -66,11 +66,13 @@ PROFILES = [
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, OtlpSink]]:
+def stack(
+    tmp_path_factory: pytest.TempPathFactory, kafka_kind: str
+) -> Iterator[tuple[LocalStack, OtlpSink]]:
     workdir: Path = tmp_path_factory.mktemp("e2e")
     with OtlpSink() as sink:
         env = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "200"}
-        with LocalStack(workdir, env=env) as running:
+        with LocalStack(workdir, env=env, kafka=kafka_kind) as running:
             yield running, sink
 
 

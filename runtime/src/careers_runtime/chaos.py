@@ -1,6 +1,7 @@
 """``make chaos``: prove that nothing is lost or duplicated when things break.
 
-Starts the whole stack on the embedded broker (each service its own process), submits N
+Starts the whole stack on the embedded broker, or Apache Kafka with ``--kafka apache``
+(each service its own process), submits N
 profiles from several users at a steady rate, and meanwhile:
 
 1. SIGKILLs and restarts orchestrator, profile-analyzer, career-matcher and convex-sync,
@@ -24,6 +25,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -142,11 +144,55 @@ async def _count_dead_letters(bootstrap: str) -> list[Any]:
     return letters
 
 
+@dataclass(frozen=True)
+class Tally:
+    """What reached Convex for the submitted jobs."""
+
+    submitted: int
+    completed: int
+    lost: int
+    duplicated: int
+
+    def __str__(self) -> str:
+        return (
+            f"submitted {self.submitted}, completed {self.completed}, lost {self.lost}, "
+            f"duplicated {self.duplicated}"
+        )
+
+
+def wait_and_tally(stack: LocalStack, submitted: dict[str, str], timeout_s: float) -> Tally:
+    """Wait for every job's documents *in the Convex stand-in*, then count them: a job
+    or agent output missing is lost, a second document for one is a duplicate."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        recommendations = stack.convex.documents("careerRecommendations")
+        done = {d["jobId"] for d in recommendations} & set(submitted)
+        if len(done) == len(submitted):
+            break
+        time.sleep(1)
+    time.sleep(2)  # let any late duplicate write land before counting
+    recommendations = [
+        d for d in stack.convex.documents("careerRecommendations") if d["jobId"] in submitted
+    ]
+    outputs = [d for d in stack.convex.documents("agentOutputs") if d["jobId"] in submitted]
+    if len(recommendations) < len(submitted):
+        print(stack.logs(), file=sys.stderr)
+    per_job = Counter(d["jobId"] for d in recommendations)
+    per_output = Counter((d["jobId"], d["agent"]) for d in outputs)
+    expected_outputs = {(j, a) for j in submitted for a in ("profile-analyzer", "career-matcher")}
+    return Tally(
+        submitted=len(submitted),
+        completed=sum(1 for d in recommendations if d["status"] == "completed"),
+        lost=len(set(submitted) - set(per_job)) + len(expected_outputs - set(per_output)),
+        duplicated=sum(n - 1 for n in per_job.values()) + sum(n - 1 for n in per_output.values()),
+    )
+
+
 def step(message: str) -> None:
     print(f"[chaos {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def run(profiles: int, users: int, timeout_s: float, workdir: Path) -> int:
+def run(profiles: int, users: int, timeout_s: float, workdir: Path, kafka: str = "tansu") -> int:
     env = {
         "SHUTDOWN_GRACE_S": str(SHUTDOWN_GRACE_S),
         "RETRY_BACKOFF_BASE_S": "0.5",
@@ -156,7 +202,7 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path) -> int:
         "ORCHESTRATOR_STEP_TIMEOUT_S": "30",
     }
     step(f"starting the stack in {workdir}")
-    with LocalStack(workdir, env=env) as stack:
+    with LocalStack(workdir, env=env, kafka=kafka) as stack:
         # Spread the submissions over the whole fault sequence (each kill + restart takes
         # ~10 s), so every kill happens with jobs in flight.
         submitter = Submitter(stack, profiles, users, duration_s=10.0 * len(KILL_ORDER) + 5)
@@ -185,33 +231,11 @@ def run(profiles: int, users: int, timeout_s: float, workdir: Path) -> int:
         submitted = dict(submitter.jobs)
         step(f"{len(submitted)} submitted; waiting for Convex documents")
 
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            recommendations = stack.convex.documents("careerRecommendations")
-            done = {d["jobId"] for d in recommendations} & set(submitted)
-            if len(done) == len(submitted):
-                break
-            time.sleep(1)
-        time.sleep(2)  # let any late duplicate write land before counting
-        recommendations = [
-            d for d in stack.convex.documents("careerRecommendations") if d["jobId"] in submitted
-        ]
-        outputs = [d for d in stack.convex.documents("agentOutputs") if d["jobId"] in submitted]
+        tally = wait_and_tally(stack, submitted, timeout_s)
         letters = asyncio.run(_count_dead_letters(stack.bootstrap or ""))
-        if len(recommendations) < len(submitted):
-            print(stack.logs(), file=sys.stderr)
 
-    per_job = Counter(d["jobId"] for d in recommendations)
-    per_output = Counter((d["jobId"], d["agent"]) for d in outputs)
-    completed = sum(1 for d in recommendations if d["status"] == "completed")
-    expected_outputs = {(j, a) for j in submitted for a in ("profile-analyzer", "career-matcher")}
-    lost = len(set(submitted) - set(per_job)) + len(expected_outputs - set(per_output))
-    duplicated = sum(n - 1 for n in per_job.values()) + sum(n - 1 for n in per_output.values())
-    print(
-        f"submitted {len(submitted)}, completed {completed}, lost {lost}, "
-        f"duplicated {duplicated}, dead-lettered {len(letters)}",
-        flush=True,
-    )
+    completed, lost, duplicated = tally.completed, tally.lost, tally.duplicated
+    print(f"{tally}, dead-lettered {len(letters)}", flush=True)
     problems = list(overran) + submitter.errors
     if len(submitted) != profiles:
         problems.append(f"only {len(submitted)} of {profiles} submissions were accepted")
@@ -233,9 +257,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--users", type=int, default=3)
     parser.add_argument("--timeout", type=float, default=240)
     parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--kafka", choices=("tansu", "apache"), default="tansu")
     args = parser.parse_args(argv)
     workdir = args.workdir or default_workdir(f"chaos-{uuid.uuid4().hex[:6]}")
-    return run(args.profiles, args.users, args.timeout, workdir)
+    return run(args.profiles, args.users, args.timeout, workdir, kafka=args.kafka)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """``make dev``: the whole system on one machine, each service its own process.
 
-Starts the embedded broker (unless ``KAFKA_BOOTSTRAP_SERVERS`` is set), the local Convex
+Starts the embedded broker — or Apache Kafka with ``--kafka apache`` (``make dev
+KAFKA=apache``); neither when ``KAFKA_BOOTSTRAP_SERVERS`` is set — the local Convex
 stand-in, then every service, prefixes their output (``[ingest] ...``), prints the URLs
 and waits. Ctrl-C (or SIGTERM) stops services in reverse order, each with SIGTERM and its
 grace period, then the broker.
@@ -24,7 +25,8 @@ from pathlib import Path
 import httpx
 from dotenv import dotenv_values
 
-from careers_runtime.embedded_broker import EmbeddedKafka
+from careers_runtime.apache_kafka import ApacheKafka, KafkaUnavailableError
+from careers_runtime.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka
 
 ROOT = Path(__file__).resolve().parents[3]
 DEV_DIR = ROOT / ".dev"
@@ -86,7 +88,6 @@ def dev_defaults() -> dict[str, str]:
         "LOG_FORMAT": "text",
         "KAFKA_SESSION_TIMEOUT_MS": "3000",
         "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "KAFKA_FETCH_MAX_WAIT_MS": "50",
         "CONVEX_URL": "http://127.0.0.1:3210",
         "CONVEX_SITE_URL": "http://127.0.0.1:3210",
         "CONVEX_SYNC_SECRET": "dev-convex-sync-secret",
@@ -167,6 +168,12 @@ class Stack:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--only", nargs="*", help="start only these services")
+    parser.add_argument(
+        "--kafka",
+        choices=("tansu", "apache"),
+        default=os.environ.get("KAFKA", "tansu") or "tansu",
+        help="the local broker: embedded tansu (default) or Apache Kafka (needs Java 17+)",
+    )
     args = parser.parse_args(argv)
 
     env = dev_defaults()
@@ -179,13 +186,26 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
 
-    broker: EmbeddedKafka | None = None
+    broker: EmbeddedKafka | ApacheKafka | None = None
     if "KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
-        broker = EmbeddedKafka(
-            port=int(env.get("EMBEDDED_KAFKA_PORT", "9092")), log_file=DEV_DIR / "broker.log"
-        ).start()
+        port = int(env.get("EMBEDDED_KAFKA_PORT", "9092"))
+        if args.kafka == "apache":
+            print("[dev] starting Apache Kafka (KRaft, one node)...", flush=True)
+            shutil.rmtree(DEV_DIR / "kafka", ignore_errors=True)  # a dev broker starts empty
+            try:
+                broker = ApacheKafka(nodes=1, first_port=port, workdir=DEV_DIR / "kafka").start()
+            except KafkaUnavailableError as exc:
+                print(f"[dev] {exc}", file=sys.stderr, flush=True)
+                return 69
+            broker_env = broker.client_env()
+        else:
+            broker = EmbeddedKafka(port=port, log_file=DEV_DIR / "broker.log").start()
+            broker_env = dict(TANSU_CLIENT_ENV)
+        broker_env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
+        for key, value in broker_env.items():
+            env.setdefault(key, value)  # the environment and .env still win
         env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
-        print(f"[dev] embedded Kafka broker on {broker.bootstrap}", flush=True)
+        print(f"[dev] {args.kafka} Kafka broker on {broker.bootstrap}", flush=True)
 
     services = [s for s in SERVICES if s.available() and (not args.only or s.name in args.only)]
     skipped = [s.name for s in SERVICES if not s.available()]

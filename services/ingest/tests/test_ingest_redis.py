@@ -9,15 +9,16 @@ from careers_contracts import TOPICS
 from ingest.testing import PROFILE, Ingest, Keys, bearer, new_user, read_topic
 
 pytestmark = pytest.mark.broker
-REDIS_URL = "redis://127.0.0.1:6379/15"
 
 
 @pytest.fixture(scope="module")
-def replicas(kafka_bootstrap: str, ingest_factory: Callable[..., Ingest]) -> list[Ingest]:
+def replicas(
+    kafka_bootstrap: str, redis_url: str, ingest_factory: Callable[..., Ingest]
+) -> list[Ingest]:
     instances: list[Ingest] = ingest_factory(
         kafka_bootstrap,
         replicas=2,
-        REDIS_URL=REDIS_URL,
+        REDIS_URL=redis_url,
         RATE_LIMIT="3/minute",
         IDEMPOTENCY_TTL_S="120",
     )

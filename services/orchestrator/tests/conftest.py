@@ -3,7 +3,6 @@ the two agents played by the test (consuming requests, publishing contract repli
 
 import asyncio
 import contextlib
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -37,7 +36,6 @@ from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.polling import eventually
 from careers_runtime.testing.processes import ServiceProcess
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 CONSUMED = (TOPICS.profile_submitted, TOPICS.analysis_completed, TOPICS.match_completed)
 WATCHED = (
     TOPICS.analysis_requested,
@@ -298,7 +296,7 @@ def start_orchestrator(
 
 @pytest.fixture(scope="module")
 def orchestrator(
-    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+    kafka_bootstrap: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[ServiceProcess, str]]:
     """One orchestrator for a test module, its checkpoints in the local Redis under a
     unique key prefix: (process, its consumer group)."""
@@ -309,7 +307,7 @@ def orchestrator(
         tmp_path_factory.mktemp("orchestrator"),
         group,
         "orchestrator",
-        REDIS_URL=REDIS_URL,
+        REDIS_URL=redis_url,
         ORCHESTRATOR_REDIS_PREFIX=prefix,
     )
     start_group_at_end(kafka_bootstrap, group)
@@ -319,7 +317,7 @@ def orchestrator(
         yield process, group
     finally:
         process.stop()
-        client = redis.Redis.from_url(REDIS_URL)
+        client = redis.Redis.from_url(redis_url)
         keys = list(client.scan_iter(f"{prefix}*"))
         if keys:
             client.delete(*keys)

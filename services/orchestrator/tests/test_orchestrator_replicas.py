@@ -2,7 +2,6 @@
 advanced by exactly one of them, timeouts included (checkpoints shared in Redis)."""
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,7 +16,6 @@ from careers_contracts import TOPICS
 pytestmark = pytest.mark.broker
 CONSUMED = 3 * 6  # profile.submitted, analysis.completed, match.completed
 RETRY = 6
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 def _assigned(port: int) -> int:
@@ -25,10 +23,10 @@ def _assigned(port: int) -> int:
 
 
 @pytest.fixture
-def group() -> Iterator[str]:
+def group(redis_url: str) -> Iterator[str]:
     name = f"orchestrator-replicas-{uuid.uuid4().hex[:8]}"
     yield name
-    client = redis.Redis.from_url(REDIS_URL)
+    client = redis.Redis.from_url(redis_url)
     keys = list(client.scan_iter(f"test:{name}:*"))
     if keys:
         client.delete(*keys)
@@ -36,10 +34,10 @@ def group() -> Iterator[str]:
 
 
 async def test_replicas_split_jobs_and_never_share_one(
-    agents: Any, start_orchestrator: Any, tmp_path: Path, group: str
+    agents: Any, start_orchestrator: Any, tmp_path: Path, group: str, redis_url: str
 ) -> None:
     env = {
-        "REDIS_URL": REDIS_URL,
+        "REDIS_URL": redis_url,
         "ORCHESTRATOR_REDIS_PREFIX": f"test:{group}:",
         "ORCHESTRATOR_FINISHED_TTL_S": "300",
     }

