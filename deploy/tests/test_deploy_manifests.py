@@ -577,9 +577,16 @@ def interpolate(value: Any, env: dict[str, str]) -> Any:
     return _VAR.sub(substitute, value.replace("$$", "\0")).replace("\0", "$")
 
 
+REQUIRED_ENV = {
+    "CONVEX_SYNC_SECRET": "test-secret",
+    "CLERK_ISSUER": "https://clerk.example.test",
+    "CLERK_JWKS_URL": "https://clerk.example.test/.well-known/jwks.json",
+}
+
+
 def compose_document(env: dict[str, str] | None = None) -> dict[str, Any]:
     raw = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))  # resolves `<<` merges
-    env = env if env is not None else {"CONVEX_SYNC_SECRET": "test-secret"}
+    env = env if env is not None else dict(REQUIRED_ENV)
     doc: dict[str, Any] = interpolate({k: v for k, v in raw.items() if not k.startswith("x-")}, env)
     return doc
 
@@ -605,9 +612,15 @@ def test_compose_parses_against_the_compose_spec() -> None:
         PyCompose.from_json(json.dumps(broken))
 
 
-def test_compose_requires_the_convex_sync_secret() -> None:
-    with pytest.raises(KeyError, match="CONVEX_SYNC_SECRET"):
+def test_compose_requires_the_secret_and_the_clerk_settings() -> None:
+    # Compose stops at the first missing variable; every message names all of them.
+    with pytest.raises(KeyError) as missing:
         compose_document(env={})
+    for name in REQUIRED_ENV:
+        assert name in str(missing.value)
+    for name in REQUIRED_ENV:
+        with pytest.raises(KeyError, match=name):
+            compose_document(env={k: v for k, v in REQUIRED_ENV.items() if k != name})
 
 
 def test_compose_config_with_docker_cli_when_available(tmp_path: Path) -> None:
@@ -632,7 +645,7 @@ def test_compose_config_with_docker_cli_when_available(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             timeout=60,
-            env={**os.environ, "CONVEX_SYNC_SECRET": "test-secret"},
+            env={**os.environ, **REQUIRED_ENV},
             check=False,
         )
         assert out.returncode == 0, out.stderr

@@ -2,6 +2,8 @@
 
 import asyncio
 import json
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime
 
@@ -113,5 +115,37 @@ async def test_dead_letter_can_be_listed_inspected_and_replayed(
 
 def test_unreachable_broker_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--bootstrap", "127.0.0.1:1", "list"])
-    assert code == 2
+    assert code == 69  # EX_UNAVAILABLE; 2 is for usage errors
     assert "cannot reach Kafka at 127.0.0.1:1" in capsys.readouterr().err
+
+
+def test_unreachable_broker_leaves_no_unclosed_client() -> None:
+    result = subprocess.run(
+        [sys.executable, "-W", "error::ResourceWarning", "-m", "careers_runtime.dlq_cli"]
+        + ["--bootstrap", "127.0.0.1:1", "lag"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 69, result.stderr
+    assert "Unclosed" not in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("limit", ["0", "-2", "x"])
+def test_limit_must_be_positive(limit: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["list", "--limit", limit])
+    assert exited.value.code == 2
+    assert "--limit" in capsys.readouterr().err
+
+
+def test_help_is_honest_and_version_exists(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["replay", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "(required)" in help_text and "default: every group" not in help_text
+    with pytest.raises(SystemExit) as exited:
+        main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.startswith("careers-dlq ")

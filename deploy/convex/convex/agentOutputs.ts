@@ -1,6 +1,6 @@
 import { v } from "convex/values";
 import { internalMutation, query } from "./_generated/server";
-import { agentOutputFields } from "./validators";
+import { agentOutputDocument, agentOutputFields } from "./validators";
 
 /**
  * Insert an agent output unless a document with the same idempotencyKey exists.
@@ -40,6 +40,7 @@ export const upsert = internalMutation({
  */
 export const listByJob = query({
   args: { jobId: v.string() },
+  returns: v.array(agentOutputDocument),
   handler: async (ctx, { jobId }) => {
     const identity = await ctx.auth.getUserIdentity();
     if (identity === null) {

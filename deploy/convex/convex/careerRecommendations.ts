@@ -1,6 +1,9 @@
 import { v } from "convex/values";
 import { internalMutation, query } from "./_generated/server";
-import { careerRecommendationFields } from "./validators";
+import {
+  careerRecommendationDocument,
+  careerRecommendationFields,
+} from "./validators";
 
 /**
  * Insert the final recommendations of a job unless a document with the same
@@ -37,6 +40,7 @@ export const upsert = internalMutation({
  */
 export const getByJob = query({
   args: { jobId: v.string() },
+  returns: v.union(careerRecommendationDocument, v.null()),
   handler: async (ctx, { jobId }) => {
     const identity = await ctx.auth.getUserIdentity();
     if (identity === null) {
@@ -58,6 +62,7 @@ export const getByJob = query({
  */
 export const listMine = query({
   args: { limit: v.optional(v.number()) },
+  returns: v.array(careerRecommendationDocument),
   handler: async (ctx, { limit }) => {
     const identity = await ctx.auth.getUserIdentity();
     if (identity === null) {

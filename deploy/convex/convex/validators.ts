@@ -10,6 +10,23 @@ export const RECOMMENDATION_STATUSES = [
   "failed",
 ] as const;
 
+/**
+ * What went into an agent run, as counts, sizes, flags and categories only (never
+ * profile text): a flat object of scalars, e.g. `{"skills": 9, "hasGoals": true}`.
+ */
+export const inputSummaryValidator = v.record(
+  v.string(),
+  v.union(v.string(), v.number(), v.boolean(), v.null()),
+);
+
+/**
+ * The agent's result, a JSON object whose shape belongs to the agent (and its version):
+ * profile-analyzer stores its ProfileAnalysis (`skills`, `seniority`, `domains`, ...),
+ * career-matcher `{count, recommendations}`. Kept open so that an agent can add fields
+ * without a schema change.
+ */
+export const agentOutputValueValidator = v.record(v.string(), v.any());
+
 export const agentOutputFields = {
   idempotencyKey: v.string(),
   jobId: v.string(),
@@ -18,8 +35,8 @@ export const agentOutputFields = {
   agent: v.union(v.literal("profile-analyzer"), v.literal("career-matcher")),
   agentVersion: v.string(),
   status: v.union(v.literal("succeeded"), v.literal("failed")),
-  inputSummary: v.any(),
-  output: v.any(),
+  inputSummary: inputSummaryValidator,
+  output: agentOutputValueValidator,
   /** ISO 8601 timestamps. */
   startedAt: v.string(),
   finishedAt: v.string(),
@@ -64,3 +81,17 @@ export const careerRecommendationFields = {
   pipelineVersion: v.optional(v.string()),
   traceId: v.optional(v.string()),
 };
+
+/** A stored agentOutputs document (what the public queries return). */
+export const agentOutputDocument = v.object({
+  _id: v.id("agentOutputs"),
+  _creationTime: v.number(),
+  ...agentOutputFields,
+});
+
+/** A stored careerRecommendations document (what the public queries return). */
+export const careerRecommendationDocument = v.object({
+  _id: v.id("careerRecommendations"),
+  _creationTime: v.number(),
+  ...careerRecommendationFields,
+});

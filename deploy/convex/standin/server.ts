@@ -280,6 +280,22 @@ export async function startStandin(opts: StandinOptions = {}): Promise<Standin> 
       return standinApi(req, res, url);
     }
     if (url.pathname === "/api/query" || url.pathname === "/api/mutation") {
+      // Browsers call Convex's HTTP API cross-origin (the `convex` npm client in a page):
+      // like Convex, any origin may call it; identity comes from the bearer token only.
+      const origin = req.headers.origin;
+      if (origin) {
+        res.setHeader("Access-Control-Allow-Origin", origin);
+        res.setHeader("Vary", "Origin");
+      }
+      if (method === "OPTIONS") {
+        res.writeHead(204, {
+          "Access-Control-Allow-Methods": "POST, OPTIONS",
+          "Access-Control-Allow-Headers": req.headers["access-control-request-headers"] ?? "Content-Type, Authorization",
+          "Access-Control-Max-Age": "600",
+        });
+        res.end();
+        return;
+      }
       if (method !== "POST") throw new HttpError(405, { error: "method_not_allowed" });
       return callFunction(req, res, url.pathname === "/api/query" ? "query" : "mutation");
     }

@@ -128,6 +128,26 @@ describe("convex stand-in over real HTTP", () => {
     expect((await list.json()).value).toHaveLength(1);
   });
 
+  test("/api/query answers browsers' CORS preflight (any origin, as Convex does)", async () => {
+    const preflight = await fetch(base + "/api/query", {
+      method: "OPTIONS",
+      headers: {
+        Origin: "http://localhost:3000",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,convex-client",
+      },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("http://localhost:3000");
+    expect(preflight.headers.get("access-control-allow-headers")).toBe("authorization,content-type,convex-client");
+    const res = await post(
+      "/api/query",
+      { path: "careerRecommendations:getByJob", args: { jobId: "none" }, format: "json" },
+      { Origin: "http://localhost:3000" },
+    );
+    expect(res.headers.get("access-control-allow-origin")).toBe("http://localhost:3000");
+  });
+
   test("invalid tokens -> 401; internal functions are not callable", async () => {
     const other = await generateKeyPair("RS256");
     const bad = [

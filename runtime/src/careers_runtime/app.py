@@ -9,11 +9,21 @@ Kafka is connected *after* HTTP is up: while the cluster refuses the connection 
 wrong password, untrusted certificate) the process stays alive, ``/healthz`` answers,
 ``/readyz`` says 503 with the reason, one log line names the setting to check, and it keeps
 retrying with backoff. No crash loop, and the pod turns ready once the cause is fixed.
+
+SIGTERM is honoured within ``shutdown_grace_s`` in every state: during start-up (for
+example while the broker cannot be reached yet) the process exits at once, since nothing
+is in flight; a shutdown that overruns the grace period is cut short (records not yet
+committed are re-delivered to the next consumer, and deterministic ids make that safe).
 """
 
 import json
 import logging
+import os
+import signal
+import sys
+import threading
 from collections.abc import Awaitable, Callable, Sequence
+from types import FrameType
 from typing import Any
 
 import uvicorn
@@ -137,12 +147,50 @@ def create_worker_app(
     )
 
 
+def _exit_now(code: int) -> None:
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, with SIGTERM/SIGINT bounded by the shutdown grace period."""
+
+    def __init__(self, config: uvicorn.Config, grace_s: float) -> None:
+        super().__init__(config)
+        self.grace_s = grace_s
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        first = not self.should_exit
+        super().handle_exit(sig, frame)
+        if not first:
+            return
+        name = signal.Signals(sig).name
+        if not self.started:
+            # Start-up (connecting to the broker, creating topics, warming up) can take
+            # as long as the client's timeouts; nothing is in flight yet: stop now.
+            log.info("stopping during start-up", extra={"signal": name})
+            _exit_now(128 + sig)
+        timer = threading.Timer(self.grace_s, self._overdue)
+        timer.daemon = True
+        timer.start()
+
+    def _overdue(self) -> None:
+        log.error(
+            "shutdown exceeded SHUTDOWN_GRACE_S; exiting (uncommitted records are re-delivered)",
+            extra={"graceS": self.grace_s},
+        )
+        _exit_now(1)
+
+
 def serve(app: Any, settings: ServiceSettings) -> None:
     """Run an ASGI app (worker or ingest) with logging and tracing configured."""
     configure_logging(settings.service_name, settings.log_level, settings.log_format)
     configure_tracing(settings)
     log.info("starting", extra={"port": settings.http_port})
-    uvicorn.run(
+    config = uvicorn.Config(
         app,
         host=settings.http_host,
         port=settings.http_port,
@@ -151,3 +199,4 @@ def serve(app: Any, settings: ServiceSettings) -> None:
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         lifespan="on",
     )
+    _Server(config, settings.shutdown_grace_s).run()

@@ -6,8 +6,9 @@
     careers-dlq lag    [--group G]
 
 The broker comes from --bootstrap or KAFKA_BOOTSTRAP_SERVERS; TLS and SASL from the
-same KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* variables as the services. Reading never commits
-offsets (the CLI has no consumer group). Replay re-publishes each dead letter's original
+same KAFKA_SECURITY_PROTOCOL / KAFKA_SASL_* / KAFKA_SSL_* variables as the services. Reading
+never commits offsets (the CLI has no consumer group). Exit codes: 0 done, 1 nothing found
+(show), 2 usage error, 69 Kafka unreachable (EX_UNAVAILABLE), 70 another Kafka error. Replay re-publishes each dead letter's original
 value, key and headers to its original topic, with ``x-replayed-from`` naming the dead
 letter; consumers are idempotent, so replaying something that already succeeded is safe.
 """
@@ -17,9 +18,12 @@ import asyncio
 import base64
 import contextlib
 import json
+import logging
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -37,6 +41,18 @@ from careers_runtime.kafka_client import (
 from careers_runtime.settings import KafkaSettings
 
 DLQ_GROUPS = tuple(g for g in ConsumerGroup.ALL if g != ConsumerGroup.INGEST)
+EX_UNAVAILABLE = 69  # sysexits.h: the broker cannot be reached
+EX_SOFTWARE = 70
+
+
+async def _start(client: Any) -> None:
+    """Start an aiokafka client; close it again if that fails (no "Unclosed" warnings)."""
+    try:
+        await client.start()
+    except BaseException:
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await (client.close() if isinstance(client, AIOKafkaAdminClient) else client.stop())
+        raise
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ async def read_dead_letters(kafka: str | KafkaSettings, group: str) -> list[Stor
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    await consumer.start()
+    await _start(consumer)
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         if not partitions:
@@ -142,7 +158,7 @@ async def cmd_replay(args: argparse.Namespace) -> int:
         return 0
     producer = AIOKafkaProducer(**producer_kwargs(args.kafka))
     if not args.dry_run:
-        await producer.start()
+        await _start(producer)
     try:
         for s in letters:
             letter = s.letter
@@ -184,9 +200,13 @@ async def consumer_lag(
     """(group, topic, partition, committed, lag) for each partition of each group's topics."""
     client = kafka_client_kwargs(as_kafka_settings(kafka))
     admin = AIOKafkaAdminClient(**client)
+    await _start(admin)
     consumer = AIOKafkaConsumer(**client, enable_auto_commit=False)
-    await admin.start()
-    await consumer.start()
+    try:
+        await _start(consumer)
+    except BaseException:
+        await admin.close()
+        raise
     rows = []
     try:
         for group in groups:
@@ -226,6 +246,33 @@ async def cmd_lag(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _offset(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _version() -> str:
+    try:
+        return version("careers-runtime")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="careers-dlq",
@@ -235,13 +282,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--bootstrap", help="host:port list (default: $KAFKA_BOOTSTRAP_SERVERS or 127.0.0.1:9092)"
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def filters(p: argparse.ArgumentParser, *, group_required: bool = False) -> None:
         p.add_argument(
             "--group",
             required=group_required,
-            help="consumer group whose dead letters to read (default: all)",
+            help="consumer group whose dead letters to read"
+            + (" (required)" if group_required else " (default: every group)")
+            + f"; one of {', '.join(DLQ_GROUPS)}",
         )
         p.add_argument("--job", help="only this job id")
         p.add_argument(
@@ -250,13 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p_list = sub.add_parser("list", help="list dead letters")
     filters(p_list)
-    p_list.add_argument("--limit", type=int, default=100)
+    p_list.add_argument(
+        "--limit", type=_positive_int, default=100, help="show the newest N (default 100)"
+    )
     p_show = sub.add_parser("show", help="print one dead letter in full")
     filters(p_show, group_required=True)
-    p_show.add_argument("--offset", type=int, required=True)
+    p_show.add_argument("--offset", type=_offset, required=True)
     p_replay = sub.add_parser("replay", help="re-publish dead letters to their original topic")
     filters(p_replay, group_required=True)
-    p_replay.add_argument("--offset", type=int)
+    p_replay.add_argument("--offset", type=_offset, help="only the dead letter at this offset")
     p_replay.add_argument("--dry-run", action="store_true")
     p_lag = sub.add_parser("lag", help="consumer lag per group and partition")
     p_lag.add_argument("--group", help="one consumer group (default: every service's)")
@@ -273,6 +325,8 @@ COMMANDS = {"list": cmd_list, "show": cmd_show, "replay": cmd_replay, "lag": cmd
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    # The client logs every failed connection attempt; the CLI reports the outcome itself.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     try:
         args.kafka = as_kafka_settings(args.bootstrap) if args.bootstrap else KafkaSettings()
     except ValidationError as exc:
@@ -285,11 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ConnectionError, KafkaConnectionError):
         reason = asyncio.run(explain_kafka_failure(args.kafka))
         print(f"careers-dlq: cannot reach Kafka at {where}: {reason}", file=sys.stderr)
-        return 2
+        return EX_UNAVAILABLE
     except Exception as exc:
         if type(exc).__module__.startswith("aiokafka"):
             print(f"careers-dlq: Kafka error at {where}: {exc!r}", file=sys.stderr)
-            return 2
+            return EX_SOFTWARE
         raise
 
 

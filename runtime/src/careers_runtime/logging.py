@@ -3,11 +3,18 @@
 Job and trace ids come from context variables set by the delivery layer, so handler code
 logs plainly (``log.info("analysis done")``) and still gets correlated lines. Never log
 tokens or profile text: log ids, counts and durations.
+
+Timestamps are ISO 8601 in UTC (``2026-11-28T08:36:53.219Z``); uvicorn's ANSI-coloured
+``color_message`` copy of a message is dropped; a Kafka client error that repeats (a
+broker that cannot be reached is retried every ~200 ms) is written once per
+``REPEAT_WINDOW_S``, with the number of identical lines left out in ``suppressed``.
 """
 
 import logging
 import sys
+import time
 from contextvars import ContextVar
+from datetime import UTC, datetime
 from typing import Any
 
 from opentelemetry import trace
@@ -24,17 +31,63 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         record.job_id = job_id_var.get()
+        record.__dict__.pop("color_message", None)  # uvicorn's ANSI-coloured copy
         span = trace.get_current_span().get_span_context()
         record.trace_id = format(span.trace_id, "032x") if span.is_valid else None
         return True
 
 
+def _iso_utc(record: logging.LogRecord) -> str:
+    stamp = datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds")
+    return stamp.replace("+00:00", "Z")
+
+
+class _IsoJsonFormatter(JsonFormatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _iso_utc(record)
+
+
+class _IsoTextFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return _iso_utc(record)
+
+
+REPEAT_WINDOW_S = 30.0
+RATE_LIMITED_LOGGERS = ("aiokafka",)
+
+
+class _RepeatLimiter(logging.Filter):
+    """Lets one of identical warnings/errors of the Kafka client through per window."""
+
+    def __init__(self, window_s: float = REPEAT_WINDOW_S) -> None:
+        super().__init__()
+        self.window_s = window_s
+        self._seen: dict[tuple[str, str], tuple[float, int]] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.WARNING or not record.name.startswith(RATE_LIMITED_LOGGERS):
+            return True
+        key = (record.name, record.getMessage())
+        now = time.monotonic()
+        last, suppressed = self._seen.get(key, (None, 0))
+        if last is not None and now - last < self.window_s:
+            self._seen[key] = (last, suppressed + 1)
+            return False
+        if len(self._seen) > 1000:
+            self._seen.clear()
+        self._seen[key] = (now, 0)
+        if suppressed:
+            record.suppressed = suppressed
+        return True
+
+
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(_RepeatLimiter())
     handler.addFilter(_ContextFilter(service))
     if fmt == "json":
         handler.setFormatter(
-            JsonFormatter(
+            _IsoJsonFormatter(
                 "{asctime}{levelname}{name}{message}{service}{job_id}{trace_id}",
                 style="{",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
@@ -43,7 +96,7 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
         )
     else:
         handler.setFormatter(
-            logging.Formatter("%(asctime)s %(levelname)s %(service)s %(name)s: %(message)s")
+            _IsoTextFormatter("%(asctime)s %(levelname)s %(service)s %(name)s: %(message)s")
         )
     root = logging.getLogger()
     root.handlers[:] = [handler]

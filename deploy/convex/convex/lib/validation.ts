@@ -141,9 +141,25 @@ function storable(value: unknown, path: string, depth = 0): unknown {
   return fail(`${path}: is not a JSON value`);
 }
 
-function anyField(o: Obj, field: string): unknown {
-  if (!(field in o) || o[field] === undefined) fail(`${field}: is required (use null for none)`);
-  return storable(o[field], field);
+/** A JSON object Convex can store (the agent's own result shape). */
+function objectField(o: Obj, field: string): Obj {
+  if (!(field in o) || o[field] === undefined) fail(`${field}: is required (use {} for none)`);
+  if (!isObject(o[field])) fail(`${field}: must be a JSON object`);
+  for (const key of Object.keys(o[field] as Obj)) {
+    if (key.startsWith("_")) fail(`${field}.${key}: field names must not start with '_'`);
+  }
+  return storable(o[field], field) as Obj;
+}
+
+/** A flat object of strings, numbers, booleans and nulls (counts and categories). */
+function flatObjectField(o: Obj, field: string): Record<string, string | number | boolean | null> {
+  const value = objectField(o, field);
+  for (const [key, item] of Object.entries(value)) {
+    if (item !== null && !["string", "number", "boolean"].includes(typeof item)) {
+      fail(`${field}.${key}: must be a string, number, boolean or null`);
+    }
+  }
+  return value as Record<string, string | number | boolean | null>;
 }
 
 function run<T>(body: unknown, parse: (o: Obj) => T): Result<T> {
@@ -163,8 +179,8 @@ export type AgentOutputInput = {
   agent: (typeof AGENTS)[number];
   agentVersion: string;
   status: (typeof AGENT_OUTPUT_STATUSES)[number];
-  inputSummary: unknown;
-  output: unknown;
+  inputSummary: Record<string, string | number | boolean | null>;
+  output: Record<string, unknown>;
   startedAt: string;
   finishedAt: string;
   durationMs: number;
@@ -181,8 +197,8 @@ export function parseAgentOutput(body: unknown): Result<AgentOutputInput> {
       agent: oneOf(o, "agent", AGENTS),
       agentVersion: str(o, "agentVersion", LIMITS.versionLength),
       status: oneOf(o, "status", AGENT_OUTPUT_STATUSES),
-      inputSummary: anyField(o, "inputSummary"),
-      output: anyField(o, "output"),
+      inputSummary: flatObjectField(o, "inputSummary"),
+      output: objectField(o, "output"),
       startedAt: timestamp(o, "startedAt"),
       finishedAt: timestamp(o, "finishedAt"),
       durationMs: num(o, "durationMs", { min: 0 }),

@@ -8,14 +8,17 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from careers_runtime.app import serve
+from careers_runtime.config import config_errors, load_settings
 
 from career_matcher.app import create_app
 from career_matcher.settings import MatcherSettings
 
 
 def main() -> None:
-    settings = MatcherSettings()
-    serve(create_app(settings), settings)
+    settings = load_settings(MatcherSettings, "career-matcher")
+    with config_errors("career-matcher"):
+        app = create_app(settings)
+    serve(app, settings)
 
 
 if __name__ == "__main__":

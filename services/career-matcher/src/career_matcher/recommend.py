@@ -24,7 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--graph", action="store_true", help="run the SpoonOS graphs")
     args = ap.parse_args(argv)
 
-    raw = json.loads(args.profile.read_text())
+    if not args.profile.is_file():
+        ap.error(f"no such profile file: {args.profile}")
+    try:
+        raw = json.loads(args.profile.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        ap.error(f"{args.profile} is not JSON: {exc}")
     if isinstance(raw, dict) and "profile" in raw and "summary" not in raw:
         raw = raw["profile"]
 

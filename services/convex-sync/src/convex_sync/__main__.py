@@ -1,27 +1,18 @@
 """``python -m convex_sync``: run the service (health, readiness and metrics on HTTP_PORT)."""
 
-import sys
-
 from careers_runtime.app import serve
-from pydantic import ValidationError
+from careers_runtime.config import config_errors, load_settings
 
 from convex_sync.app import create_app
 from convex_sync.settings import ConvexSyncSettings
 
 
-def main() -> int:
-    try:
-        settings = ConvexSyncSettings()  # type: ignore[call-arg]  # secret comes from env
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']).upper() or 'settings'}: {e['msg']}"
-            for e in exc.errors(include_url=False, include_input=False)
-        )
-        print(f"convex-sync: invalid configuration: {problems}", file=sys.stderr)
-        return 2
-    serve(create_app(settings), settings)
-    return 0
+def main() -> None:
+    settings = load_settings(ConvexSyncSettings, "convex-sync")  # exits 78 without the secret
+    with config_errors("convex-sync"):
+        app = create_app(settings)
+    serve(app, settings)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -10,6 +10,7 @@ from typing import Any
 
 import uvicorn
 from careers_runtime.broker import create_broker
+from careers_runtime.config import ConfigError
 from careers_runtime.kafka_client import wait_for_kafka
 from careers_runtime.telemetry import configure_tracing
 from fastapi import FastAPI
@@ -17,7 +18,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from ingest.api.deps import Services
-from ingest.api.errors import PROBLEM_JSON, install_error_handlers
+from ingest.api.errors import install_error_handlers
 from ingest.api.middleware import BodySizeLimit, HttpMetrics, StrictTransportSecurity
 from ingest.api.routes import analyze, health, jobs
 from ingest.auth import ClerkVerifier, JwksCache
@@ -29,6 +30,7 @@ from ingest.idempotency_store import (
     RedisIdempotencyStore,
 )
 from ingest.job_status import JobStatusFollower, LiveJobs
+from ingest.openapi import SERVERS, openapi
 from ingest.ratelimit import SubmitRateLimiter
 from ingest.settings import IngestSettings
 
@@ -46,6 +48,15 @@ The frontend's door to the career agents. Submit a profile, then follow the job.
 
 
 def build_verifier(settings: IngestSettings) -> ClerkVerifier:
+    """The Clerk token verifier; a ``ConfigError`` names the setting that is missing/wrong."""
+    if not (settings.clerk_jwt_key or settings.clerk_jwks_url):
+        raise ConfigError(
+            "CLERK_JWKS_URL",
+            "not set: set CLERK_JWKS_URL (or CLERK_JWT_KEY, a PEM public key) to verify "
+            "Clerk session tokens",
+        )
+    if not settings.clerk_issuer:
+        raise ConfigError("CLERK_ISSUER", "not set: set it to the Clerk Frontend API URL")
     jwks = None
     if settings.clerk_jwks_url and not settings.clerk_jwt_key:
         jwks = JwksCache(
@@ -54,41 +65,17 @@ def build_verifier(settings: IngestSettings) -> ClerkVerifier:
             min_refetch_s=settings.clerk_jwks_min_refetch_s,
             timeout_s=settings.clerk_jwks_timeout_s,
         )
-    return ClerkVerifier(
-        issuer=settings.clerk_issuer,
-        authorized_parties=settings.authorized_parties,
-        audience=settings.clerk_session_audience,
-        leeway_s=settings.clerk_leeway_s,
-        pem_key=settings.clerk_jwt_key,
-        jwks=jwks,
-    )
-
-
-def _problem_json_openapi(app: FastAPI) -> dict[str, Any]:
-    """OpenAPI where error bodies are ``application/problem+json`` (as served)."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    from fastapi.openapi.utils import get_openapi
-
-    schema = get_openapi(
-        title=app.title,
-        version=app.version,
-        description=app.description,
-        routes=app.routes,
-        tags=app.openapi_tags,
-        servers=app.servers,
-    )
-    for path in schema.get("paths", {}).values():
-        for operation in path.values():
-            for status, response in operation.get("responses", {}).items():
-                content = response.get("content", {})
-                if status.isdigit() and int(status) >= 400 and "application/json" in content:
-                    content[PROBLEM_JSON] = content.pop("application/json")
-    # Validation errors are Problems too, not FastAPI's default HTTPValidationError.
-    for name in ("HTTPValidationError", "ValidationError"):
-        schema.get("components", {}).get("schemas", {}).pop(name, None)
-    app.openapi_schema = schema
-    return schema
+    try:
+        return ClerkVerifier(
+            issuer=settings.clerk_issuer,
+            authorized_parties=settings.authorized_parties,
+            audience=settings.clerk_session_audience,
+            leeway_s=settings.clerk_leeway_s,
+            pem_key=settings.clerk_jwt_key,
+            jwks=jwks,
+        )
+    except ValueError as exc:  # an unreadable PEM key
+        raise ConfigError("CLERK_JWT_KEY", str(exc)) from exc
 
 
 class _QuietServer(uvicorn.Server):
@@ -201,6 +188,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         openapi_tags=[{"name": "jobs", "description": "Submit profiles and follow jobs"}],
+        servers=SERVERS,
         generate_unique_id_function=lambda route: route.name,
         # FastAPI's native telemetry costs ~0.4 ms CPU per request (three SDK spans) —
         # a third of a submit's budget — and its log records can carry submitted profile
@@ -224,7 +212,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             """Dev only: the JWKS of the local signing key (what Clerk serves in prod)."""
             return dev_jwks
 
-    app.openapi = lambda: _problem_json_openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
 
     # Outermost first: metrics see everything, CORS headers go on every response
     # (errors included), the body cap applies before anything reads the body.

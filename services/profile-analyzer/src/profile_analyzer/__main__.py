@@ -8,14 +8,17 @@ import os
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 from careers_runtime.app import serve
+from careers_runtime.config import config_errors, load_settings
 
 from profile_analyzer.app import create_app
 from profile_analyzer.settings import AnalyzerSettings
 
 
 def main() -> None:
-    settings = AnalyzerSettings()
-    serve(create_app(settings), settings)
+    settings = load_settings(AnalyzerSettings, "profile-analyzer")
+    with config_errors("profile-analyzer"):
+        app = create_app(settings)
+    serve(app, settings)
 
 
 if __name__ == "__main__":
