@@ -65,7 +65,7 @@ token: install ## print a dev bearer token: make token SUB=user_123
 recommend: install ## run both agents in-process: make recommend PROFILE=path.json
 	@$(PY) -m career_matcher.recommend "$(PROFILE)"
 
-evaluate: install ## hit@5 and MRR on ../shared/eval/dev-profiles.json (or EVAL=path)
+evaluate: install ## hit@5, top-1, MRR per dev set and category (../shared/eval/dev-profiles*.json, or EVAL=path)
 	$(PY) -m career_matcher.evaluate $(EVAL)
 
 demo: install ## while `make dev` runs: submit a sample profile and watch it finish
