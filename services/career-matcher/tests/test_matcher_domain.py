@@ -68,6 +68,49 @@ def test_goals_steer_career_changers():
     assert any(c.startswith("29-") for c in after)
 
 
+def test_goal_outweighs_history_and_is_the_reason_given():
+    changer = dict(
+        WELDER,
+        summary="Welder for ten years.",
+        goals="Become a registered nurse caring for patients.",
+    )
+    recs = recommend_profile(changer, as_of=AS_OF, limit=5)
+    assert recs[0].occupation_code.startswith("29-")
+    assert "because you want to become a registered nurse caring for patients" in (
+        recs[0].explanation
+    )
+
+
+def test_goal_said_in_the_summary_counts_as_a_goal():
+    p = dict(
+        WELDER,
+        summary="Welder for ten years. Now I want to become a registered nurse.",
+    )
+    recs = recommend_profile(p, as_of=AS_OF, limit=5)
+    assert any(r.occupation_code.startswith("29-1141") for r in recs[:3])
+    assert "because you want to" in recs[0].explanation
+
+
+def test_explanations_are_grounded():
+    """Matched skills are the person's own words; gaps are the occupation's own activities."""
+    cat = load_catalog()
+    by_code = {o["code"]: o for o in cat.occupations}
+    profile = dict(
+        WELDER,
+        skills=[*WELDER["skills"], "CPR and first aid certified", "quantum basket weaving"],
+        goals="Move into welding inspection.",
+    )
+    recs = recommend_profile(profile, as_of=AS_OF, limit=10)
+    for r in recs:
+        activities = {cat.dwas[d]["title"] for d in by_code[r.occupation_code]["dwas"]}
+        assert set(r.matched_skills) <= set(profile["skills"]), r.matched_skills
+        assert set(r.skill_gaps) <= activities, r.skill_gaps
+        # facts are fields of their own: no score, code or wage figure in the text
+        assert r.occupation_code not in r.explanation
+        assert f"{r.score:.2f}" not in r.explanation
+    assert any(r.matched_skills for r in recs)
+
+
 def test_matching_from_analysis_only():
     p = normalise(WELDER)
     recs = recommend(analyze(p, as_of=AS_OF), None, limit=5)

@@ -83,6 +83,7 @@ _MODIFIERS = frozenset(
         "as",
     ]
 )
+_PARTS = re.compile(r"[/|;,()]| - ")
 MAX_SINGLE_WORD_OCCUPATIONS = 6  # a single word used by more occupations is too vague
 MAX_GLOSSES = 2
 # a phrase names a job only when it ends in a word for a person who does the work: an
@@ -153,6 +154,14 @@ class Glossary:
         return sorted(i for i in cands if phrase in self.labels[i])
 
     def lookup(self, text: str, context: frozenset[str] | None = None) -> list[Gloss]:
+        """Glosses of each part of a title ("Welder/Fabricator", "Server | Bartender")."""
+        out: dict[str, Gloss] = {}
+        for part in _PARTS.split(text):
+            for g in self._lookup(part, context):
+                out.setdefault(g.definition, g)
+        return list(out.values())[:MAX_GLOSSES]
+
+    def _lookup(self, text: str, context: frozenset[str] | None = None) -> list[Gloss]:
         """ESCO definitions for the occupation the text names (longest phrase first).
 
         When the phrase is only an alternative label (not the start of the preferred one),

@@ -20,6 +20,7 @@ broken by code, floats rounded).
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,16 @@ from career_matcher.embeddings import Embedder, load_embedder
 
 # weights of the parts (sum 1); tuned as general weights, never per profile
 WEIGHTS = {"activity": 0.30, "description": 0.15, "coverage": 0.15, "tfidf": 0.20, "title": 0.20}
-GOAL_SHARE = 0.6  # share of the aspiration side when the person states goals
-IMPLIED_GOAL_SHARE = 0.45  # ... when the goal is only said in passing in the summary
+# a goal names where to go, usually by a title: the title counts more on that side
+ASP_WEIGHTS = {
+    "activity": 0.25,
+    "description": 0.15,
+    "coverage": 0.10,
+    "tfidf": 0.15,
+    "title": 0.35,
+}
+GOAL_SHARE = 0.7  # share of the aspiration side when the person states goals: they lead
+IMPLIED_GOAL_SHARE = 0.6  # ... when the goal is only said in the summary ("I want to ...")
 INTEREST_SHARE = 0.3  # share of the aspiration side when there are only interests
 # a summary sentence that says where the person wants to go ("Now aiming for ...",
 # "keen on ...", "tryna get my licence ...", "thinking about pastry school")
@@ -122,10 +131,15 @@ def build_query(
         if profile.headline:
             q.history.append(Statement(profile.headline, 1.0, "title"))
         for s in _sentences(profile.summary):
-            if ASPIRATION_CUE.search(s):
-                q.aspiration.append(Statement(s, 1.0, "goal"))
+            cue = ASPIRATION_CUE.search(s)
+            if cue:
+                # where they want to go is what follows the cue ("... I want to | become X")
+                wish = s[cue.end() :].strip(" :,-.") if len(s[cue.end() :].split()) >= 2 else s
+                for g in _split_goal(wish):
+                    q.aspiration.append(Statement(g, 1.0, "goal"))
                 q.implied_goals = True
-                q.goal_text = q.goal_text or s
+                if not q.goal_text:
+                    q.goal_text = wish if wish is s else f"{cue.group(0)} {wish}"
             else:
                 q.history.append(Statement(s, 1.0, "summary"))
         for e in profile.experience:
@@ -148,7 +162,12 @@ def build_query(
             q.aspiration.append(Statement(g, 1.0, "goal"))
     for i in analysis.interests:
         q.aspiration.append(Statement(i, 0.5, "interest"))
-    context = frozenset(t for s in q.history + q.aspiration for t in terms(s.text))
+    # the profile's specific words (in at most 15% of occupations, or unknown to O*NET)
+    cat = load_catalog()
+    rare = math.log((1 + len(cat.codes)) / (1 + 0.15 * len(cat.codes))) + 1.0
+    context = frozenset(
+        t for s in q.history + q.aspiration for t in terms(s.text) if cat.idf.get(t, rare) >= rare
+    )
     _add_glosses(q.history, glossary, context)
     _add_glosses(q.aspiration, glossary, context)
     return q
@@ -218,8 +237,8 @@ def _side(cat: Catalog, stmts: list[Statement], vecs: np.ndarray) -> SideScores:
     )
 
 
-def _combine(side: SideScores) -> np.ndarray:
-    total: np.ndarray = np.sum([WEIGHTS[k] * _scale(v) for k, v in side.parts.items()], axis=0)
+def _combine(side: SideScores, weights: dict[str, float] = WEIGHTS) -> np.ndarray:
+    total: np.ndarray = np.sum([weights[k] * _scale(v) for k, v in side.parts.items()], axis=0)
     return total
 
 
@@ -248,7 +267,8 @@ def score_all(
         share = (
             GOAL_SHARE if q.has_goals else IMPLIED_GOAL_SHARE if q.implied_goals else INTEREST_SHARE
         )
-        total = (1 - share) * total + share * _combine(a)
+        weights = ASP_WEIGHTS if q.has_goals or q.implied_goals else WEIGHTS
+        total = (1 - share) * total + share * _combine(a, weights)
     reach = np.ones(len(cat.occupations), dtype=np.float32)
     for j, o in enumerate(cat.occupations):
         if (
@@ -311,18 +331,28 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         if s.kind != "skill":
             continue
         st = set(terms(s.text))
-        lexical = bool(st) and st <= doc_terms
+        # named in its data: all of the skill's words, or two of them ("first aid")
+        lexical = bool(st) and (st <= doc_terms or len(st & doc_terms) >= 2)
         if float(sims[i].max()) >= 0.55 or lexical:
             matched.append((-(float(sims[i].max()) + (0.2 if lexical else 0.0)), i, s.text))
     matched_skills = [t for _k, _i, t in sorted(matched)][:8]
 
-    # gaps: the occupation's most specific DWAs that no statement comes close to
-    dsims = sims[:, len(t_idx) :].max(0) if len(stmts) else np.zeros(len(d_idx))
+    # gaps: the occupation's most specific DWAs that none of the person's own statements
+    # comes close to (ESCO glosses of their titles are not evidence of what they did), and
+    # that none of them names (two shared words: "first aid" in "CPR and first aid")
+    own = [i for i, s in enumerate(stmts) if s.kind != "gloss"]
+    dsims = sims[own, len(t_idx) :].max(0) if own else np.zeros(len(d_idx))
+    own_terms = [set(terms(stmts[i].text)) for i in own]
+
+    def named(dwa_title: str) -> bool:
+        dt = set(terms(dwa_title))
+        return any(len(dt & ot) >= 2 for ot in own_terms)
+
     gaps = sorted(
         (
             (-float(cat.dwa_idf[d]), k, cat.dwas[d]["title"])
             for k, d in enumerate(d_idx)
-            if dsims[k] < GAP_SIM
+            if dsims[k] < GAP_SIM and not named(cat.dwas[d]["title"])
         ),
     )
     covered = [cat.dwas[d]["title"] for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
@@ -335,23 +365,89 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
     }
 
 
-def explain(cat: Catalog, j: int, sc: Scored, det: dict[str, Any], score: float) -> str:
+# verbs a stated goal usually starts with ("Become a ...", "Move into ...", "Get my ...")
+_GOAL_VERBS = frozenset(
+    [
+        "become",
+        "be",
+        "move",
+        "get",
+        "join",
+        "work",
+        "start",
+        "find",
+        "land",
+        "switch",
+        "transition",
+        "pursue",
+        "go",
+        "return",
+        "train",
+        "study",
+        "open",
+        "run",
+        "lead",
+        "build",
+        "teach",
+        "help",
+        "grow",
+        "manage",
+        "design",
+        "develop",
+        "forecast",
+        "make",
+        "own",
+        "earn",
+        "qualify",
+        "enter",
+        "break",
+        "stay",
+        "keep",
+        "do",
+        "use",
+        "write",
+        "care",
+        "crew",
+        "fly",
+        "drive",
+        "sell",
+    ]
+)
+_WANT_PREFIX = re.compile(
+    r"^(?:i\s+)?(?:really\s+)?(?:want|wish|hope|plan|would like|'d like|d like)\s+to\s+|^to\s+",
+    re.IGNORECASE,
+)
+
+
+def want_phrase(goal: str) -> str:
+    """ "because you want to ..." completed with the person's own goal words."""
+    g = " ".join(goal.split()).rstrip(" .!")
+    g = _WANT_PREFIX.sub("", g)
+    first = g.split(" ", 1)[0].casefold() if g else ""
+    if first in _GOAL_VERBS:
+        return "because you want to " + g[:1].lower() + g[1:]
+    return f'because you want to reach your goal: "{_clip(g, 100)}"'
+
+
+def explain(cat: Catalog, j: int, sc: Scored, det: dict[str, Any], score: float, q: Query) -> str:
+    """Plain words, no numbers: scores, codes and wages are fields of their own."""
     occ = cat.occupations[j]
     parts_h = {k: float(_scale(v)[j]) for k, v in sc.history.parts.items()}
     parts_a = (
         {k: float(_scale(v)[j]) for k, v in sc.aspiration.parts.items()} if sc.aspiration else {}
     )
     strength = "Strong" if score >= 0.7 else "Good" if score >= 0.5 else "Partial"
-    out = [f"{strength} match ({score:.2f}) for {occ['title']}."]
-    if parts_a and sc.asp_share >= GOAL_SHARE:
+    out = [f"{strength} match for {occ['title']}."]
+    if parts_a and q.goal_text:
         asp = sum(WEIGHTS[k] * v for k, v in parts_a.items())
-        out.append(
-            f"Your stated goal fits this occupation ({asp:.2f}); "
-            f"your history contributes {sum(WEIGHTS[k] * v for k, v in parts_h.items()):.2f}."
-        )
+        hist = sum(WEIGHTS[k] * v for k, v in parts_h.items())
+        if asp >= hist or asp >= 0.55:
+            out.append(f"Suggested {want_phrase(q.goal_text)}; it fits that goal.")
+        else:
+            out.append("Suggested for what you have done so far more than for your stated goal.")
     if det["pair"]:
-        stmt, task, sim = det["pair"]
-        out.append(f'"{_clip(stmt, 70)}" is close to its work: "{_clip(task)}" ({sim:.2f}).')
+        stmt, task, _sim = det["pair"]
+        out.append(f'"{_clip(stmt, 70)}" is close to its work: "{_clip(task)}".')
     if det["matched"]:
         out.append("Skills that carry over: " + ", ".join(det["matched"][:5]) + ".")
     if det["covered"]:
@@ -401,7 +497,7 @@ def build_recommendations(
                 title=occ["title"],
                 score=score,
                 rank=rank,
-                explanation=explain(cat, j, sc, det, score),
+                explanation=explain(cat, j, sc, det, score, q),
                 matched_skills=det["matched"],
                 skill_gaps=det["gaps"],
                 wages=_wages(occ),
