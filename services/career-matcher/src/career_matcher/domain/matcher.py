@@ -141,7 +141,9 @@ def build_query(
                 if not q.goal_text:
                     q.goal_text = wish if wish is s else f"{cue.group(0)} {wish}"
             else:
-                q.history.append(Statement(s, 1.0, "summary"))
+                # a summary of a word or three ("Roofer.", "Nurse") is a title
+                kind = "title" if len(s.split()) <= 3 else "summary"
+                q.history.append(Statement(s, 1.0, kind))
         for e in profile.experience:
             q.history.append(Statement(e.title, 1.0, "title"))
             for s in _sentences(e.description):

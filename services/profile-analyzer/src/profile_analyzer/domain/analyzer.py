@@ -15,7 +15,12 @@ from typing import Any
 from careers_contracts.analysis import AnalysisFlag, NormalizedSkill, ProfileAnalysis
 from careers_contracts.profile import ProfileSubmission
 
-from profile_analyzer.domain.vocabulary import Vocabulary, load_vocabulary, tokens
+from profile_analyzer.domain.vocabulary import (
+    Vocabulary,
+    load_vocabulary,
+    specific_words,
+    tokens,
+)
 
 # ----------------------------------------------------------------------------- input
 ProfileLike = ProfileSubmission | dict[str, Any]
@@ -388,6 +393,15 @@ _DOMAINS: dict[str, tuple[str, ...]] = {
 }
 
 
+def profile_text(p: ProfileSubmission) -> str:
+    """All the profile's words that describe the person's work, skills and aims."""
+    return " ".join(
+        [p.headline or "", p.summary, " ".join(p.skills), " ".join(p.interests), p.goals or ""]
+        + [f"{e.title} {e.description}" for e in p.experience]
+        + [f"{ed.degree} {ed.field}" for ed in p.education]
+    )
+
+
 def domains(p: ProfileSubmission) -> list[str]:
     text = " ".join(
         [p.headline or "", p.summary, " ".join(p.skills), " ".join(p.interests)]
@@ -417,18 +431,25 @@ def flags(
         + (1 if p.education else 0) * 0.5
         + (1 if p.interests or p.goals else 0) * 0.5
     )
-    if richness < 1.5:
+    # Ask for more only when nothing can be ranked: no word of the whole profile names a
+    # job or a skill ESCO knows. "Roofer." with two skills is little, but rankable.
+    rankable = bool(specific_words(profile_text(p)))
+    if not rankable:
         out.append(
             AnalysisFlag(
                 code="sparse_profile",
-                message=(
-                    "The profile has too little to go on: add a longer summary, your skills "
-                    "and at least one role or course with a description."
-                    if richness < 0.5
-                    else "The profile has little to go on (short summary, few skills, no "
-                    "history); recommendations will be broad."
-                ),
-                severity="blocking" if richness < 0.5 else "warning",
+                message="The profile has too little to go on: add a longer summary, your skills "
+                "and at least one role or course with a description.",
+                severity="blocking",
+            )
+        )
+    elif richness < 1.5:
+        out.append(
+            AnalysisFlag(
+                code="sparse_profile",
+                message="The profile has little to go on (short summary, few skills, no "
+                "history); recommendations will be broad.",
+                severity="warning",
             )
         )
     if not p.experience:
