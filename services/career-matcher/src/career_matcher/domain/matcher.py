@@ -31,6 +31,7 @@ from careers_contracts.profile import ProfileSubmission
 
 from career_matcher.domain.catalog import Catalog, load_catalog, terms
 from career_matcher.domain.glossary import Glossary, load_glossary
+from career_matcher.domain.spelling import load_speller
 from career_matcher.embeddings import Embedder, load_embedder
 
 # weights of the parts (sum 1); tuned as general weights, never per profile
@@ -72,6 +73,11 @@ class Statement:
     text: str
     weight: float
     kind: str  # summary | experience | title | skill | education | goal | interest | gloss
+    shown: str = ""  # the person's own wording when ``text`` (what is scored) was normalised
+
+    @property
+    def own(self) -> str:
+        return self.shown or self.text
 
 
 @dataclass
@@ -138,8 +144,7 @@ def build_query(
                 for g in _split_goal(wish):
                     q.aspiration.append(Statement(g, 1.0, "goal"))
                 q.implied_goals = True
-                if not q.goal_text:
-                    q.goal_text = wish if wish is s else f"{cue.group(0)} {wish}"
+                q.goal_text = q.goal_text or wish
             else:
                 # a summary of a word or three ("Roofer.", "Nurse") is a title
                 kind = "title" if len(s.split()) <= 3 else "summary"
@@ -167,6 +172,12 @@ def build_query(
     # the profile's specific words (in at most 15% of occupations, or unknown to O*NET)
     cat = load_catalog()
     rare = math.log((1 + len(cat.codes)) / (1 + 0.15 * len(cat.codes))) + 1.0
+    # score chat-style text as meant ("mowin" -> "mowing"); show it as written
+    speller = load_speller()
+    for st in q.history + q.aspiration:
+        fixed = speller.normalise(st.text)
+        if fixed != st.text:
+            st.shown, st.text = st.text, fixed
     context = frozenset(
         t for s in q.history + q.aspiration for t in terms(s.text) if cat.idf.get(t, rare) >= rare
     )
@@ -336,7 +347,7 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         # named in its data: all of the skill's words, or two of them ("first aid")
         lexical = bool(st) and (st <= doc_terms or len(st & doc_terms) >= 2)
         if float(sims[i].max()) >= 0.55 or lexical:
-            matched.append((-(float(sims[i].max()) + (0.2 if lexical else 0.0)), i, s.text))
+            matched.append((-(float(sims[i].max()) + (0.2 if lexical else 0.0)), i, s.own))
     matched_skills = [t for _k, _i, t in sorted(matched)][:8]
 
     # gaps: the occupation's most specific DWAs that none of the person's own statements
@@ -359,7 +370,7 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
     )
     covered = [cat.dwas[d]["title"] for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
     return {
-        "pair": (stmts[pairs[0][1]].text, texts[pairs[0][2]], pairs[0][0]) if pairs else None,
+        "pair": (stmts[pairs[0][1]].own, texts[pairs[0][2]], pairs[0][0]) if pairs else None,
         "matched": matched_skills,
         "gaps": [g for _s, _k, g in gaps][:5],
         "covered": covered,
@@ -421,10 +432,15 @@ _WANT_PREFIX = re.compile(
 )
 
 
+_SECOND_PERSON = {"i": "you", "i'm": "you're", "im": "you're", "me": "you", "my": "your"}
+_SECOND_PERSON |= {"myself": "yourself", "mine": "yours", "i've": "you've", "ive": "you've"}
+
+
 def want_phrase(goal: str) -> str:
     """ "because you want to ..." completed with the person's own goal words."""
     g = " ".join(goal.split()).rstrip(" .!")
     g = _WANT_PREFIX.sub("", g)
+    g = " ".join(_SECOND_PERSON.get(w.casefold(), w) for w in g.split(" "))
     first = g.split(" ", 1)[0].casefold() if g else ""
     if first in _GOAL_VERBS:
         return "because you want to " + g[:1].lower() + g[1:]

@@ -1,0 +1,79 @@
+"""The matcher's vocabulary for how people write: ESCO glossary, spelling, goal wording."""
+
+import pytest
+from career_matcher.domain.glossary import load_glossary
+from career_matcher.domain.matcher import want_phrase
+from career_matcher.domain.spelling import load_speller
+from career_matcher.pipeline import recommend_profile
+
+AS_OF = "2025-11"
+
+
+@pytest.mark.parametrize(
+    ("title", "words"),
+    [
+        ("Senior Medical Representative", "sell medical devices"),
+        ("Diagnostic Radiographer (Band 5)", "diagnostic imaging"),
+        ("Plasterer", "plaster"),
+        ("Quantity Surveyor", "cost"),
+        ("Estate Agent", "propert"),
+    ],
+)
+def test_glossary_reads_british_titles(title, words):
+    glosses = load_glossary().lookup(title)
+    assert glosses and any(words in g.definition.lower() for g in glosses), glosses
+
+
+@pytest.mark.parametrize("title", ["High school senior", "Return to Practice placement", "Shift"])
+def test_glossary_ignores_what_is_not_a_job(title):
+    assert load_glossary().lookup(title) == []
+
+
+def test_ambiguous_alternative_label_must_fit_the_profile():
+    g = load_glossary()
+    assert g.lookup("instrument operator", frozenset({"survey", "traverse"})) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("mowin n edgin", "mowing n edging"),
+        ("pesticide aplicator", "pesticide applicator"),
+        ("food safty", "food safety"),
+        ("irigation", "irrigation"),
+        # real words, acronyms and names stay as written
+        ("lamb and mutton on the chain", "lamb and mutton on the chain"),
+        ("pavers for patios", "pavers for patios"),
+        ("ECDIS and HPLC in SolidWorks", "ECDIS and HPLC in SolidWorks"),
+    ],
+)
+def test_spelling_normalises_chat_text(text, meant):
+    assert load_speller().normalise(text) == meant
+
+
+def test_informal_profile_is_matched_and_shown_in_its_own_words():
+    profile = {
+        "summary": "been doin lawn care 5 yrs, mowin n edgin, mulch n shrubs, irigation fixes",
+        "skills": ["mowin", "irigation", "hedge trimmin"],
+        "experience": [
+            {
+                "title": "lawn guy",
+                "startDate": "2020-04",
+                "endDate": None,
+                "description": "mow n maintenance routes",
+            }
+        ],
+    }
+    recs = recommend_profile(profile, as_of=AS_OF, limit=5)
+    assert recs[0].occupation_code.startswith("37-")
+    shown = {s for r in recs for s in r.matched_skills}
+    assert shown and shown <= set(profile["skills"])
+
+
+def test_want_phrase_speaks_to_the_person():
+    assert (
+        want_phrase("Get my MMC and crew tugs.") == "because you want to get your MMC and crew tugs"
+    )
+    assert want_phrase("UX or UI designer.") == (
+        'because you want to reach your goal: "UX or UI designer"'
+    )
