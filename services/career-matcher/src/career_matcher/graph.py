@@ -19,6 +19,8 @@ from careers_runtime.telemetry import traced_node
 
 from career_matcher.domain import matcher as dom
 from career_matcher.domain.catalog import load_catalog
+from career_matcher.domain.glossary import load_glossary
+from career_matcher.domain.spelling import load_speller
 from career_matcher.embeddings import load_embedder
 
 
@@ -112,7 +114,8 @@ _lock = threading.Lock()
 
 
 def get_app():
-    """The compiled graph; also loads the catalog and the embedder (start-up cost once)."""
+    """The compiled graph; also loads the catalog, the embedder, the ESCO title glossary and
+    the spelling dictionary (start-up cost once)."""
     global _app
     if _app is None:
         # the engine logs every edge at INFO: keep per-job logs readable
@@ -121,6 +124,8 @@ def get_app():
             if _app is None:
                 load_catalog()
                 load_embedder()
+                load_glossary()
+                load_speller()
                 _app = build_graph()
     return _app
 
