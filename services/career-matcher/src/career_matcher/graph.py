@@ -8,6 +8,7 @@ Compiled once per process (lazy singleton); the catalog and embedder load once t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -66,13 +67,21 @@ async def _explain(state: MatchState) -> dict[str, Any]:
 async def _refine(state: MatchState) -> dict[str, Any]:
     from profile_analyzer.llm import refine_text
 
-    out = []
-    for r in state["recs"]["items"]:
-        text = await refine_text(
-            r.explanation,
-            "Rewrite this career-match explanation for the person in plain, friendly English.",
+    items = state["recs"]["items"]
+    # concurrently: a slow provider costs one CAREERS_LLM_TIMEOUT_S per job, not one per text
+    texts = await asyncio.gather(
+        *(
+            refine_text(
+                r.explanation,
+                "Rewrite this career-match explanation for the person in plain, friendly English.",
+            )
+            for r in items
         )
-        out.append(r if text == r.explanation else r.model_copy(update={"explanation": text}))
+    )
+    out = [
+        r if text == r.explanation else r.model_copy(update={"explanation": text})
+        for r, text in zip(items, texts, strict=True)
+    ]
     return {"recs": {"items": out}}
 
 

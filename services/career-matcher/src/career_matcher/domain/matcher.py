@@ -226,14 +226,9 @@ def _side(cat: Catalog, stmts: list[Statement], vecs: np.ndarray) -> SideScores:
     ]
     if title_stmts:
         tsim = (vecs[title_stmts] @ cat.title_vecs.T).max(0)
-        words = [frozenset(terms(stmts[i].text)) for i in title_stmts]
-        overlap = np.array(
-            [
-                max((len(tt & wd) / len(tt) if tt else 0.0) for wd in words)
-                for tt in cat.title_terms
-            ],
-            dtype=np.float32,
-        )
+        overlap = np.max(
+            [cat.title_overlap(frozenset(terms(stmts[i].text))) for i in title_stmts], axis=0
+        ).astype(np.float32)
         title = 0.6 * tsim + 0.4 * overlap
     else:
         title = np.zeros(len(cat.occupations), dtype=np.float32)
@@ -338,7 +333,7 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         key=lambda p: (-round(p[0], 4), p[1]),
     )
     # matched skills: a listed skill close to one of its tasks/activities, or named in them
-    doc_terms = set(terms(" ".join(texts + [occ["title"], occ["description"]])))
+    doc_terms = cat.doc_terms(j)
     matched = []
     for i, s in enumerate(stmts):
         if s.kind != "skill":
@@ -357,15 +352,15 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
     dsims = sims[own, len(t_idx) :].max(0) if own else np.zeros(len(d_idx))
     own_terms = [set(terms(stmts[i].text)) for i in own]
 
-    def named(dwa_title: str) -> bool:
-        dt = set(terms(dwa_title))
+    def named(d: int) -> bool:
+        dt = cat.dwa_terms(d)
         return any(len(dt & ot) >= 2 for ot in own_terms)
 
     gaps = sorted(
         (
             (-float(cat.dwa_idf[d]), k, cat.dwas[d]["title"])
             for k, d in enumerate(d_idx)
-            if dsims[k] < GAP_SIM and not named(cat.dwas[d]["title"])
+            if dsims[k] < GAP_SIM and not named(d)
         ),
     )
     covered = [cat.dwas[d]["title"] for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
