@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from career_matcher.domain.catalog import load_catalog
-from career_matcher.domain.matcher import MAX_PER_MINOR_GROUP, recommend
+from career_matcher.domain.matcher import MAX_PER_BROAD_GROUP, recommend
 from career_matcher.evaluate import eval_dir, evaluate
 from career_matcher.pipeline import recommend_profile
 from profile_analyzer.domain.analyzer import analyze, normalise
@@ -55,8 +55,8 @@ def test_recommendations_shape_and_explanations():
 
 def test_diversity_limits_minor_groups():
     recs = recommend_profile(WELDER, as_of=AS_OF, limit=10)
-    groups = [r.occupation_code[:5] for r in recs]
-    assert max(groups.count(g) for g in set(groups)) <= MAX_PER_MINOR_GROUP
+    groups = [r.occupation_code[:6] for r in recs]
+    assert max(groups.count(g) for g in set(groups)) <= MAX_PER_BROAD_GROUP
 
 
 def test_goals_steer_career_changers():

@@ -17,6 +17,7 @@ AS_OF = "2025-11"
         ("Plasterer", "plaster"),
         ("Quantity Surveyor", "cost"),
         ("Estate Agent", "propert"),
+        ("HGV Class 1 Driver", "trucks"),
     ],
 )
 def test_glossary_reads_british_titles(title, words):
@@ -68,6 +69,24 @@ def test_informal_profile_is_matched_and_shown_in_its_own_words():
     assert recs[0].occupation_code.startswith("37-")
     shown = {s for r in recs for s in r.matched_skills}
     assert shown and shown <= set(profile["skills"])
+
+
+def test_a_uk_lorry_driver_finds_heavy_truck_driving():
+    profile = {
+        "summary": "Class 1 HGV driver, 9 years, tramping Monday to Friday, curtainsiders "
+        "and fridges, Driver CPC up to date, digi tacho.",
+        "skills": ["HGV Class 1", "Driver CPC", "tachograph"],
+        "experience": [
+            {
+                "title": "HGV Class 1 Driver",
+                "startDate": "2016-01",
+                "endDate": None,
+                "description": "Trunking and multi-drop deliveries across the UK.",
+            }
+        ],
+    }
+    codes = [r.occupation_code for r in recommend_profile(profile, as_of=AS_OF, limit=5)]
+    assert "53-3032.00" in codes, codes
 
 
 def test_want_phrase_speaks_to_the_person():

@@ -85,7 +85,7 @@ _MODIFIERS = frozenset(
     ]
 )
 _PARTS = re.compile(r"[/|;,()]| - ")
-MAX_SINGLE_WORD_OCCUPATIONS = 6  # a single word used by more occupations is too vague
+MAX_SINGLE_WORD_OCCUPATIONS = 10  # a single word used by more occupations is too vague
 MAX_GLOSSES = 2
 # a phrase names a job only when it ends in a word for a person who does the work: an
 # agent noun ("boner", "glazier", "archivist", "medical representative") or one of the
@@ -173,7 +173,9 @@ class Glossary:
         (``terms``) with ``context``. "Instrument operator" in a surveyor's goal is not the
         aircraft instrument job; "boner" next to "carcasses" is the meat one.
         """
-        toks = _tokens(text)
+        # numbers qualify a title, they never name the work ("HGV Class 1 Driver")
+        toks = [t for t in _tokens(text) if not t.isdigit()]
+        toks = [t for i, t in enumerate(toks) if not (t == "class" and i + 1 < len(toks))]
         n = len(toks)
         for size in range(min(n, 6), 0, -1):
             found: list[tuple[int, str]] = []
@@ -201,6 +203,8 @@ class Glossary:
                 )
                 # one occupation whose preferred label it is; else the two likeliest that fit
                 named = self.labels[ranked[0]].startswith(phrase)
+                # a phrase of several words only one occupation uses is unambiguous
+                named = named or (size > 1 and len(hits) == 1)
                 if not named and context is not None:
                     own = set(terms(" ".join(words)))
                     ranked = [

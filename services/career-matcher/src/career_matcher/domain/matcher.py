@@ -13,7 +13,8 @@ matched to where they want to go while their history still counts:
 
 Each part is scaled to 0..1 over the whole catalog, then combined with fixed weights.
 A reachability factor prefers entry points for students, a diversity step keeps the top
-results from being variants of one SOC minor group, and gaps are the occupation's most
+results from being variants of one SOC broad occupation (e.g. five kinds of registered
+nurse), and gaps are the occupation's most
 specific activities the person does not show. Same input -> identical output (ties are
 broken by code, floats rounded).
 """
@@ -59,7 +60,7 @@ ASPIRATION_CUE = re.compile(
 )
 COVER_SIM = 0.62  # a DWA counts as shown when a statement is this close to it
 GAP_SIM = 0.55  # a DWA below this for every statement is a gap
-MAX_PER_MINOR_GROUP = 2
+MAX_PER_BROAD_GROUP = 2
 EXPERIENCED_ONLY = re.compile(r"\b(Chief|Managers?|Supervisors?|Directors?|Executives?)\b")
 GRADUATE_DEGREE = re.compile(r"\bPostsecondary\b")  # college teaching needs a graduate degree
 # SOC groups whose practice needs a doctoral or professional degree: physicians and
@@ -290,13 +291,15 @@ def score_all(
 
 
 def diversify(order: list[int], cat: Catalog, limit: int) -> list[int]:
-    """Greedy: at most MAX_PER_MINOR_GROUP per SOC minor group in the top ``limit``."""
+    """Greedy: at most MAX_PER_BROAD_GROUP per SOC broad occupation (``29-114``) in the top
+    ``limit``. Per minor group (``53-30``) it hid the right job behind its siblings: a
+    lorry driver's heavy-truck drivers behind light-truck and taxi drivers."""
     picked: list[int] = []
     skipped: list[int] = []
     per_group: dict[str, int] = {}
     for j in order:
-        g = cat.codes[j][:5]
-        if per_group.get(g, 0) < MAX_PER_MINOR_GROUP:
+        g = cat.codes[j][:6]
+        if per_group.get(g, 0) < MAX_PER_BROAD_GROUP:
             picked.append(j)
             per_group[g] = per_group.get(g, 0) + 1
         else:
