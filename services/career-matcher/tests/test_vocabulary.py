@@ -96,3 +96,14 @@ def test_want_phrase_speaks_to_the_person():
     assert want_phrase("UX or UI designer.") == (
         'because you want to reach your goal: "UX or UI designer"'
     )
+
+
+def test_spelling_work_is_bounded_and_independent_of_history():
+    from career_matcher.domain.spelling import Speller
+
+    words = {"mowing": 5, "irrigation": 5, "applicator": 5}
+    text = "mowin irigation aplicator"
+    fresh = Speller([], words).normalise(text, [1])
+    primed = Speller([], words)
+    primed.normalise("aplicator irigation")  # another profile, unbounded, fills the cache
+    assert fresh == primed.normalise(text, [1]) == "mowing irrigation aplicator"

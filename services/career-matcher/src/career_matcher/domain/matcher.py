@@ -32,7 +32,7 @@ from careers_contracts.profile import ProfileSubmission
 
 from career_matcher.domain.catalog import Catalog, load_catalog, terms
 from career_matcher.domain.glossary import Glossary, load_glossary
-from career_matcher.domain.spelling import load_speller
+from career_matcher.domain.spelling import EDIT_BUDGET, load_speller
 from career_matcher.embeddings import Embedder, load_embedder
 
 # weights of the parts (sum 1); tuned as general weights, never per profile
@@ -175,8 +175,9 @@ def build_query(
     rare = math.log((1 + len(cat.codes)) / (1 + 0.15 * len(cat.codes))) + 1.0
     # score chat-style text as meant ("mowin" -> "mowing"); show it as written
     speller = load_speller()
+    budget = [EDIT_BUDGET]
     for st in q.history + q.aspiration:
-        fixed = speller.normalise(st.text)
+        fixed = speller.normalise(st.text, budget)
         if fixed != st.text:
             st.shown, st.text = st.text, fixed
     context = frozenset(
