@@ -144,3 +144,22 @@ def test_vocabulary_lookup():
     assert v.lookup("sql").skill is not None
     assert v.lookup("TypeScript").confidence >= 0.9
     assert v.lookup("zzzz qqqq").skill is None
+
+
+@pytest.mark.parametrize(
+    ("degrees", "level"),
+    [
+        (["B.Pharm", "Class XII (CBSE)"], "bachelor"),  # India
+        (["MBBS"], "doctorate"),  # UK, India, Australia: the first medical degree
+        (["BSc (Hons)"], "bachelor"),  # UK
+        (["NVQ Level 3"], "postsecondary"),  # UK vocational
+        (["HND"], "associate"),  # UK Higher National Diploma
+        (["Journeyperson Certificate, Red Seal endorsement"], "postsecondary"),  # Canada
+        (["Alberta High School Diploma"], "secondary"),  # a diploma, but school-leaving
+        (["Leaving Certificate"], "secondary"),  # Ireland
+        (["NCEA Level 2"], "secondary"),  # New Zealand
+    ],
+)
+def test_education_levels_as_written_outside_the_us(degrees, level):
+    p = normalise({"summary": "x", "education": [{"degree": d, "field": ""} for d in degrees]})
+    assert education_level(p) == level

@@ -175,26 +175,48 @@ def seniority(p: ProfileSubmission, years: float, as_of: str) -> str:
     return "senior"
 
 
+# Degree words as people write them in the US, UK, Ireland, Australia/NZ, India, Canada.
 _DEGREES: list[tuple[str, tuple[str, ...]]] = [
-    ("doctorate", ("phd", "ph.d", "doctor", "doctorate", "dphil", "md", "edd", "jd")),
-    ("master", ("master", "ms", "msc", "ma", "mba", "meng", "mph", "msn", "mfa", "med")),
-    ("bachelor", ("bachelor", "bs", "bsc", "ba", "bsn", "beng", "bfa", "bba", "ab")),
-    ("associate", ("associate", "aa", "as", "aas", "adn")),
+    (
+        "doctorate",
+        ("phd", "ph.d", "doctor", "doctorate", "dphil", "md", "edd", "jd", "mbbs", "bds"),
+        # mbbs/bds: the first medical/dental degrees (UK, India, Australia): a licence to
+        # practise, so the physician and dentist groups are within reach
+    ),
+    (
+        "master",
+        (
+            *("master", "ms", "msc", "ma", "mba", "meng", "mph", "msn", "mfa", "med", "mtech"),
+            *("mpharm", "mcom", "mca", "llm", "msw", "mphil", "mres", "mlis", "mlitt"),
+        ),
+    ),
+    (
+        "bachelor",
+        (
+            *("bachelor", "bs", "bsc", "ba", "bsn", "beng", "bfa", "bba", "ab", "btech"),
+            *("bpharm", "bcom", "barch", "bca", "llb", "bsw", "bed", "hons", "honours"),
+        ),
+    ),
+    ("associate", ("associate", "aa", "as", "aas", "adn", "hnd", "cegep", "foundation")),
     (
         "postsecondary",
         (
-            "certificate",
-            "certification",
-            "diploma",
-            "bootcamp",
-            "vocational",
-            "apprenticeship",
-            "license",
-            "licence",
+            *("certificate", "certification", "diploma", "bootcamp", "vocational", "tafe"),
+            *("apprenticeship", "license", "licence", "nvq", "hnc", "journeyperson"),
+            *("journeyman", "red", "guilds", "ticket", "trade"),
         ),
     ),
-    ("secondary", ("high", "ged", "secondary", "a-levels", "baccalaureate")),
+    (
+        "secondary",
+        (
+            *("high", "ged", "secondary", "a-levels", "baccalaureate", "gcse", "gcses"),
+            *("ncea", "hsc", "ssc", "cbse", "icse", "xii", "matric", "leaving", "highers"),
+        ),
+    ),
 ]
+_SCHOOL_LEAVING = frozenset(
+    ("high", "leaving", "gcse", "gcses", "ncea", "hsc", "ssc", "cbse", "icse", "xii", "matric")
+)
 _LEVEL_ORDER = [
     "none",
     "secondary",
@@ -210,6 +232,11 @@ def education_level(p: ProfileSubmission) -> str:
     best = "none"
     for ed in p.education:
         toks = tokens(ed.degree.replace(".", ""))
+        # a school-leaving qualification, whatever it is called ("High School Diploma",
+        # "Leaving Certificate", "Class XII"), is secondary even when it says diploma
+        if set(toks) & _SCHOOL_LEAVING:
+            best = best if _LEVEL_ORDER.index(best) > 1 else "secondary"
+            continue
         for level, keys in _DEGREES:
             if any(k.replace(".", "") in toks for k in keys):
                 if _LEVEL_ORDER.index(level) > _LEVEL_ORDER.index(best):
