@@ -54,7 +54,7 @@ ASPIRATION_CUE = re.compile(
     r"\b(want(?:s|ed)? to|wanna|would like to|i'?d like to|hop(?:e|ing) to|aim(?:ing)? "
     r"(?:for|to)|aspir(?:e|ing)|keen (?:on|to)|looking to|plan(?:ning)? to|intend to|"
     r"tryna|trying to get|thinkin[g']? (?:bout|about|of)|dream(?:ing)? (?:of|job)|"
-    r"my goal|goal is|next step|ideally|eventually|eventualy|working towards?|"
+    r"my goal|goal is|next step|ideally|working towards?|"
     r"move into|moving into|transition(?:ing)? (?:to|into)|switch(?:ing)? to)\b",
     re.IGNORECASE,
 )
