@@ -107,3 +107,18 @@ def test_spelling_work_is_bounded_and_independent_of_history():
     primed = Speller([], words)
     primed.normalise("aplicator irigation")  # another profile, unbounded, fills the cache
     assert fresh == primed.normalise(text, [1]) == "mowing irrigation aplicator"
+
+
+def test_a_british_foreman_is_a_supervisor_and_is_quoted_as_written():
+    assert load_glossary().synonym("foreman") == "supervisor"
+    profile = {
+        "summary": "Started as a labourer and became the site foreman. Ran crews of 20 on "
+        "housing jobs.",
+        "skills": ["site management", "scheduling"],
+        "experience": [
+            {"title": "Site Foreman", "startDate": "2015-01", "endDate": None, "description": ""}
+        ],
+    }
+    recs = recommend_profile(profile, as_of=AS_OF, limit=5)
+    assert recs[0].occupation_code == "47-1011.00"
+    assert "supervisor" not in recs[0].explanation.split("Skills")[0].split('"')[1].lower()

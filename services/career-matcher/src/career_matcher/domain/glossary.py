@@ -20,11 +20,12 @@ from __future__ import annotations
 import gzip
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
-from career_matcher.domain.catalog import terms
+from career_matcher.domain.catalog import stem, terms
 
 _TOKEN = re.compile(r"[a-z0-9]+")
 # words that qualify a title without naming the work ("Senior", "II", "(owner)")
@@ -146,6 +147,7 @@ class Glossary:
         self.labels = [" " + " ".join(_tokens(e["labels"])) + " " for e in entries]
         self.definitions = [e["definition"] for e in entries]
         self.by_token: dict[str, list[int]] = {}
+        self._synonyms: dict[str, str | None] = {}
         for i, lab in enumerate(self.labels):
             for t in set(lab.split()):
                 self.by_token.setdefault(t, []).append(i)
@@ -156,6 +158,37 @@ class Glossary:
             cands &= set(self.by_token.get(w, ()))
         phrase = " " + " ".join(words) + " "
         return sorted(i for i in cands if phrase in self.labels[i])
+
+    def _head(self, i: int) -> str | None:
+        """The head noun of occupation ``i``'s preferred label: the label words its
+        definition repeats ("construction general supervisor" / "Construction general
+        supervisors monitor ...") end with it."""
+        lt, dt = self.labels[i].split(), _tokens(self.definitions[i])
+        k = 0
+        while k < min(len(lt), len(dt)) and stem(lt[k]) == stem(dt[k]):
+            k += 1
+        return lt[k - 1] if k else None
+
+    def synonym(self, word: str) -> str | None:
+        """The usual job noun for a common word ESCO lists under other names.
+
+        "foreman" is an alternative label of 34 ESCO occupations, 23 of them "...
+        supervisor"s: a foreman is a supervisor. Only for words that name a person, that
+        many occupations use, and whose occupations mostly agree.
+        """
+        if word in self._synonyms:
+            return self._synonyms[word]
+        out = None
+        hits = self.by_token.get(word, [])
+        if _names_a_job(word) and len(hits) > MAX_SINGLE_WORD_OCCUPATIONS:
+            hits = [i for i in hits if f" {word} " in self.labels[i]]
+            heads = Counter(h for h in (self._head(i) for i in hits) if h)
+            if heads:
+                head, n = min(heads.items(), key=lambda kv: (-kv[1], kv[0]))
+                if head != word and n * 2 > len(hits):
+                    out = head
+        self._synonyms[word] = out
+        return out
 
     def lookup(self, text: str, context: frozenset[str] | None = None) -> list[Gloss]:
         """Glosses of each part of a title ("Welder/Fabricator", "Server | Bartender")."""

@@ -116,6 +116,12 @@ def _add_glosses(stmts: list[Statement], glossary: Glossary, context: frozenset[
     for s in list(stmts):
         if s.kind not in ("title", "goal"):
             continue
+        # a common British word for the job, in the usual words ("Site Foreman" -> "Site
+        # supervisor"), as one more title
+        words = s.text.split()
+        swapped = [glossary.synonym(w.casefold().strip(".,;:()")) or w for w in words]
+        if s.kind == "title" and swapped != words:
+            stmts.append(Statement(" ".join(swapped), s.weight, "title", shown=s.own))
         glosses = glossary.lookup(s.text, context)
         for g in glosses:
             w = GLOSS_WEIGHT * s.weight / len(glosses)
