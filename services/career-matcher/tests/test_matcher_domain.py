@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 from career_matcher.domain.catalog import load_catalog
-from career_matcher.domain.matcher import MAX_PER_MINOR_GROUP, recommend
-from career_matcher.evaluate import default_path, evaluate
+from career_matcher.domain.matcher import MAX_PER_BROAD_GROUP, recommend
+from career_matcher.evaluate import eval_dir, evaluate
 from career_matcher.pipeline import recommend_profile
 from profile_analyzer.domain.analyzer import analyze, normalise
 
@@ -55,8 +55,8 @@ def test_recommendations_shape_and_explanations():
 
 def test_diversity_limits_minor_groups():
     recs = recommend_profile(WELDER, as_of=AS_OF, limit=10)
-    groups = [r.occupation_code[:5] for r in recs]
-    assert max(groups.count(g) for g in set(groups)) <= MAX_PER_MINOR_GROUP
+    groups = [r.occupation_code[:6] for r in recs]
+    assert max(groups.count(g) for g in set(groups)) <= MAX_PER_BROAD_GROUP
 
 
 def test_goals_steer_career_changers():
@@ -66,6 +66,49 @@ def test_goals_steer_career_changers():
     after = [r.occupation_code for r in recommend_profile(changer, as_of=AS_OF, limit=5)]
     assert not any(c.startswith("29-") for c in before)
     assert any(c.startswith("29-") for c in after)
+
+
+def test_goal_outweighs_history_and_is_the_reason_given():
+    changer = dict(
+        WELDER,
+        summary="Welder for ten years.",
+        goals="Become a registered nurse caring for patients.",
+    )
+    recs = recommend_profile(changer, as_of=AS_OF, limit=5)
+    assert recs[0].occupation_code.startswith("29-")
+    assert "because you want to become a registered nurse caring for patients" in (
+        recs[0].explanation
+    )
+
+
+def test_goal_said_in_the_summary_counts_as_a_goal():
+    p = dict(
+        WELDER,
+        summary="Welder for ten years. Now I want to become a registered nurse.",
+    )
+    recs = recommend_profile(p, as_of=AS_OF, limit=5)
+    assert any(r.occupation_code.startswith("29-1141") for r in recs[:3])
+    assert "because you want to" in recs[0].explanation
+
+
+def test_explanations_are_grounded():
+    """Matched skills are the person's own words; gaps are the occupation's own activities."""
+    cat = load_catalog()
+    by_code = {o["code"]: o for o in cat.occupations}
+    profile = dict(
+        WELDER,
+        skills=[*WELDER["skills"], "CPR and first aid certified", "quantum basket weaving"],
+        goals="Move into welding inspection.",
+    )
+    recs = recommend_profile(profile, as_of=AS_OF, limit=10)
+    for r in recs:
+        activities = {cat.dwas[d]["title"] for d in by_code[r.occupation_code]["dwas"]}
+        assert set(r.matched_skills) <= set(profile["skills"]), r.matched_skills
+        assert set(r.skill_gaps) <= activities, r.skill_gaps
+        # facts are fields of their own: no score, code or wage figure in the text
+        assert r.occupation_code not in r.explanation
+        assert f"{r.score:.2f}" not in r.explanation
+    assert any(r.matched_skills for r in recs)
 
 
 def test_matching_from_analysis_only():
@@ -84,13 +127,20 @@ def test_deterministic_byte_identical_json():
     assert run() == run()
 
 
-# The eval set lives beside the repository (../shared/eval), as on CI; a clone elsewhere
-# may not have it. On CI a missing set fails the test instead of skipping it.
-@pytest.mark.skipif(
-    not default_path().exists() and not os.environ.get("CI"),
-    reason="shared eval set not present (it lives outside the repository)",
+# The eval sets live beside the repository (../shared/eval), as on CI; a clone elsewhere
+# may not have them. On CI a missing set fails the test instead of skipping it.
+# A quality gate, not a smoke test: every dev profile must have an accepted occupation in
+# its top 5 and the mean reciprocal rank must stay >= 0.90 on each file (the first set
+# must not fall below what it measured before the v2 set: 12/12, MRR 0.917).
+@pytest.mark.parametrize(
+    ("name", "min_mrr"), [("dev-profiles.json", 0.917), ("dev-profiles-v2.json", 0.90)]
 )
-def test_eval_hit_at_5_threshold():
-    res = evaluate(json.loads(default_path().read_text()), as_of=AS_OF)
-    assert res["hit@5"] >= 11, res["rows"]
-    assert res["mrr"] >= 0.7
+def test_eval_quality_gate(name: str, min_mrr: float):
+    path = eval_dir() / name
+    if not path.exists() and not os.environ.get("CI"):
+        pytest.skip(f"shared eval set {path} not present (it lives outside the repository)")
+    items = json.loads(path.read_text())
+    res = evaluate(items, as_of=AS_OF)
+    misses = [(r["id"], r["top"]) for r in res["rows"] if not r["hit"]]
+    assert res["hit@5"] == len(items), misses
+    assert res["mrr"] >= min_mrr, [(r["id"], r["firstHit"]) for r in res["rows"]]

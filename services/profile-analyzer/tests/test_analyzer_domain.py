@@ -80,6 +80,29 @@ def test_sparse_profile_flagged_not_guessed():
     assert a.seniority == "student"
 
 
+@pytest.mark.parametrize(
+    "profile",
+    [
+        {"summary": "Roofer.", "skills": ["shingles"]},
+        {"summary": "Nurse"},
+        {"summary": "hello", "goals": "Become a chef."},
+        {"summary": "High school junior.", "interests": ["weather", "storms"]},
+    ],
+)
+def test_sparse_but_rankable_profiles_are_ranked_with_a_warning(profile):
+    a = analyze(profile, as_of=AS_OF)
+    flag = next(f for f in a.flags if f.code == "sparse_profile")
+    assert flag.severity == "warning"
+    assert a.sufficient
+
+
+@pytest.mark.parametrize("summary", ["hi", "asdf qwerty", "I need help finding work"])
+def test_unrankable_profiles_ask_for_more(summary):
+    a = analyze({"summary": summary}, as_of=AS_OF)
+    assert not a.sufficient
+    assert any(f.code == "sparse_profile" and f.severity == "blocking" for f in a.flags)
+
+
 def test_student_and_education_levels():
     a = analyze(
         {
@@ -121,3 +144,22 @@ def test_vocabulary_lookup():
     assert v.lookup("sql").skill is not None
     assert v.lookup("TypeScript").confidence >= 0.9
     assert v.lookup("zzzz qqqq").skill is None
+
+
+@pytest.mark.parametrize(
+    ("degrees", "level"),
+    [
+        (["B.Pharm", "Class XII (CBSE)"], "bachelor"),  # India
+        (["MBBS"], "doctorate"),  # UK, India, Australia: the first medical degree
+        (["BSc (Hons)"], "bachelor"),  # UK
+        (["NVQ Level 3"], "postsecondary"),  # UK vocational
+        (["HND"], "associate"),  # UK Higher National Diploma
+        (["Journeyperson Certificate, Red Seal endorsement"], "postsecondary"),  # Canada
+        (["Alberta High School Diploma"], "secondary"),  # a diploma, but school-leaving
+        (["Leaving Certificate"], "secondary"),  # Ireland
+        (["NCEA Level 2"], "secondary"),  # New Zealand
+    ],
+)
+def test_education_levels_as_written_outside_the_us(degrees, level):
+    p = normalise({"summary": "x", "education": [{"degree": d, "field": ""} for d in degrees]})
+    assert education_level(p) == level

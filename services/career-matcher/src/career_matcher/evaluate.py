@@ -1,10 +1,12 @@
-"""Evaluate the in-process pipeline on labelled profiles: hit@5 and MRR.
+"""Evaluate the in-process pipeline on labelled profiles: hit@5, top-1 and MRR.
 
-    python -m career_matcher.evaluate [PATH] [--as-of YYYY-MM] [--json]
+    python -m career_matcher.evaluate [PATH ...] [--as-of YYYY-MM] [--json]
 
-PATH defaults to ``../shared/eval/dev-profiles.json`` next to the repository root. Each
-item is ``{"id", "accept": [O*NET-SOC prefixes], "profile": {...}}``; a hit is any
-accepted prefix among the top 5 recommendations.
+Without PATH it evaluates every development set in ``../shared/eval/`` next to the
+repository root (``dev-profiles.json``, ``dev-profiles-v2.json``). Each item is
+``{"id", "accept": [O*NET-SOC prefixes], "profile": {...}}``, optionally with a
+``category``; a hit is any accepted prefix among the top 5 recommendations. Results are
+reported per file and per category.
 """
 
 from __future__ import annotations
@@ -17,17 +19,37 @@ from pathlib import Path
 from typing import Any
 
 DEFAULT_AS_OF = "2025-11"
+DEV_SETS = ("dev-profiles.json", "dev-profiles-v2.json")
 
 
-def default_path() -> Path:
+def eval_dir() -> Path:
+    """``../shared/eval`` beside the repository root (as on CI)."""
     here = Path(__file__).resolve()
     for parent in here.parents:
-        cand = parent.parent / "shared" / "eval" / "dev-profiles.json"
+        cand = parent.parent / "shared" / "eval"
         if (parent / ".git").exists() or (parent / "uv.lock").exists():
             return cand
         if cand.exists():
             return cand
-    return Path.cwd().parent / "shared" / "eval" / "dev-profiles.json"
+    return Path.cwd().parent / "shared" / "eval"
+
+
+def default_path() -> Path:
+    return eval_dir() / DEV_SETS[0]
+
+
+def default_paths() -> list[Path]:
+    return [eval_dir() / name for name in DEV_SETS]
+
+
+def _summary(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
+    n = max(len(rows), 1)
+    return {
+        "profiles": len(rows),
+        f"hit@{k}": sum(r["hit"] for r in rows),
+        "top1": sum(r["firstHit"] == 1 for r in rows),
+        "mrr": round(sum(r["rr"] for r in rows) / n, 4),
+    }
 
 
 def evaluate(items: list[dict[str, Any]], *, k: int = 5, as_of: str = DEFAULT_AS_OF) -> dict:
@@ -46,6 +68,7 @@ def evaluate(items: list[dict[str, Any]], *, k: int = 5, as_of: str = DEFAULT_AS
         rows.append(
             {
                 "id": item["id"],
+                "category": item.get("category", "general"),
                 "hit": first is not None and first <= k,
                 "firstHit": first,
                 "rr": 1.0 / first if first else 0.0,
@@ -53,33 +76,48 @@ def evaluate(items: list[dict[str, Any]], *, k: int = 5, as_of: str = DEFAULT_AS
                 "top": [f"{r.occupation_code} {r.title} ({r.score:.2f})" for r in recs[:k]],
             }
         )
-    hits = sum(r["hit"] for r in rows)
+    categories = sorted({r["category"] for r in rows})
     return {
-        "profiles": len(rows),
-        f"hit@{k}": hits,
-        "mrr": round(sum(r["rr"] for r in rows) / max(len(rows), 1), 4),
+        **_summary(rows, k),
+        "categories": {c: _summary([r for r in rows if r["category"] == c], k) for c in categories},
         "rows": rows,
     }
 
 
+def _line(name: str, s: dict[str, Any]) -> str:
+    n = s["profiles"]
+    return (
+        f"{name:<16} hit@5 {s['hit@5']:>2}/{n:<2} ({s['hit@5'] / max(n, 1):4.0%})   "
+        f"top-1 {s['top1']:>2}/{n:<2}   MRR {s['mrr']:.3f}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="hit@5 / MRR of the career matcher")
-    ap.add_argument("path", nargs="?", type=Path, default=None)
+    ap = argparse.ArgumentParser(description="hit@5 / top-1 / MRR of the career matcher")
+    ap.add_argument("paths", nargs="*", type=Path, help="eval files (default: the dev sets)")
     ap.add_argument("--as-of", default=DEFAULT_AS_OF, help="reference month (YYYY-MM)")
     ap.add_argument("--json", action="store_true", help="print the full result as JSON")
+    ap.add_argument("-q", "--quiet", action="store_true", help="summaries only")
     args = ap.parse_args(argv)
-    path = args.path or default_path()
-    items = json.loads(path.read_text())
-    res = evaluate(items, as_of=args.as_of)
+    paths = args.paths or [p for p in default_paths() if p.exists()] or default_paths()[:1]
+    results = {str(p): evaluate(json.loads(p.read_text()), as_of=args.as_of) for p in paths}
     if args.json:
-        print(json.dumps(res, indent=2))
+        print(json.dumps(results, indent=2))
         return 0
-    for r in res["rows"]:
-        mark = "HIT " if r["hit"] else "MISS"
-        print(f"{mark} {r['id']:<24} first hit @{r['firstHit']}  ({r['ms']} ms)")
-        for line in r["top"]:
-            print(f"       {line}")
-    print(f"\nhit@5 = {res['hit@5']}/{res['profiles']}   MRR = {res['mrr']:.3f}   ({path})")
+    for path, res in results.items():
+        if not args.quiet:
+            for r in res["rows"]:
+                mark = "HIT " if r["hit"] else "MISS"
+                print(
+                    f"{mark} {r['id']:<32} [{r['category']}] first hit @{r['firstHit']}"
+                    f"  ({r['ms']} ms)"
+                )
+                for line in r["top"]:
+                    print(f"       {line}")
+        print(f"\n{path}")
+        print("  " + _line("all", res))
+        for name, s in res["categories"].items():
+            print("  " + _line(name, s))
     return 0
 
 

@@ -8,6 +8,7 @@ Compiled once per process (lazy singleton); the catalog and embedder load once t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
@@ -19,6 +20,8 @@ from careers_runtime.telemetry import traced_node
 
 from career_matcher.domain import matcher as dom
 from career_matcher.domain.catalog import load_catalog
+from career_matcher.domain.glossary import load_glossary
+from career_matcher.domain.spelling import load_speller
 from career_matcher.embeddings import load_embedder
 
 
@@ -64,13 +67,21 @@ async def _explain(state: MatchState) -> dict[str, Any]:
 async def _refine(state: MatchState) -> dict[str, Any]:
     from profile_analyzer.llm import refine_text
 
-    out = []
-    for r in state["recs"]["items"]:
-        text = await refine_text(
-            r.explanation,
-            "Rewrite this career-match explanation for the person in plain, friendly English.",
+    items = state["recs"]["items"]
+    # concurrently: a slow provider costs one CAREERS_LLM_TIMEOUT_S per job, not one per text
+    texts = await asyncio.gather(
+        *(
+            refine_text(
+                r.explanation,
+                "Rewrite this career-match explanation for the person in plain, friendly English.",
+            )
+            for r in items
         )
-        out.append(r if text == r.explanation else r.model_copy(update={"explanation": text}))
+    )
+    out = [
+        r if text == r.explanation else r.model_copy(update={"explanation": text})
+        for r, text in zip(items, texts, strict=True)
+    ]
     return {"recs": {"items": out}}
 
 
@@ -112,7 +123,8 @@ _lock = threading.Lock()
 
 
 def get_app():
-    """The compiled graph; also loads the catalog and the embedder (start-up cost once)."""
+    """The compiled graph; also loads the catalog, the embedder, the ESCO title glossary and
+    the spelling dictionary (start-up cost once)."""
     global _app
     if _app is None:
         # the engine logs every edge at INFO: keep per-job logs readable
@@ -121,6 +133,8 @@ def get_app():
             if _app is None:
                 load_catalog()
                 load_embedder()
+                load_glossary()
+                load_speller()
                 _app = build_graph()
     return _app
 

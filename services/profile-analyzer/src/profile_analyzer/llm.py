@@ -32,7 +32,7 @@ from spoon_ai.schema import Message
 log = logging.getLogger(__name__)
 
 OFFLINE = "careers-offline"
-_SYSTEM = (
+SYSTEM_PROMPT = (
     "You rewrite text for a career-guidance product. Keep every fact, number, job title and "
     "skill exactly as given; do not add new facts. Answer with the rewritten text only."
 )
@@ -107,7 +107,9 @@ async def refine_text(text: str, instruction: str) -> str:
 
         bot = _chatbots.get(name) or _chatbots.setdefault(name, ChatBot(llm_provider=name))
         answer = await asyncio.wait_for(
-            bot.ask([Message(role="user", content=f"{instruction}\n\n{text}")], system_msg=_SYSTEM),
+            bot.ask(
+                [Message(role="user", content=f"{instruction}\n\n{text}")], system_msg=SYSTEM_PROMPT
+            ),
             timeout,
         )
     except Exception as exc:  # never fail the job because of the optional LLM

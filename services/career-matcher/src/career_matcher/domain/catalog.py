@@ -6,7 +6,7 @@ import gzip
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from typing import Any
@@ -110,6 +110,7 @@ def tokenize(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.casefold()) if t not in STOP and len(t) > 1]
 
 
+@lru_cache(maxsize=1 << 16)
 def stem(t: str) -> str:
     """A tiny suffix stripper so 'designs'/'designing'/'designed' meet 'design'."""
     for suf in ("ations", "ation", "ings", "ing", "ers", "ies", "ed", "es", "er", "s"):
@@ -149,6 +150,43 @@ class Catalog:
     idf: dict[str, float]
     title_terms: list[frozenset[str]]
     codes: list[str]
+    # filled on first use: terms of an occupation's whole text, of each DWA title
+    _doc_terms: dict[int, frozenset[str]] = field(default_factory=dict)
+    _dwa_terms: dict[int, frozenset[str]] = field(default_factory=dict)
+
+    def doc_terms(self, j: int) -> frozenset[str]:
+        """Every term of occupation ``j``'s title, description, tasks and activities."""
+        got = self._doc_terms.get(j)
+        if got is None:
+            o = self.occupations[j]
+            texts = [self.tasks[i] for i in o["tasks"]] + [self.dwas[i]["title"] for i in o["dwas"]]
+            got = frozenset(terms(" ".join([*texts, o["title"], o["description"]])))
+            self._doc_terms[j] = got
+        return got
+
+    _title_index: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def title_overlap(self, words: frozenset[str]) -> np.ndarray:
+        """Per occupation: the share of its title's terms that ``words`` contains."""
+        if not self._title_index:
+            post: dict[str, list[int]] = {}
+            for j, tt in enumerate(self.title_terms):
+                for t in tt:
+                    post.setdefault(t, []).append(j)
+            self._title_index.update({t: np.array(js, dtype=np.int64) for t, js in post.items()})
+        counts = np.zeros(len(self.title_terms), dtype=np.float64)
+        for t in words:
+            js = self._title_index.get(t)
+            if js is not None:
+                counts[js] += 1.0
+        sizes = np.array([len(tt) for tt in self.title_terms], dtype=np.float64)
+        return np.where(sizes > 0, counts / np.maximum(sizes, 1.0), 0.0)
+
+    def dwa_terms(self, d: int) -> frozenset[str]:
+        got = self._dwa_terms.get(d)
+        if got is None:
+            got = self._dwa_terms[d] = frozenset(terms(self.dwas[d]["title"]))
+        return got
 
     def tfidf_scores(self, query: list[str]) -> np.ndarray:
         out = np.zeros(len(self.occupations), dtype=np.float32)

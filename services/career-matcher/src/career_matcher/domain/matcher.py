@@ -13,13 +13,15 @@ matched to where they want to go while their history still counts:
 
 Each part is scaled to 0..1 over the whole catalog, then combined with fixed weights.
 A reachability factor prefers entry points for students, a diversity step keeps the top
-results from being variants of one SOC minor group, and gaps are the occupation's most
+results from being variants of one SOC broad occupation (e.g. five kinds of registered
+nurse), and gaps are the occupation's most
 specific activities the person does not show. Same input -> identical output (ties are
 broken by code, floats rounded).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,17 +31,41 @@ from careers_contracts.analysis import ProfileAnalysis, Recommendation, Wages
 from careers_contracts.profile import ProfileSubmission
 
 from career_matcher.domain.catalog import Catalog, load_catalog, terms
+from career_matcher.domain.glossary import Glossary, load_glossary
+from career_matcher.domain.spelling import EDIT_BUDGET, load_speller
 from career_matcher.embeddings import Embedder, load_embedder
 
 # weights of the parts (sum 1); tuned as general weights, never per profile
 WEIGHTS = {"activity": 0.30, "description": 0.15, "coverage": 0.15, "tfidf": 0.20, "title": 0.20}
-GOAL_SHARE = 0.6  # share of the aspiration side when the person states goals
+# a goal names where to go, usually by a title: the title counts more on that side
+ASP_WEIGHTS = {
+    "activity": 0.25,
+    "description": 0.15,
+    "coverage": 0.10,
+    "tfidf": 0.15,
+    "title": 0.35,
+}
+GOAL_SHARE = 0.7  # share of the aspiration side when the person states goals: they lead
+IMPLIED_GOAL_SHARE = 0.6  # ... when the goal is only said in the summary ("I want to ...")
 INTEREST_SHARE = 0.3  # share of the aspiration side when there are only interests
+# a summary sentence that says where the person wants to go ("Now aiming for ...",
+# "keen on ...", "tryna get my licence ...", "thinking about pastry school")
+ASPIRATION_CUE = re.compile(
+    r"\b(want(?:s|ed)? to|wanna|would like to|i'?d like to|hop(?:e|ing) to|aim(?:ing)? "
+    r"(?:for|to)|aspir(?:e|ing)|keen (?:on|to)|looking to|plan(?:ning)? to|intend to|"
+    r"tryna|trying to get|thinkin[g']? (?:bout|about|of)|dream(?:ing)? (?:of|job)|"
+    r"my goal|goal is|next step|ideally|working towards?|"
+    r"move into|moving into|transition(?:ing)? (?:to|into)|switch(?:ing)? to)\b",
+    re.IGNORECASE,
+)
 COVER_SIM = 0.62  # a DWA counts as shown when a statement is this close to it
 GAP_SIM = 0.55  # a DWA below this for every statement is a gap
-MAX_PER_MINOR_GROUP = 2
+MAX_PER_BROAD_GROUP = 2
 EXPERIENCED_ONLY = re.compile(r"\b(Chief|Managers?|Supervisors?|Directors?|Executives?)\b")
 GRADUATE_DEGREE = re.compile(r"\bPostsecondary\b")  # college teaching needs a graduate degree
+# SOC groups whose practice needs a doctoral or professional degree: physicians and
+# surgeons (29-12xx), dentists (29-102x)
+DOCTORAL_SOC = ("29-12", "29-102")
 REACH_PENALTY = 0.85
 
 
@@ -47,7 +73,12 @@ REACH_PENALTY = 0.85
 class Statement:
     text: str
     weight: float
-    kind: str  # summary | experience | title | skill | education | goal | interest
+    kind: str  # summary | experience | title | skill | education | goal | interest | gloss
+    shown: str = ""  # the person's own wording when ``text`` (what is scored) was normalised
+
+    @property
+    def own(self) -> str:
+        return self.shown or self.text
 
 
 @dataclass
@@ -56,6 +87,8 @@ class Query:
     aspiration: list[Statement] = field(default_factory=list)
     skills: list[str] = field(default_factory=list)
     has_goals: bool = False
+    implied_goals: bool = False  # goals found only in the summary
+    goal_text: str = ""  # the person's own words for where they want to go
 
 
 def _split_goal(goal: str) -> list[str]:
@@ -71,8 +104,37 @@ def _sentences(text: str) -> list[str]:
     return [s.strip() for s in re.split(r"(?<=[.!?;])\s+|\n+", text or "") if s.strip()]
 
 
-def build_query(analysis: ProfileAnalysis, profile: ProfileSubmission | None = None) -> Query:
+GLOSS_WEIGHT = 1.0  # an ESCO description of a title the person wrote, per mention
+
+
+def _add_glosses(stmts: list[Statement], glossary: Glossary, context: frozenset[str]) -> None:
+    """Append ESCO's description of each occupation the titles (or goals) name.
+
+    Each mention of a title adds its description again, as each mention of the title
+    itself counts again: the meaning weighs what the words weigh.
+    """
+    for s in list(stmts):
+        if s.kind not in ("title", "goal"):
+            continue
+        # a common British word for the job, in the usual words ("Site Foreman" -> "Site
+        # supervisor"), as one more title
+        words = s.text.split()
+        swapped = [glossary.synonym(w.casefold().strip(".,;:()")) or w for w in words]
+        if s.kind == "title" and swapped != words:
+            stmts.append(Statement(" ".join(swapped), s.weight, "title", shown=s.own))
+        glosses = glossary.lookup(s.text, context)
+        for g in glosses:
+            w = GLOSS_WEIGHT * s.weight / len(glosses)
+            stmts.append(Statement(g.definition, w, "gloss"))
+
+
+def build_query(
+    analysis: ProfileAnalysis,
+    profile: ProfileSubmission | None = None,
+    glossary: Glossary | None = None,
+) -> Query:
     """Separate what the person has done from where they want to go."""
+    glossary = glossary or load_glossary()
     q = Query()
     skills = [
         s.evidence[0].removeprefix("skills: ") if s.evidence else s.label for s in analysis.skills
@@ -82,7 +144,18 @@ def build_query(analysis: ProfileAnalysis, profile: ProfileSubmission | None = N
         if profile.headline:
             q.history.append(Statement(profile.headline, 1.0, "title"))
         for s in _sentences(profile.summary):
-            q.history.append(Statement(s, 1.0, "summary"))
+            cue = ASPIRATION_CUE.search(s)
+            if cue:
+                # where they want to go is what follows the cue ("... I want to | become X")
+                wish = s[cue.end() :].strip(" :,-.") if len(s[cue.end() :].split()) >= 2 else s
+                for g in _split_goal(wish):
+                    q.aspiration.append(Statement(g, 1.0, "goal"))
+                q.implied_goals = True
+                q.goal_text = q.goal_text or wish
+            else:
+                # a summary of a word or three ("Roofer.", "Nurse") is a title
+                kind = "title" if len(s.split()) <= 3 else "summary"
+                q.history.append(Statement(s, 1.0, kind))
         for e in profile.experience:
             q.history.append(Statement(e.title, 1.0, "title"))
             for s in _sentences(e.description):
@@ -98,10 +171,26 @@ def build_query(analysis: ProfileAnalysis, profile: ProfileSubmission | None = N
         q.history.append(Statement(s, 0.6, "skill"))
     if analysis.goals:
         q.has_goals = True
+        q.goal_text = analysis.goals
         for g in _split_goal(analysis.goals):
             q.aspiration.append(Statement(g, 1.0, "goal"))
     for i in analysis.interests:
         q.aspiration.append(Statement(i, 0.5, "interest"))
+    # the profile's specific words (in at most 15% of occupations, or unknown to O*NET)
+    cat = load_catalog()
+    rare = math.log((1 + len(cat.codes)) / (1 + 0.15 * len(cat.codes))) + 1.0
+    # score chat-style text as meant ("mowin" -> "mowing"); show it as written
+    speller = load_speller()
+    budget = [EDIT_BUDGET]
+    for st in q.history + q.aspiration:
+        fixed = speller.normalise(st.text, budget)
+        if fixed != st.text:
+            st.shown, st.text = st.text, fixed
+    context = frozenset(
+        t for s in q.history + q.aspiration for t in terms(s.text) if cat.idf.get(t, rare) >= rare
+    )
+    _add_glosses(q.history, glossary, context)
+    _add_glosses(q.aspiration, glossary, context)
     return q
 
 
@@ -140,17 +229,14 @@ def _side(cat: Catalog, stmts: list[Statement], vecs: np.ndarray) -> SideScores:
     query_terms = [t for s in stmts for t in terms(s.text) for _ in range(1 if s.weight < 1 else 2)]
     tfidf = cat.tfidf_scores(query_terms)
 
-    title_stmts = [i for i, s in enumerate(stmts) if s.kind in ("title", "goal", "interest")]
+    title_stmts = [
+        i for i, s in enumerate(stmts) if s.kind in ("title", "goal", "interest", "gloss")
+    ]
     if title_stmts:
         tsim = (vecs[title_stmts] @ cat.title_vecs.T).max(0)
-        words = [frozenset(terms(stmts[i].text)) for i in title_stmts]
-        overlap = np.array(
-            [
-                max((len(tt & wd) / len(tt) if tt else 0.0) for wd in words)
-                for tt in cat.title_terms
-            ],
-            dtype=np.float32,
-        )
+        overlap = np.max(
+            [cat.title_overlap(frozenset(terms(stmts[i].text))) for i in title_stmts], axis=0
+        ).astype(np.float32)
         title = 0.6 * tsim + 0.4 * overlap
     else:
         title = np.zeros(len(cat.occupations), dtype=np.float32)
@@ -167,8 +253,8 @@ def _side(cat: Catalog, stmts: list[Statement], vecs: np.ndarray) -> SideScores:
     )
 
 
-def _combine(side: SideScores) -> np.ndarray:
-    total: np.ndarray = np.sum([WEIGHTS[k] * _scale(v) for k, v in side.parts.items()], axis=0)
+def _combine(side: SideScores, weights: dict[str, float] = WEIGHTS) -> np.ndarray:
+    total: np.ndarray = np.sum([weights[k] * _scale(v) for k, v in side.parts.items()], axis=0)
     return total
 
 
@@ -194,12 +280,17 @@ def score_all(
     if q.aspiration:
         av = embedder.embed([s.text for s in q.aspiration])
         a = _side(cat, q.aspiration, av)
-        share = GOAL_SHARE if q.has_goals else INTEREST_SHARE
-        total = (1 - share) * total + share * _combine(a)
+        share = (
+            GOAL_SHARE if q.has_goals else IMPLIED_GOAL_SHARE if q.implied_goals else INTEREST_SHARE
+        )
+        weights = ASP_WEIGHTS if q.has_goals or q.implied_goals else WEIGHTS
+        total = (1 - share) * total + share * _combine(a, weights)
     reach = np.ones(len(cat.occupations), dtype=np.float32)
     for j, o in enumerate(cat.occupations):
-        if (seniority in ("student", "entry") and EXPERIENCED_ONLY.search(o["title"])) or (
-            education not in ("master", "doctorate") and GRADUATE_DEGREE.search(o["title"])
+        if (
+            (seniority in ("student", "entry") and EXPERIENCED_ONLY.search(o["title"]))
+            or (education not in ("master", "doctorate") and GRADUATE_DEGREE.search(o["title"]))
+            or (education != "doctorate" and o["code"].startswith(DOCTORAL_SOC))
         ):
             reach[j] = REACH_PENALTY
     total = total * reach
@@ -207,13 +298,15 @@ def score_all(
 
 
 def diversify(order: list[int], cat: Catalog, limit: int) -> list[int]:
-    """Greedy: at most MAX_PER_MINOR_GROUP per SOC minor group in the top ``limit``."""
+    """Greedy: at most MAX_PER_BROAD_GROUP per SOC broad occupation (``29-114``) in the top
+    ``limit``. Per minor group (``53-30``) it hid the right job behind its siblings: a
+    lorry driver's heavy-truck drivers behind light-truck and taxi drivers."""
     picked: list[int] = []
     skipped: list[int] = []
     per_group: dict[str, int] = {}
     for j in order:
-        g = cat.codes[j][:5]
-        if per_group.get(g, 0) < MAX_PER_MINOR_GROUP:
+        g = cat.codes[j][:6]
+        if per_group.get(g, 0) < MAX_PER_BROAD_GROUP:
             picked.append(j)
             per_group[g] = per_group.get(g, 0) + 1
         else:
@@ -250,29 +343,39 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         key=lambda p: (-round(p[0], 4), p[1]),
     )
     # matched skills: a listed skill close to one of its tasks/activities, or named in them
-    doc_terms = set(terms(" ".join(texts + [occ["title"], occ["description"]])))
+    doc_terms = cat.doc_terms(j)
     matched = []
     for i, s in enumerate(stmts):
         if s.kind != "skill":
             continue
         st = set(terms(s.text))
-        lexical = bool(st) and st <= doc_terms
+        # named in its data: all of the skill's words, or two of them ("first aid")
+        lexical = bool(st) and (st <= doc_terms or len(st & doc_terms) >= 2)
         if float(sims[i].max()) >= 0.55 or lexical:
-            matched.append((-(float(sims[i].max()) + (0.2 if lexical else 0.0)), i, s.text))
+            matched.append((-(float(sims[i].max()) + (0.2 if lexical else 0.0)), i, s.own))
     matched_skills = [t for _k, _i, t in sorted(matched)][:8]
 
-    # gaps: the occupation's most specific DWAs that no statement comes close to
-    dsims = sims[:, len(t_idx) :].max(0) if len(stmts) else np.zeros(len(d_idx))
+    # gaps: the occupation's most specific DWAs that none of the person's own statements
+    # comes close to (ESCO glosses of their titles are not evidence of what they did), and
+    # that none of them names (two shared words: "first aid" in "CPR and first aid")
+    own = [i for i, s in enumerate(stmts) if s.kind != "gloss"]
+    dsims = sims[own, len(t_idx) :].max(0) if own else np.zeros(len(d_idx))
+    own_terms = [set(terms(stmts[i].text)) for i in own]
+
+    def named(d: int) -> bool:
+        dt = cat.dwa_terms(d)
+        return any(len(dt & ot) >= 2 for ot in own_terms)
+
     gaps = sorted(
         (
             (-float(cat.dwa_idf[d]), k, cat.dwas[d]["title"])
             for k, d in enumerate(d_idx)
-            if dsims[k] < GAP_SIM
+            if dsims[k] < GAP_SIM and not named(d)
         ),
     )
     covered = [cat.dwas[d]["title"] for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
     return {
-        "pair": (stmts[pairs[0][1]].text, texts[pairs[0][2]], pairs[0][0]) if pairs else None,
+        "pair": (stmts[pairs[0][1]].own, texts[pairs[0][2]], pairs[0][0]) if pairs else None,
         "matched": matched_skills,
         "gaps": [g for _s, _k, g in gaps][:5],
         "covered": covered,
@@ -280,23 +383,94 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
     }
 
 
-def explain(cat: Catalog, j: int, sc: Scored, det: dict[str, Any], score: float) -> str:
+# verbs a stated goal usually starts with ("Become a ...", "Move into ...", "Get my ...")
+_GOAL_VERBS = frozenset(
+    [
+        "become",
+        "be",
+        "move",
+        "get",
+        "join",
+        "work",
+        "start",
+        "find",
+        "land",
+        "switch",
+        "transition",
+        "pursue",
+        "go",
+        "return",
+        "train",
+        "study",
+        "open",
+        "run",
+        "lead",
+        "build",
+        "teach",
+        "help",
+        "grow",
+        "manage",
+        "design",
+        "develop",
+        "forecast",
+        "make",
+        "own",
+        "earn",
+        "qualify",
+        "enter",
+        "break",
+        "stay",
+        "keep",
+        "do",
+        "use",
+        "write",
+        "care",
+        "crew",
+        "fly",
+        "drive",
+        "sell",
+    ]
+)
+_WANT_PREFIX = re.compile(
+    r"^(?:i\s+)?(?:really\s+)?(?:want|wish|hope|plan|would like|'d like|d like)\s+to\s+|^to\s+",
+    re.IGNORECASE,
+)
+
+
+_SECOND_PERSON = {"i": "you", "i'm": "you're", "im": "you're", "me": "you", "my": "your"}
+_SECOND_PERSON |= {"myself": "yourself", "mine": "yours", "i've": "you've", "ive": "you've"}
+
+
+def want_phrase(goal: str) -> str:
+    """ "because you want to ..." completed with the person's own goal words."""
+    g = " ".join(goal.split()).rstrip(" .!")
+    g = _WANT_PREFIX.sub("", g)
+    g = " ".join(_SECOND_PERSON.get(w.casefold(), w) for w in g.split(" "))
+    first = g.split(" ", 1)[0].casefold() if g else ""
+    if first in _GOAL_VERBS:
+        return "because you want to " + g[:1].lower() + g[1:]
+    return f'because you want to reach your goal: "{_clip(g, 100)}"'
+
+
+def explain(cat: Catalog, j: int, sc: Scored, det: dict[str, Any], score: float, q: Query) -> str:
+    """Plain words, no numbers: scores, codes and wages are fields of their own."""
     occ = cat.occupations[j]
     parts_h = {k: float(_scale(v)[j]) for k, v in sc.history.parts.items()}
     parts_a = (
         {k: float(_scale(v)[j]) for k, v in sc.aspiration.parts.items()} if sc.aspiration else {}
     )
     strength = "Strong" if score >= 0.7 else "Good" if score >= 0.5 else "Partial"
-    out = [f"{strength} match ({score:.2f}) for {occ['title']}."]
-    if parts_a and sc.asp_share >= GOAL_SHARE:
+    out = [f"{strength} match for {occ['title']}."]
+    if parts_a and q.goal_text:
         asp = sum(WEIGHTS[k] * v for k, v in parts_a.items())
-        out.append(
-            f"Your stated goal fits this occupation ({asp:.2f}); "
-            f"your history contributes {sum(WEIGHTS[k] * v for k, v in parts_h.items()):.2f}."
-        )
+        hist = sum(WEIGHTS[k] * v for k, v in parts_h.items())
+        if asp >= hist or asp >= 0.55:
+            out.append(f"Suggested {want_phrase(q.goal_text)}; it fits that goal.")
+        else:
+            out.append("Suggested for what you have done so far more than for your stated goal.")
     if det["pair"]:
-        stmt, task, sim = det["pair"]
-        out.append(f'"{_clip(stmt, 70)}" is close to its work: "{_clip(task)}" ({sim:.2f}).')
+        stmt, task, _sim = det["pair"]
+        out.append(f'"{_clip(stmt, 70)}" is close to its work: "{_clip(task)}".')
     if det["matched"]:
         out.append("Skills that carry over: " + ", ".join(det["matched"][:5]) + ".")
     if det["covered"]:
@@ -346,7 +520,7 @@ def build_recommendations(
                 title=occ["title"],
                 score=score,
                 rank=rank,
-                explanation=explain(cat, j, sc, det, score),
+                explanation=explain(cat, j, sc, det, score, q),
                 matched_skills=det["matched"],
                 skill_gaps=det["gaps"],
                 wages=_wages(occ),

@@ -15,7 +15,12 @@ from typing import Any
 from careers_contracts.analysis import AnalysisFlag, NormalizedSkill, ProfileAnalysis
 from careers_contracts.profile import ProfileSubmission
 
-from profile_analyzer.domain.vocabulary import Vocabulary, load_vocabulary, tokens
+from profile_analyzer.domain.vocabulary import (
+    Vocabulary,
+    load_vocabulary,
+    specific_words,
+    tokens,
+)
 
 # ----------------------------------------------------------------------------- input
 ProfileLike = ProfileSubmission | dict[str, Any]
@@ -170,26 +175,48 @@ def seniority(p: ProfileSubmission, years: float, as_of: str) -> str:
     return "senior"
 
 
+# Degree words as people write them in the US, UK, Ireland, Australia/NZ, India, Canada.
 _DEGREES: list[tuple[str, tuple[str, ...]]] = [
-    ("doctorate", ("phd", "ph.d", "doctor", "doctorate", "dphil", "md", "edd", "jd")),
-    ("master", ("master", "ms", "msc", "ma", "mba", "meng", "mph", "msn", "mfa", "med")),
-    ("bachelor", ("bachelor", "bs", "bsc", "ba", "bsn", "beng", "bfa", "bba", "ab")),
-    ("associate", ("associate", "aa", "as", "aas", "adn")),
+    (
+        "doctorate",
+        ("phd", "ph.d", "doctor", "doctorate", "dphil", "md", "edd", "jd", "mbbs", "bds"),
+        # mbbs/bds: the first medical/dental degrees (UK, India, Australia): a licence to
+        # practise, so the physician and dentist groups are within reach
+    ),
+    (
+        "master",
+        (
+            *("master", "ms", "msc", "ma", "mba", "meng", "mph", "msn", "mfa", "med", "mtech"),
+            *("mpharm", "mcom", "mca", "llm", "msw", "mphil", "mres", "mlis", "mlitt"),
+        ),
+    ),
+    (
+        "bachelor",
+        (
+            *("bachelor", "bs", "bsc", "ba", "bsn", "beng", "bfa", "bba", "ab", "btech"),
+            *("bpharm", "bcom", "barch", "bca", "llb", "bsw", "bed", "hons", "honours"),
+        ),
+    ),
+    ("associate", ("associate", "aa", "as", "aas", "adn", "hnd", "cegep", "foundation")),
     (
         "postsecondary",
         (
-            "certificate",
-            "certification",
-            "diploma",
-            "bootcamp",
-            "vocational",
-            "apprenticeship",
-            "license",
-            "licence",
+            *("certificate", "certification", "diploma", "bootcamp", "vocational", "tafe"),
+            *("apprenticeship", "license", "licence", "nvq", "hnc", "journeyperson"),
+            *("journeyman", "red", "guilds", "ticket", "trade"),
         ),
     ),
-    ("secondary", ("high", "ged", "secondary", "a-levels", "baccalaureate")),
+    (
+        "secondary",
+        (
+            *("high", "ged", "secondary", "a-levels", "baccalaureate", "gcse", "gcses"),
+            *("ncea", "hsc", "ssc", "cbse", "icse", "xii", "matric", "leaving", "highers"),
+        ),
+    ),
 ]
+_SCHOOL_LEAVING = frozenset(
+    ("high", "leaving", "gcse", "gcses", "ncea", "hsc", "ssc", "cbse", "icse", "xii", "matric")
+)
 _LEVEL_ORDER = [
     "none",
     "secondary",
@@ -205,6 +232,11 @@ def education_level(p: ProfileSubmission) -> str:
     best = "none"
     for ed in p.education:
         toks = tokens(ed.degree.replace(".", ""))
+        # a school-leaving qualification, whatever it is called ("High School Diploma",
+        # "Leaving Certificate", "Class XII"), is secondary even when it says diploma
+        if set(toks) & _SCHOOL_LEAVING:
+            best = best if _LEVEL_ORDER.index(best) > 1 else "secondary"
+            continue
         for level, keys in _DEGREES:
             if any(k.replace(".", "") in toks for k in keys):
                 if _LEVEL_ORDER.index(level) > _LEVEL_ORDER.index(best):
@@ -388,6 +420,15 @@ _DOMAINS: dict[str, tuple[str, ...]] = {
 }
 
 
+def profile_text(p: ProfileSubmission) -> str:
+    """All the profile's words that describe the person's work, skills and aims."""
+    return " ".join(
+        [p.headline or "", p.summary, " ".join(p.skills), " ".join(p.interests), p.goals or ""]
+        + [f"{e.title} {e.description}" for e in p.experience]
+        + [f"{ed.degree} {ed.field}" for ed in p.education]
+    )
+
+
 def domains(p: ProfileSubmission) -> list[str]:
     text = " ".join(
         [p.headline or "", p.summary, " ".join(p.skills), " ".join(p.interests)]
@@ -417,18 +458,25 @@ def flags(
         + (1 if p.education else 0) * 0.5
         + (1 if p.interests or p.goals else 0) * 0.5
     )
-    if richness < 1.5:
+    # Ask for more only when nothing can be ranked: no word of the whole profile names a
+    # job or a skill ESCO knows. "Roofer." with two skills is little, but rankable.
+    rankable = bool(specific_words(profile_text(p)))
+    if not rankable:
         out.append(
             AnalysisFlag(
                 code="sparse_profile",
-                message=(
-                    "The profile has too little to go on: add a longer summary, your skills "
-                    "and at least one role or course with a description."
-                    if richness < 0.5
-                    else "The profile has little to go on (short summary, few skills, no "
-                    "history); recommendations will be broad."
-                ),
-                severity="blocking" if richness < 0.5 else "warning",
+                message="The profile has too little to go on: add a longer summary, your skills "
+                "and at least one role or course with a description.",
+                severity="blocking",
+            )
+        )
+    elif richness < 1.5:
+        out.append(
+            AnalysisFlag(
+                code="sparse_profile",
+                message="The profile has little to go on (short summary, few skills, no "
+                "history); recommendations will be broad.",
+                severity="warning",
             )
         )
     if not p.experience:

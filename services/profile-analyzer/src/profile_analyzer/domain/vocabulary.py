@@ -121,3 +121,72 @@ def load_vocabulary() -> Vocabulary:
     return Vocabulary(
         [EscoSkill(s["id"], s["label"], s["alt"], s["definition"]) for s in data["skills"]]
     )
+
+
+# words that say nothing about a line of work, even when ESCO happens to use them
+_VAGUE = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "you",
+        "your",
+        "with",
+        "need",
+        "needs",
+        "help",
+        "work",
+        "works",
+        "working",
+        "job",
+        "jobs",
+        "looking",
+        "want",
+        "hello",
+        "thanks",
+        "please",
+        "any",
+        "something",
+        "anything",
+        "good",
+        "great",
+        "like",
+        "just",
+        "get",
+        "find",
+        "finding",
+        "career",
+        "careers",
+        "new",
+        "nothing",
+        "know",
+        "not",
+        "yet",
+        "sure",
+        "idea",
+        "ideas",
+    ]
+)
+MAX_CONCEPTS_FOR_SPECIFIC = 200  # a word in more ESCO skills than this is too general
+
+
+@lru_cache(maxsize=1)
+def occupation_words() -> frozenset[str]:
+    """Every word of ESCO's occupation labels (British English job titles)."""
+    raw = resources.files("profile_analyzer").joinpath("data", "esco_occupations.json.gz")
+    data = json.loads(gzip.decompress(raw.read_bytes()))
+    return frozenset(t for o in data["occupations"] for t in tokens(o["labels"]))
+
+
+def specific_words(text: str, vocab: Vocabulary | None = None) -> list[str]:
+    """The words of ``text`` that name a job or a skill ESCO knows (not vague ones)."""
+    vocab = vocab or load_vocabulary()
+    jobs = occupation_words()
+    out = []
+    for t in tokens(text):
+        if len(t) < 3 or t in _VAGUE or t.isdigit():
+            continue
+        n = len(vocab.by_token.get(t, ()))
+        if t in jobs or 0 < n <= MAX_CONCEPTS_FOR_SPECIFIC:
+            out.append(t)
+    return out

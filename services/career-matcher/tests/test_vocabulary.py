@@ -1,0 +1,124 @@
+"""The matcher's vocabulary for how people write: ESCO glossary, spelling, goal wording."""
+
+import pytest
+from career_matcher.domain.glossary import load_glossary
+from career_matcher.domain.matcher import want_phrase
+from career_matcher.domain.spelling import load_speller
+from career_matcher.pipeline import recommend_profile
+
+AS_OF = "2025-11"
+
+
+@pytest.mark.parametrize(
+    ("title", "words"),
+    [
+        ("Senior Medical Representative", "sell medical devices"),
+        ("Diagnostic Radiographer (Band 5)", "diagnostic imaging"),
+        ("Plasterer", "plaster"),
+        ("Quantity Surveyor", "cost"),
+        ("Estate Agent", "propert"),
+        ("HGV Class 1 Driver", "trucks"),
+    ],
+)
+def test_glossary_reads_british_titles(title, words):
+    glosses = load_glossary().lookup(title)
+    assert glosses and any(words in g.definition.lower() for g in glosses), glosses
+
+
+@pytest.mark.parametrize("title", ["High school senior", "Return to Practice placement", "Shift"])
+def test_glossary_ignores_what_is_not_a_job(title):
+    assert load_glossary().lookup(title) == []
+
+
+def test_ambiguous_alternative_label_must_fit_the_profile():
+    g = load_glossary()
+    assert g.lookup("instrument operator", frozenset({"survey", "traverse"})) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "meant"),
+    [
+        ("mowin n edgin", "mowing n edging"),
+        ("pesticide aplicator", "pesticide applicator"),
+        ("food safty", "food safety"),
+        ("irigation", "irrigation"),
+        # real words, acronyms and names stay as written
+        ("lamb and mutton on the chain", "lamb and mutton on the chain"),
+        ("pavers for patios", "pavers for patios"),
+        ("ECDIS and HPLC in SolidWorks", "ECDIS and HPLC in SolidWorks"),
+    ],
+)
+def test_spelling_normalises_chat_text(text, meant):
+    assert load_speller().normalise(text) == meant
+
+
+def test_informal_profile_is_matched_and_shown_in_its_own_words():
+    profile = {
+        "summary": "been doin lawn care 5 yrs, mowin n edgin, mulch n shrubs, irigation fixes",
+        "skills": ["mowin", "irigation", "hedge trimmin"],
+        "experience": [
+            {
+                "title": "lawn guy",
+                "startDate": "2020-04",
+                "endDate": None,
+                "description": "mow n maintenance routes",
+            }
+        ],
+    }
+    recs = recommend_profile(profile, as_of=AS_OF, limit=5)
+    assert recs[0].occupation_code.startswith("37-")
+    shown = {s for r in recs for s in r.matched_skills}
+    assert shown and shown <= set(profile["skills"])
+
+
+def test_a_uk_lorry_driver_finds_heavy_truck_driving():
+    profile = {
+        "summary": "Class 1 HGV driver, 9 years, tramping Monday to Friday, curtainsiders "
+        "and fridges, Driver CPC up to date, digi tacho.",
+        "skills": ["HGV Class 1", "Driver CPC", "tachograph"],
+        "experience": [
+            {
+                "title": "HGV Class 1 Driver",
+                "startDate": "2016-01",
+                "endDate": None,
+                "description": "Trunking and multi-drop deliveries across the UK.",
+            }
+        ],
+    }
+    codes = [r.occupation_code for r in recommend_profile(profile, as_of=AS_OF, limit=5)]
+    assert "53-3032.00" in codes, codes
+
+
+def test_want_phrase_speaks_to_the_person():
+    assert (
+        want_phrase("Get my MMC and crew tugs.") == "because you want to get your MMC and crew tugs"
+    )
+    assert want_phrase("UX or UI designer.") == (
+        'because you want to reach your goal: "UX or UI designer"'
+    )
+
+
+def test_spelling_work_is_bounded_and_independent_of_history():
+    from career_matcher.domain.spelling import Speller
+
+    words = {"mowing": 5, "irrigation": 5, "applicator": 5}
+    text = "mowin irigation aplicator"
+    fresh = Speller([], words).normalise(text, [1])
+    primed = Speller([], words)
+    primed.normalise("aplicator irigation")  # another profile, unbounded, fills the cache
+    assert fresh == primed.normalise(text, [1]) == "mowing irrigation aplicator"
+
+
+def test_a_british_foreman_is_a_supervisor_and_is_quoted_as_written():
+    assert load_glossary().synonym("foreman") == "supervisor"
+    profile = {
+        "summary": "Started as a labourer and became the site foreman. Ran crews of 20 on "
+        "housing jobs.",
+        "skills": ["site management", "scheduling"],
+        "experience": [
+            {"title": "Site Foreman", "startDate": "2015-01", "endDate": None, "description": ""}
+        ],
+    }
+    recs = recommend_profile(profile, as_of=AS_OF, limit=5)
+    assert recs[0].occupation_code == "47-1011.00"
+    assert "supervisor" not in recs[0].explanation.split("Skills")[0].split('"')[1].lower()
