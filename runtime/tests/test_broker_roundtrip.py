@@ -21,11 +21,10 @@ from careers_contracts import TOPICS, DeadLetter, ProfileSubmission, ProfileSubm
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
-from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.dead_letters import wait_for_dead_letters
 from careers_runtime.testing.polling import wait_until
-from careers_runtime.testing.processes import ServiceProcess
+from careers_runtime.testing.processes import echo_worker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
@@ -40,22 +39,17 @@ def group_workers(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
     out = workdir / "handled.jsonl"
     workers = []
     for i in range(2):
-        port = free_port()
-        env = {
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "ECHO_GROUP": group,
-            "ECHO_OUT": str(out),
-            "HTTP_PORT": str(port),
-            "KAFKA_SESSION_TIMEOUT_MS": "3000",
-            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-            "RETRY_BACKOFF_BASE_S": "0.1",
-            "RETRY_MAX_ATTEMPTS": "2",
-            "LOG_LEVEL": "INFO",
-        }
-        process = ServiceProcess(
-            "careers_runtime.testing.echo_worker", env, workdir / f"worker{i}.log"
-        ).start()
-        workers.append((process, port))
+        workers.append(
+            echo_worker(
+                kafka_bootstrap,
+                group,
+                out,
+                workdir / f"worker{i}.log",
+                RETRY_BACKOFF_BASE_S="0.1",
+                RETRY_MAX_ATTEMPTS="2",
+                LOG_LEVEL="INFO",
+            )
+        )
     try:
         for process, port in workers:
             process.wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=60)

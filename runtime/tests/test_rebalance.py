@@ -21,10 +21,9 @@ from careers_contracts import TOPICS, ProfileSubmission, ProfileSubmitted
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
-from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.polling import wait_until
-from careers_runtime.testing.processes import ServiceProcess
+from careers_runtime.testing.processes import ServiceProcess, echo_worker
 
 pytestmark = pytest.mark.broker
 TOPIC = TOPICS.profile_submitted
@@ -32,19 +31,9 @@ EVENTS = 150
 
 
 def _worker(bootstrap: str, group: str, out: Path, workdir: Path, name: str) -> tuple:
-    port = free_port()
-    env = {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-        "ECHO_GROUP": group,
-        "ECHO_OUT": str(out),
-        "HTTP_PORT": str(port),
-        "SERVICE_NAME": name,
-        "KAFKA_SESSION_TIMEOUT_MS": "3000",
-        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
-        "SHUTDOWN_GRACE_S": "10",
-    }
-    process = ServiceProcess("careers_runtime.testing.echo_worker", env, workdir / f"{name}.log")
-    return process.start(), port
+    return echo_worker(
+        bootstrap, group, out, workdir / f"{name}.log", SERVICE_NAME=name, SHUTDOWN_GRACE_S="10"
+    )
 
 
 def _assigned(port: int) -> int:

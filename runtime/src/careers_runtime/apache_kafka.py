@@ -32,10 +32,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 from careers_runtime.embedded_broker import free_port
+from careers_runtime.local_servers import LocalServer, terminate
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +209,7 @@ class KafkaNode:
 
 
 @dataclass
-class ApacheKafka:
+class ApacheKafka(LocalServer):
     """``with ApacheKafka(nodes=3, secure=True) as kafka: kafka.bootstrap`` — a running KRaft
     cluster on loopback with the registry's topics created.
 
@@ -429,15 +429,7 @@ class ApacheKafka:
 
     def stop_node(self, node_id: int, timeout_s: float = 30.0) -> None:
         """SIGTERM one node: a controlled shutdown that hands its leaderships over first."""
-        node = self.node(node_id)
-        if node.process is None or node.process.poll() is not None:
-            return
-        node.process.send_signal(signal.SIGTERM)
-        try:
-            node.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            node.process.kill()
-            node.process.wait()
+        terminate(self.node(node_id).process, timeout_s)
 
     def node(self, node_id: int) -> KafkaNode:
         return self.node_list[node_id - 1]
@@ -526,17 +518,6 @@ class ApacheKafka:
                 if leader in counts:
                     counts[leader] += 1
         return counts
-
-    def __enter__(self) -> "ApacheKafka":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,9 +21,9 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 from careers_runtime.kafka_client import TANSU_CLIENT_ENV
+from careers_runtime.local_servers import LocalServer, terminate
 from careers_runtime.topics_admin import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -88,7 +88,7 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float
     raise BrokerUnavailableError(f"tansu did not listen on port {port} within {timeout_s}s")
 
 
-class EmbeddedKafka:
+class EmbeddedKafka(LocalServer):
     """``with EmbeddedKafka() as broker: broker.bootstrap`` — a running, topic-ready broker."""
 
     def __init__(
@@ -146,25 +146,7 @@ class EmbeddedKafka:
         return self
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> "EmbeddedKafka":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        terminate(self.process)
 
 
 TEST_BROKERS = ("tansu", "apache")

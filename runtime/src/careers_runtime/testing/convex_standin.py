@@ -19,18 +19,18 @@ import subprocess
 import time
 import uuid
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import httpx
 
 from careers_runtime.embedded_broker import free_port
+from careers_runtime.local_servers import LocalServer, terminate
 
 CONVEX_DIR = Path(__file__).resolve().parents[4] / "deploy" / "convex"
 ISSUER = "https://clerk.standin.test"
 
 
-class ConvexStandin:
+class ConvexStandin(LocalServer):
     def __init__(
         self,
         *,
@@ -121,27 +121,7 @@ class ConvexStandin:
 
     def stop(self, timeout_s: float = 10) -> int | None:
         self.http.close()
-        if self.process is None:
-            return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
-
-    def __enter__(self) -> "ConvexStandin":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        return terminate(self.process, timeout_s)
 
     # ------------------------------------------------------------------ helpers
 

@@ -89,3 +89,23 @@ class ServiceProcess:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def echo_worker(
+    bootstrap: str, group: str, out: Path, log_path: Path, **env: str
+) -> tuple[ServiceProcess, int]:
+    """A started ``careers_runtime.testing.echo_worker`` in consumer group ``group``,
+    appending what it handles to ``out``: (process, its HTTP port)."""
+    from careers_runtime.embedded_broker import free_port
+
+    port = free_port()
+    base = {
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "ECHO_GROUP": group,
+        "ECHO_OUT": str(out),
+        "HTTP_PORT": str(port),
+        "KAFKA_SESSION_TIMEOUT_MS": "3000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+    }
+    process = ServiceProcess("careers_runtime.testing.echo_worker", base | env, log_path)
+    return process.start(), port

