@@ -25,6 +25,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -92,6 +93,14 @@ def kafka_libs_dir() -> Path:
             "(needs Java 17+ and Maven) or set KAFKA_LIBS_DIR"
         )
     return libs
+
+
+def _listening(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            return True
+    except OSError:
+        return False
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
@@ -453,6 +462,13 @@ class ApacheKafka(LocalServer):
     # -- readiness -----------------------------------------------------------------------
     async def _wait_until_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
+        # A JVM takes seconds to listen: wait for the ports first, so no Kafka client logs
+        # a refused connection every few hundred milliseconds meanwhile.
+        while not all(_listening(n.plaintext_port) for n in self.node_list):
+            self._raise_if_all_exited()
+            if time.monotonic() > deadline:
+                break  # wait_for_brokers says why
+            await asyncio.sleep(0.1)
         await self.wait_for_brokers(self.nodes, max(1.0, deadline - time.monotonic()))
         if self.create_topics:
             from careers_runtime.topics_admin import ensure_topics
