@@ -664,6 +664,10 @@ def test_compose_services_have_health_checks_and_start_in_order() -> None:
         assert test and test[0] in ("CMD", "CMD-SHELL"), name
     kafka = services["kafka"]
     assert kafka["image"].startswith("apache/kafka:")
+    # Compose runs the Kafka version every test runs on (Maven Central, deploy/kafka/pom.xml).
+    pom = (ROOT / "deploy" / "kafka" / "pom.xml").read_text(encoding="utf-8")
+    (tested,) = re.findall(r"<kafka.version>([^<]+)</kafka.version>", pom)
+    assert kafka["image"] == f"apache/kafka:{tested}"
     assert "controller" in kafka["environment"]["KAFKA_PROCESS_ROLES"]
     assert "KAFKA_ZOOKEEPER_CONNECT" not in kafka["environment"]
     assert kafka["environment"]["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
