@@ -94,6 +94,3 @@ class SubmitRateLimiter:
         stats = await self.limiter.get_window_stats(self.item, self.namespace, user_id)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
         return Decision(False, retry_after_s=retry, limit=self.item.amount, remaining=0)
-
-    async def ping(self) -> bool:
-        return bool(await self.storage.check())

@@ -64,9 +64,4 @@ clerk_session = ClerkBearer(
 )
 
 
-async def current_user(request: Request) -> Principal:
-    """The verified caller (what ``CurrentUser`` resolves to)."""
-    return await clerk_session(request)
-
-
 CurrentUser = Annotated[Principal, Security(clerk_session)]
