@@ -5,7 +5,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from careers_contracts import JobStatusChanged, ProfileSubmission
-from ingest.domain.idempotency import IdempotencyRecord, Outcome, decide, valid_key
+from ingest.domain.idempotency import (
+    KEY_PATTERN,
+    IdempotencyRecord,
+    Outcome,
+    decide,
+    valid_key,
+)
 from ingest.domain.jobs import JobStore
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.idempotency_store import MemoryIdempotencyStore
@@ -85,6 +91,40 @@ def test_idempotency_decisions() -> None:
     assert IdempotencyRecord.from_json(done.to_json()) == done
     assert valid_key("5f2b7f0e-2f4a") and not valid_key("has space") and not valid_key("")
     assert not valid_key("x" * 256)
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("x", True),
+        ("x" * 255, True),
+        ("!~", True),  # 0x21 and 0x7E, the ends of the range
+        ("5f2b7f0e-2f4a-4c1e-9a53-0c6c7b1d2e11", True),
+        ("", False),
+        ("x" * 256, False),
+        ("a b", False),
+        ("key\n", False),  # `$` must not accept a trailing newline
+        ("\x7f", False),
+        ("clé", False),
+    ],
+)
+def test_one_idempotency_key_rule_for_the_fast_path_and_the_declared_header(
+    key: str, expected: bool
+) -> None:
+    from typing import Annotated
+
+    from pydantic import StringConstraints, TypeAdapter, ValidationError
+
+    assert valid_key(key) is expected
+    # The declared header's pattern, as pydantic checks it when the fast path declines,
+    # accepts and refuses the same keys.
+    declared = TypeAdapter(Annotated[str, StringConstraints(pattern=KEY_PATTERN)])
+    try:
+        declared.validate_python(key)
+    except ValidationError:
+        assert not expected
+    else:
+        assert expected
 
 
 def test_fingerprint_ignores_spelling_but_not_content() -> None:

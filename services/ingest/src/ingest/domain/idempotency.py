@@ -5,11 +5,16 @@ request publishes, and *completed* with the job id once the broker acknowledged 
 failed publish releases it so the client can retry with the same key.
 """
 
+import re
 from dataclasses import dataclass
 from enum import Enum
 from typing import Literal
 
 MAX_KEY_CHARS = 255
+# The one Idempotency-Key rule: ``valid_key`` runs it on the submit's fast path, and the
+# route declares it as the header's ``pattern`` (OpenAPI, and FastAPI's 422 otherwise).
+KEY_PATTERN = rf"^[\x21-\x7E]{{1,{MAX_KEY_CHARS}}}$"
+_KEY = re.compile(KEY_PATTERN)
 
 
 @dataclass(frozen=True)
@@ -48,4 +53,4 @@ def decide(existing: IdempotencyRecord | None, fingerprint: str) -> Outcome:
 
 def valid_key(key: str) -> bool:
     """Printable ASCII without spaces, 1..255 characters (like Stripe's keys)."""
-    return 0 < len(key) <= MAX_KEY_CHARS and all(0x21 <= ord(c) <= 0x7E for c in key)
+    return _KEY.fullmatch(key) is not None

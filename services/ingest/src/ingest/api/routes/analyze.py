@@ -3,7 +3,6 @@
 import asyncio
 import json
 import logging
-import re
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,7 +20,7 @@ from ingest.api.deps import CurrentUser, Services, clerk_session
 from ingest.api.errors import ProblemError
 from ingest.api.responses import problem_responses
 from ingest.auth import Principal
-from ingest.domain.idempotency import IdempotencyRecord, Outcome, decide
+from ingest.domain.idempotency import KEY_PATTERN, IdempotencyRecord, Outcome, decide, valid_key
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.metrics import RATE_LIMITED, SUBMITS
 
@@ -29,9 +28,6 @@ SUBMITS_ACCEPTED = SUBMITS.labels("accepted")
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("careers.ingest")
-
-IDEMPOTENCY_KEY_PATTERN = r"^[\x21-\x7E]{1,255}$"
-_IDEMPOTENCY_KEY = re.compile(IDEMPOTENCY_KEY_PATTERN)
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -66,9 +62,7 @@ class SubmitRoute(APIRoute):
             raw = await request.body()
             headers = request.headers
             key = headers.get("idempotency-key")
-            if _is_json(headers.get("content-type")) and (
-                key is None or _IDEMPOTENCY_KEY.fullmatch(key)
-            ):
+            if _is_json(headers.get("content-type")) and (key is None or valid_key(key)):
                 try:
                     profile = ProfileSubmission.model_validate_json(raw)
                 except ValidationError:
@@ -268,7 +262,7 @@ async def analyze_profile(
         str | None,
         Header(
             alias="Idempotency-Key",
-            pattern=IDEMPOTENCY_KEY_PATTERN,
+            pattern=KEY_PATTERN,
             description="Client-chosen key (e.g. a UUID) making retries safe for 24 h",
             examples=["5f2b7f0e-2f4a-4c1e-9a53-0c6c7b1d2e11"],
         ),
