@@ -246,6 +246,6 @@ async def test_in_process_rate_limit_sweeps_inline_at_most_once_a_second(
 def test_submit_fast_path_parses_what_fastapi_parses_as_json(
     content_type: str | None, expected: bool
 ) -> None:
-    from ingest.api.routes.analyze import _is_json
+    from ingest.api.submit_route import is_json
 
-    assert _is_json(content_type) is expected
+    assert is_json(content_type) is expected

@@ -1,8 +1,9 @@
-"""OpenAPI descriptions of the error responses (all ``application/problem+json``)."""
+"""Shared response parts: a job's links, and the OpenAPI descriptions of the error
+responses (all ``application/problem+json``)."""
 
 from typing import Any
 
-from careers_contracts import Problem
+from careers_contracts import JobLinks, Problem
 
 DESCRIPTIONS = {
     400: "Malformed request (body not UTF-8 JSON text, invalid Content-Length)",
@@ -33,3 +34,8 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def links(job_id: str) -> JobLinks:
+    """Where a job is read (``links.self``) and followed (``links.events``)."""
+    return JobLinks(self_=f"/v1/jobs/{job_id}", events=f"/v1/jobs/{job_id}/events")

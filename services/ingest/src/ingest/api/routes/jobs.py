@@ -13,8 +13,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from ingest.api.deps import CurrentUser, Services, ServicesDep
 from ingest.api.errors import NothingToStreamError, ProblemError
-from ingest.api.responses import problem_responses
-from ingest.api.routes.analyze import links
+from ingest.api.responses import links, problem_responses
 from ingest.domain.jobs import JobRecord
 from ingest.metrics import RATE_LIMITED, SSE_STREAMS
 

@@ -1,0 +1,233 @@
+"""The submit use case: one profile in, a job out (or a problem).
+
+For an authenticated caller and a validated body: the Idempotency-Key (replay, 409, or
+reserve; completed once the job exists, released when the publish fails), the caller's
+submit budget, the ``profile.submitted`` publish (the job exists once it is acked), the
+job's local ``queued`` status, and the 202. The route (``routes/analyze.py``) and its
+fast request path (``submit_route.py``) only get the request into this shape.
+"""
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from careers_contracts import TOPICS, AnalyzeAccepted, ProfileSubmission
+from careers_runtime.codec import EventTooLargeError, Outgoing
+from careers_runtime.delivery import enqueue, publish
+from fastapi import Response
+from opentelemetry import propagate, trace
+from redis.exceptions import RedisError
+
+from ingest.api.deps import Services
+from ingest.api.errors import ProblemError
+from ingest.api.responses import links
+from ingest.auth import Principal
+from ingest.domain.idempotency import IdempotencyRecord, Outcome, decide
+from ingest.domain.submission import build_submission, fingerprint, new_job_id
+from ingest.metrics import RATE_LIMITED, SUBMITS
+
+SUBMITS_ACCEPTED = SUBMITS.labels("accepted")
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("careers.ingest")
+
+
+async def submit_profile(
+    services: Services,
+    profile: ProfileSubmission,
+    user: Principal,
+    idempotency_key: str | None,
+    *,
+    headers: Mapping[str, str],
+    counted: bool = False,
+) -> Response:
+    """The submit itself. ``headers`` carry the caller's trace context; ``counted`` says the
+    request was already counted against the caller's submit budget."""
+    # The body's hash only matters for an Idempotency-Key (same key, other body = 409).
+    digest = fingerprint(profile) if idempotency_key is not None else None
+    try:
+        if idempotency_key is not None and digest is not None:
+            replay = await _replay_or_refuse(services, user.sub, idempotency_key, digest)
+            if replay is not None:
+                return replay
+
+        if not counted:
+            await count_submit(services, user)
+
+        job_id = new_job_id(user.sub, idempotency_key)
+        if idempotency_key is not None and digest is not None:
+            pending = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="pending")
+            pending_ttl_s = 2 * services.settings.publish_timeout_s + 5
+            if not await services.idempotency.reserve(
+                user.sub, idempotency_key, pending, pending_ttl_s
+            ):
+                # A concurrent request with the same key won the race.
+                replay = await _replay_or_refuse(services, user.sub, idempotency_key, digest)
+                if replay is not None:
+                    return replay
+                raise ProblemError(
+                    409,
+                    "idempotency_key_in_progress",
+                    "Retry shortly.",
+                    headers={"Retry-After": "1"},
+                )
+    except RedisError as exc:
+        log.warning("redis unavailable", extra={"error": type(exc).__name__})
+        raise unavailable("The rate limiter or idempotency store") from exc
+
+    # The job's trace starts here (continuing the frontend's traceparent, if any); the
+    # events carry it in their Kafka headers to every service downstream.
+    with tracer.start_as_current_span(
+        "POST /v1/agents/analyze",
+        context=propagate.extract(headers),
+        kind=trace.SpanKind.SERVER,
+        attributes={"careers.job_id": job_id, "http.route": "/v1/agents/analyze"},
+    ):
+        await _submit(services, user.sub, profile, idempotency_key, job_id, digest)
+    SUBMITS_ACCEPTED.inc()
+    return accepted(job_id, services)
+
+
+async def count_submit(services: Services, user: Principal) -> None:
+    """One hit on the caller's submit budget; 429 once it is spent."""
+    decision = await services.limiter.hit(user.sub)
+    if not decision.allowed:
+        RATE_LIMITED.inc()
+        raise ProblemError(
+            429,
+            "rate_limited",
+            f"Too many submits: at most {services.limiter.item.amount} per "
+            f"{services.limiter.item.get_expiry()} s. Retry after {decision.retry_after_s} s.",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
+
+
+def accepted(job_id: str, services: Services, *, replayed: bool = False) -> Response:
+    """The 202 ``AnalyzeAccepted`` response, serialised once (no response-model round trip)."""
+    record = services.jobs.get(job_id)
+    body = AnalyzeAccepted(
+        job_id=job_id,
+        status=record.latest.status if record is not None else "queued",
+        links=links(job_id),
+    )
+    headers = {"Location": f"/v1/jobs/{job_id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return Response(
+        body.model_dump_json(), status_code=202, media_type="application/json", headers=headers
+    )
+
+
+def unavailable(what: str) -> ProblemError:
+    return ProblemError(
+        503,
+        "unavailable",
+        f"{what} is unavailable; nothing was submitted. Retry with the same Idempotency-Key.",
+        headers={"Retry-After": "2"},
+    )
+
+
+async def _publish(services: Services, event: Outgoing) -> None:
+    await asyncio.wait_for(
+        publish(services.broker, event, services.settings.service_name),
+        timeout=services.settings.publish_timeout_s,
+    )
+
+
+async def _replay_or_refuse(
+    services: Services, user_id: str, key: str, digest: str
+) -> Response | None:
+    """The first submit's 202 again for a replayed key, 409 for a key reused with another
+    body or still in progress, None for a key not seen yet."""
+    existing = await services.idempotency.get(user_id, key)
+    outcome = decide(existing, digest)
+    if outcome is Outcome.REPLAY and existing is not None:
+        SUBMITS.labels("replayed").inc()
+        return accepted(existing.job_id, services, replayed=True)
+    _refuse(outcome)
+    return None
+
+
+def _refuse(outcome: Outcome) -> None:
+    if outcome is Outcome.MISMATCH:
+        raise ProblemError(
+            409,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used with a different body; use a new key.",
+        )
+    if outcome is Outcome.IN_PROGRESS:
+        raise ProblemError(
+            409,
+            "idempotency_key_in_progress",
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            headers={"Retry-After": "1"},
+        )
+
+
+async def _submit(
+    services: Services,
+    user_id: str,
+    profile: ProfileSubmission,
+    idempotency_key: str | None,
+    job_id: str,
+    digest: str | None,
+) -> None:
+    """Publish the job's events; the job exists once ``profile.submitted`` is acked."""
+    submission = build_submission(
+        job_id=job_id,
+        user_id=user_id,
+        profile=profile,
+        idempotency_key=idempotency_key,
+        now=datetime.now(UTC),
+    )
+    try:
+        await _publish(
+            services,
+            Outgoing(TOPICS.profile_submitted, submission.submitted, submission.submitted_event_id),
+        )
+    except EventTooLargeError as exc:
+        await _release(services, user_id, idempotency_key)
+        raise ProblemError(413, "body_too_large", "The profile is too large.") from exc
+    except Exception as exc:
+        await _release(services, user_id, idempotency_key)
+        log.warning("publish failed", extra={"error": type(exc).__name__, "job_id": job_id})
+        raise unavailable("The event broker") from exc
+
+    # The job exists from here on. Its `queued` status is a convenience (the orchestrator's
+    # own updates follow): a failure to publish it must not turn an accepted job into an
+    # error, so the 202 does not wait for its ack (it is still produced with acks=all; a
+    # failure is logged and recorded on its producer span).
+    services.jobs.apply_local(submission.queued, submission.queued_event_id)
+    try:
+        async with asyncio.timeout(services.settings.publish_timeout_s):
+            ack = await enqueue(
+                services.broker,
+                Outgoing(TOPICS.job_status, submission.queued, submission.queued_event_id),
+                services.settings.service_name,
+            )
+        ack.add_done_callback(_queued_acked)
+    except Exception as exc:
+        log.warning("queued status not published", extra={"error": type(exc).__name__})
+    if idempotency_key is not None and digest is not None:
+        completed = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="completed")
+        try:
+            await services.idempotency.complete(user_id, idempotency_key, completed)
+        except RedisError as exc:
+            # The job id is derived from the key, so a retry still lands on the same job.
+            log.warning("idempotency record not completed", extra={"error": type(exc).__name__})
+
+
+def _queued_acked(ack: "asyncio.Future[Any]") -> None:
+    if not ack.cancelled() and (exc := ack.exception()) is not None:
+        log.warning("queued status not published", extra={"error": type(exc).__name__})
+
+
+async def _release(services: Services, user_id: str, key: str | None) -> None:
+    if key is None:
+        return
+    try:
+        await services.idempotency.release(user_id, key)
+    except RedisError:
+        log.warning("idempotency record not released; it expires on its own")
