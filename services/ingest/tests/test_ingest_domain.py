@@ -190,47 +190,6 @@ async def test_rate_limiter_in_process(rate: str) -> None:
     assert (await limiter.hit("u2")).allowed  # per user
 
 
-async def test_in_process_rate_limit_sweeps_inline_at_most_once_a_second(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from ingest import ratelimit
-    from ingest.ratelimit import SubmitRateLimiter, SweepingMemoryStorage
-    from limits.aio.storage import MemoryStorage
-
-    # The override replaces this name-mangled hook; a limits upgrade renaming it must fail here.
-    assert hasattr(MemoryStorage, "_MemoryStorage__schedule_expiry")
-
-    async def no_threads(*args: object, **kwargs: object) -> None:
-        raise AssertionError("the sweep must not use the thread pool")
-
-    monkeypatch.setattr(asyncio, "to_thread", no_threads)
-    sweeps = 0
-    original = SweepingMemoryStorage.sweep
-
-    def counting_sweep(self: SweepingMemoryStorage) -> None:
-        nonlocal sweeps
-        sweeps += 1
-        original(self)
-
-    monkeypatch.setattr(SweepingMemoryStorage, "sweep", counting_sweep)
-    limiter = SubmitRateLimiter("2/second")
-    assert isinstance(limiter.storage, SweepingMemoryStorage)
-    for user in ("a", "b", "c"):
-        for _ in range(3):
-            await limiter.hit(user)
-    assert sweeps == 1
-    assert all(len(events) == 2 for events in limiter.storage.events.values())
-
-    # Entries expire after the window: the next sweep (a second later) drops them.
-    monkeypatch.setattr(ratelimit, "SWEEP_INTERVAL_S", 0.0)
-    limiter.storage._next_sweep = 0.0
-    await asyncio.sleep(1.05)
-    assert (await limiter.hit("a")).allowed
-    assert sweeps == 2
-    (events,) = limiter.storage.events.values()  # only a's new hit is left
-    assert len(events) == 1
-
-
 @pytest.mark.parametrize(
     ("content_type", "expected"),
     [
