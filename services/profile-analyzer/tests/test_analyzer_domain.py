@@ -163,3 +163,14 @@ def test_vocabulary_lookup():
 def test_education_levels_as_written_outside_the_us(degrees, level):
     p = normalise({"summary": "x", "education": [{"degree": d, "field": ""} for d in degrees]})
     assert education_level(p) == level
+
+
+def test_domain_keyword_table_is_data_of_single_tokens() -> None:
+    from profile_analyzer.domain.analyzer import domain_keywords
+    from profile_analyzer.domain.vocabulary import tokens
+
+    table = domain_keywords()
+    assert table is domain_keywords()  # loaded once
+    assert len(table) >= 10 and all(table.values())
+    # matched against the profile's tokens: a keyword that is not one token never matches
+    assert all(tokens(k) == [k] for keys in table.values() for k in keys)

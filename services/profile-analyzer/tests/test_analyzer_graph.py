@@ -2,9 +2,10 @@
 
 import asyncio
 
+from careers_runtime.agent_kit import WARMUP_ANALYSIS, WARMUP_AS_OF, WARMUP_PROFILE, LLMSettings
+from careers_runtime.agent_kit.llm import refine_text
 from profile_analyzer.domain.analyzer import analyze
 from profile_analyzer.graph import get_app, run_analysis
-from profile_analyzer.llm import OFFLINE, provider_name, refine_text
 
 PROFILE = {
     "summary": "Certified MIG and TIG welder fabricating steel frames.",
@@ -34,7 +35,7 @@ def test_graph_matches_domain_and_compiles_once():
 
 def test_offline_provider_is_default_and_echoes(monkeypatch):
     monkeypatch.delenv("CAREERS_LLM_PROVIDER", raising=False)
-    assert provider_name() == OFFLINE
+    assert LLMSettings.from_env().offline
     assert asyncio.run(refine_text("same text", "rewrite")) == "same text"
 
 
@@ -42,3 +43,13 @@ def test_unreachable_llm_never_fails(monkeypatch):
     monkeypatch.setenv("CAREERS_LLM_PROVIDER", "no-such-provider")
     monkeypatch.setenv("CAREERS_LLM_TIMEOUT_S", "2")
     assert asyncio.run(refine_text("keep me", "rewrite")) == "keep me"
+
+
+def test_unreachable_llm_passed_explicitly_never_fails(monkeypatch):
+    monkeypatch.delenv("CAREERS_LLM_PROVIDER", raising=False)
+    llm = LLMSettings(provider="no-such-provider", timeout_s=2)
+    assert asyncio.run(refine_text("keep me", "rewrite", llm)) == "keep me"
+
+
+def test_the_matchers_warmup_analysis_is_the_analysis_of_the_warmup_profile():
+    assert analyze(WARMUP_PROFILE, as_of=WARMUP_AS_OF) == WARMUP_ANALYSIS

@@ -24,6 +24,7 @@ from careers_contracts import (
     ProfileSubmission,
     derive_event_id,
 )
+from careers_runtime.agent import record_step
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing, encode
 from careers_runtime.embedded_broker import free_port
@@ -32,7 +33,6 @@ from careers_runtime.testing.processes import ServiceProcess
 from careers_runtime.testing.records import collect_events
 from profile_analyzer.app import (
     STEP_COMPLETED,
-    STEP_RECORD,
     AnalyzerService,
     agent_version,
     input_summary,
@@ -131,7 +131,7 @@ async def test_handler_returns_completed_event_and_record_with_derived_ids() -> 
     assert [o.topic for o in first] == [TOPICS.analysis_completed, TOPICS.agent_outputs]
     assert [o.event_id for o in first] == [
         derive_event_id("evt-inproc", STEP_COMPLETED),
-        derive_event_id("evt-inproc", STEP_RECORD),
+        derive_event_id("evt-inproc", record_step("profile-analyzer")),
     ]
     assert [o.event_id for o in second] == [o.event_id for o in first]
     completed, record = first[0].payload, first[1].payload

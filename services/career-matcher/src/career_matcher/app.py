@@ -18,14 +18,13 @@ from careers_contracts import TOPICS, MatchCompleted, MatchRequested
 from careers_contracts.analysis import Recommendation
 from careers_contracts.topics import ConsumerGroup
 from careers_runtime.agent import AgentService, create_agent_app
+from careers_runtime.agent_kit import WARMUP_ANALYSIS, WARMUP_PROFILE
 from careers_runtime.codec import Incoming
 from faststream.asgi import AsgiFastStream
-from profile_analyzer.app import WARMUP_PROFILE
 
 from career_matcher.settings import MatcherSettings
 
 STEP_COMPLETED = "career-matcher/match.completed"
-STEP_RECORD = "career-matcher/agent-output"
 
 
 @lru_cache(maxsize=1)
@@ -78,25 +77,25 @@ class MatcherService(AgentService[MatchRequested, list[Recommendation]]):
 
     def __init__(self, settings: MatcherSettings, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
-        settings.export_llm_settings()
+        self.llm = settings.llm
 
     def version(self) -> str:
         return agent_version()
 
     async def warm_up(self) -> None:
         """Load catalog and embeddings, compile the graph and run it once."""
-        from profile_analyzer.domain.analyzer import analyze
-
         from career_matcher.graph import get_app, run_matching
 
         get_app()
-        await run_matching(analyze(WARMUP_PROFILE, as_of="2025-01"), WARMUP_PROFILE, limit=10)
+        await run_matching(WARMUP_ANALYSIS, WARMUP_PROFILE, limit=10, llm=self.llm)
 
     async def compute_result(self, event: Incoming[MatchRequested]) -> list[Recommendation]:
         from career_matcher.graph import run_matching
 
         request = event.payload
-        return await run_matching(request.analysis, request.profile, limit=request.top_k)
+        return await run_matching(
+            request.analysis, request.profile, limit=request.top_k, llm=self.llm
+        )
 
     def completed_event(
         self,

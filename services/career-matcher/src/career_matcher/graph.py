@@ -2,21 +2,20 @@
 
 retrieve -> score -> diversify -> explain -> refine -> validate
 
-Compiled once per process (lazy singleton); the catalog and embedder load once too.
-``refine`` rewrites explanation text only (offline echo by default), facts stay as scored.
+Built, compiled and run by the agent kit's ``LinearGraph`` (once per process); the catalog
+and embedder load once too. ``refine`` rewrites explanation text only (offline echo by
+default, see ``careers_runtime.agent_kit.llm``), facts stay as scored.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import threading
-import uuid
 from typing import Any, TypedDict
 
 from careers_contracts.analysis import ProfileAnalysis, Recommendation
 from careers_contracts.profile import ProfileSubmission
-from careers_runtime.telemetry import traced_node
+from careers_runtime.agent_kit.graph import LinearGraph
+from careers_runtime.agent_kit.settings import LLMSettings
 
 from career_matcher.domain import matcher as dom
 from career_matcher.domain.catalog import load_catalog
@@ -34,6 +33,7 @@ class MatchState(TypedDict, total=False):
     top: dict[str, Any]
     recs: dict[str, Any]
     result: dict[str, Any]
+    llm: LLMSettings | None
 
 
 async def _retrieve(state: MatchState) -> dict[str, Any]:
@@ -65,15 +65,17 @@ async def _explain(state: MatchState) -> dict[str, Any]:
 
 
 async def _refine(state: MatchState) -> dict[str, Any]:
-    from profile_analyzer.llm import refine_text
+    from careers_runtime.agent_kit.llm import refine_text
 
     items = state["recs"]["items"]
+    llm = state.get("llm")
     # concurrently: a slow provider costs one CAREERS_LLM_TIMEOUT_S per job, not one per text
     texts = await asyncio.gather(
         *(
             refine_text(
                 r.explanation,
                 "Rewrite this career-match explanation for the person in plain, friendly English.",
+                llm,
             )
             for r in items
         )
@@ -95,48 +97,34 @@ async def _validate(state: MatchState) -> dict[str, Any]:
     return {"result": {"items": recs}}
 
 
-def build_graph():  # -> spoon_ai.graph.CompiledGraph
-    from spoon_ai.graph import InMemoryCheckpointer, StateGraph
+def _load_data() -> None:
+    """The catalog, the embedder, the ESCO title glossary and the spelling dictionary."""
+    load_catalog()
+    load_embedder()
+    load_glossary()
+    load_speller()
 
-    g = StateGraph(
-        MatchState, checkpointer=InMemoryCheckpointer(max_checkpoints_per_thread=16, max_threads=64)
-    )
-    steps = [
+
+GRAPH = LinearGraph(
+    MatchState,
+    [
         ("retrieve", _retrieve),
         ("score", _score),
         ("diversify", _diversify),
         ("explain", _explain),
         ("refine", _refine),
         ("validate", _validate),
-    ]
-    for name, fn in steps:
-        g.add_node(name, traced_node(name, fn, component="career-matcher"))
-    g.set_entry_point("retrieve")
-    for (a, _), (b, _) in zip(steps, steps[1:], strict=False):
-        g.add_edge(a, b)
-    g.add_edge("validate", "__end__")
-    return g.compile()
+    ],
+    component="career-matcher",
+    thread_prefix="match",
+    prepare=_load_data,
+)
 
 
-_app: Any = None
-_lock = threading.Lock()
-
-
-def get_app():
+def get_app() -> Any:
     """The compiled graph; also loads the catalog, the embedder, the ESCO title glossary and
     the spelling dictionary (start-up cost once)."""
-    global _app
-    if _app is None:
-        # the engine logs every edge at INFO: keep per-job logs readable
-        logging.getLogger("spoon_ai.graph.engine").setLevel(logging.WARNING)
-        with _lock:
-            if _app is None:
-                load_catalog()
-                load_embedder()
-                load_glossary()
-                load_speller()
-                _app = build_graph()
-    return _app
+    return GRAPH.app()
 
 
 async def run_matching(
@@ -145,17 +133,16 @@ async def run_matching(
     *,
     limit: int = 10,
     thread_id: str | None = None,
+    llm: LLMSettings | None = None,
 ) -> list[Recommendation]:
-    """Entry point for the transport: analysis (+ profile when known) in, ranked list out."""
-    app = get_app()
-    tid = thread_id or f"match-{uuid.uuid4()}"
-    try:
-        out = await app.invoke(
-            {"analysis": analysis, "profile": profile, "limit": limit},
-            config={"configurable": {"thread_id": tid}},
-        )
-    finally:
-        app.graph.checkpointer.clear_thread(tid)
+    """Entry point for the transport: analysis (+ profile when known) in, ranked list out.
+
+    ``llm``: the refinement's provider (a service passes its settings'; ``None`` reads
+    ``CAREERS_LLM_PROVIDER`` / ``CAREERS_LLM_TIMEOUT_S`` at call time)."""
+    out = await GRAPH.run(
+        {"analysis": analysis, "profile": profile, "limit": limit, "llm": llm},
+        thread_id=thread_id,
+    )
     result = out.get("result")
     if not result:
         raise RuntimeError("matching graph ended without a result")

@@ -1,6 +1,6 @@
 """Settings of the career-matcher service (environment / ``.env``; see ``.env.example``)."""
 
-from profile_analyzer.settings import AgentSettings
+from careers_runtime.agent_kit.settings import AgentSettings
 
 
 class MatcherSettings(AgentSettings):

@@ -18,23 +18,15 @@ from typing import Any
 
 from careers_contracts import TOPICS, AnalysisCompleted, AnalysisRequested
 from careers_contracts.analysis import ProfileAnalysis
-from careers_contracts.profile import ProfileSubmission
 from careers_contracts.topics import ConsumerGroup
 from careers_runtime.agent import AgentService, create_agent_app
+from careers_runtime.agent_kit import WARMUP_AS_OF, WARMUP_PROFILE
 from careers_runtime.codec import Incoming
 from faststream.asgi import AsgiFastStream
 
 from profile_analyzer.settings import AnalyzerSettings
 
 STEP_COMPLETED = "profile-analyzer/analysis.completed"
-STEP_RECORD = "profile-analyzer/agent-output"
-
-WARMUP_PROFILE = ProfileSubmission(
-    headline="Software developer",
-    summary="Builds web services in Python and SQL; interested in data engineering.",
-    skills=["Python", "SQL"],
-    goals="Grow into data engineering.",
-)
 
 
 @lru_cache(maxsize=1)
@@ -86,7 +78,7 @@ class AnalyzerService(AgentService[AnalysisRequested, ProfileAnalysis]):
 
     def __init__(self, settings: AnalyzerSettings, **kwargs: Any) -> None:
         super().__init__(settings, **kwargs)
-        settings.export_llm_settings()
+        self.llm = settings.llm
 
     def version(self) -> str:
         return agent_version()
@@ -95,12 +87,12 @@ class AnalyzerService(AgentService[AnalysisRequested, ProfileAnalysis]):
         from profile_analyzer.graph import get_app, run_analysis
 
         get_app()
-        await run_analysis(WARMUP_PROFILE, as_of="2025-01")
+        await run_analysis(WARMUP_PROFILE, as_of=WARMUP_AS_OF, llm=self.llm)
 
     async def compute_result(self, event: Incoming[AnalysisRequested]) -> ProfileAnalysis:
         from profile_analyzer.graph import run_analysis
 
-        return await run_analysis(event.payload.profile, as_of=reference_month(event))
+        return await run_analysis(event.payload.profile, as_of=reference_month(event), llm=self.llm)
 
     def completed_event(
         self, request: AnalysisRequested, result: ProfileAnalysis, version: str, duration_ms: float

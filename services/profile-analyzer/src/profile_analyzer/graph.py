@@ -2,21 +2,20 @@
 
 normalise -> extract_skills -> experience -> flags -> summarise -> refine -> validate
 
-Compiled once per process (lazy singleton). ``refine`` rewrites the summary text through
-the configured LLM provider (offline echo by default, see ``profile_analyzer.llm``).
-State values are dicts/objects, never top-level lists (SpoonOS appends lists).
+Built, compiled and run by the agent kit's ``LinearGraph`` (once per process). ``refine``
+rewrites the summary text through the LLM provider in ``llm`` (offline echo by default, see
+``careers_runtime.agent_kit.llm``). State values are dicts/objects, never top-level lists
+(SpoonOS appends lists).
 """
 
 from __future__ import annotations
 
-import logging
-import threading
-import uuid
 from typing import Any, TypedDict
 
 from careers_contracts.analysis import ProfileAnalysis
 from careers_contracts.profile import ProfileSubmission
-from careers_runtime.telemetry import traced_node
+from careers_runtime.agent_kit.graph import LinearGraph
+from careers_runtime.agent_kit.settings import LLMSettings
 
 from profile_analyzer.domain import analyzer as dom
 
@@ -31,6 +30,7 @@ class AnalysisState(TypedDict, total=False):
     summary: str
     analysis: ProfileAnalysis
     error: str
+    llm: LLMSettings | None
 
 
 async def _normalise(state: AnalysisState) -> dict[str, Any]:
@@ -83,12 +83,13 @@ async def _summarise(state: AnalysisState) -> dict[str, Any]:
 
 
 async def _refine(state: AnalysisState) -> dict[str, Any]:
-    from profile_analyzer.llm import refine_text
+    from careers_runtime.agent_kit.llm import refine_text
 
     text = await refine_text(
         state["summary"],
         "Rewrite this profile summary for the person, "
         "in the second person, in at most 4 sentences.",
+        state.get("llm"),
     )
     return {"summary": text}
 
@@ -112,14 +113,9 @@ async def _validate(state: AnalysisState) -> dict[str, Any]:
     return {"analysis": ProfileAnalysis.model_validate(analysis.model_dump())}
 
 
-def build_graph():  # -> spoon_ai.graph.CompiledGraph
-    from spoon_ai.graph import InMemoryCheckpointer, StateGraph
-
-    g = StateGraph(
-        AnalysisState,
-        checkpointer=InMemoryCheckpointer(max_checkpoints_per_thread=16, max_threads=64),
-    )
-    steps = [
+GRAPH = LinearGraph(
+    AnalysisState,
+    [
         ("normalise", _normalise),
         ("extract_skills", _extract_skills),
         ("experience", _experience),
@@ -127,29 +123,15 @@ def build_graph():  # -> spoon_ai.graph.CompiledGraph
         ("summarise", _summarise),
         ("refine", _refine),
         ("validate", _validate),
-    ]
-    for name, fn in steps:
-        g.add_node(name, traced_node(name, fn, component="profile-analyzer"))
-    g.set_entry_point("normalise")
-    for (a, _), (b, _) in zip(steps, steps[1:], strict=False):
-        g.add_edge(a, b)
-    g.add_edge("validate", "__end__")
-    return g.compile()
+    ],
+    component="profile-analyzer",
+    thread_prefix="analysis",
+)
 
 
-_app: Any = None
-_lock = threading.Lock()
-
-
-def get_app():
-    global _app
-    if _app is None:
-        # the engine logs every edge at INFO: keep per-job logs readable
-        logging.getLogger("spoon_ai.graph.engine").setLevel(logging.WARNING)
-        with _lock:
-            if _app is None:
-                _app = build_graph()
-    return _app
+def get_app() -> Any:
+    """The compiled graph (once per process)."""
+    return GRAPH.app()
 
 
 async def run_analysis(
@@ -157,16 +139,13 @@ async def run_analysis(
     *,
     as_of: str | None = None,
     thread_id: str | None = None,
+    llm: LLMSettings | None = None,
 ) -> ProfileAnalysis:
-    """Entry point for the transport: one profile in, one validated analysis out."""
-    app = get_app()
-    tid = thread_id or f"analysis-{uuid.uuid4()}"
-    try:
-        out = await app.invoke(
-            {"raw": profile, "as_of": as_of or ""}, config={"configurable": {"thread_id": tid}}
-        )
-    finally:
-        app.graph.checkpointer.clear_thread(tid)
+    """Entry point for the transport: one profile in, one validated analysis out.
+
+    ``llm``: the refinement's provider (a service passes its settings'; ``None`` reads
+    ``CAREERS_LLM_PROVIDER`` / ``CAREERS_LLM_TIMEOUT_S`` at call time)."""
+    out = await GRAPH.run({"raw": profile, "as_of": as_of or "", "llm": llm}, thread_id=thread_id)
     analysis = out.get("analysis")
     if not isinstance(analysis, ProfileAnalysis):  # a graph that ended early is an error
         raise RuntimeError(f"analysis graph ended without a result: {out.get('error')}")

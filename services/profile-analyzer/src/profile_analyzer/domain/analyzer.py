@@ -7,9 +7,12 @@ profile are reported as flags, never silently corrected or guessed.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
+from importlib import resources
 from typing import Any
 
 from careers_contracts.analysis import AnalysisFlag, NormalizedSkill, ProfileAnalysis
@@ -246,178 +249,13 @@ def education_level(p: ProfileSubmission) -> str:
 
 
 # ----------------------------------------------------------------------------- domains
-# Broad fields of work, recognised from generic vocabulary (not from any one profile).
-_DOMAINS: dict[str, tuple[str, ...]] = {
-    "software & IT": (
-        "software",
-        "developer",
-        "programming",
-        "javascript",
-        "typescript",
-        "react",
-        "python",
-        "java",
-        "frontend",
-        "backend",
-        "web",
-        "devops",
-        "cloud",
-        "git",
-        "html",
-        "css",
-        "api",
-        "network",
-        "it",
-    ),
-    "data & analytics": (
-        "data",
-        "sql",
-        "analytics",
-        "dashboards",
-        "dashboard",
-        "statistics",
-        "tableau",
-        "pandas",
-        "excel",
-        "kpi",
-        "reports",
-        "bi",
-    ),
-    "design & creative": (
-        "design",
-        "designer",
-        "ux",
-        "ui",
-        "figma",
-        "wireframing",
-        "drawing",
-        "art",
-        "illustration",
-        "graphic",
-        "photography",
-        "portfolio",
-    ),
-    "healthcare": (
-        "nurse",
-        "nursing",
-        "patient",
-        "clinical",
-        "hospital",
-        "ehr",
-        "medical",
-        "health",
-        "care",
-        "pharmacy",
-        "therapy",
-    ),
-    "engineering": (
-        "engineer",
-        "engineering",
-        "cad",
-        "solidworks",
-        "fea",
-        "mechanical",
-        "electrical",
-        "civil",
-        "simulation",
-        "manufacturing",
-    ),
-    "skilled trades": (
-        "welding",
-        "welder",
-        "fabrication",
-        "electrician",
-        "plumbing",
-        "carpentry",
-        "machining",
-        "torch",
-        "blueprint",
-        "hvac",
-        "mechanic",
-    ),
-    "finance & accounting": (
-        "accounting",
-        "invoices",
-        "quickbooks",
-        "reconciliation",
-        "payable",
-        "receivable",
-        "bookkeeping",
-        "audit",
-        "tax",
-        "finance",
-        "journal",
-    ),
-    "law enforcement & security": (
-        "police",
-        "patrol",
-        "investigation",
-        "investigations",
-        "detective",
-        "security",
-        "surveillance",
-        "evidence",
-        "fraud",
-        "officer",
-    ),
-    "human resources & training": (
-        "hr",
-        "recruiting",
-        "onboarding",
-        "training",
-        "workshops",
-        "workshop",
-        "hris",
-        "employee",
-        "learning",
-        "development",
-    ),
-    "administration": (
-        "assistant",
-        "calendar",
-        "calendars",
-        "office",
-        "scheduling",
-        "travel",
-        "minutes",
-        "clerical",
-        "administrative",
-        "receptionist",
-    ),
-    "science & research": (
-        "research",
-        "laboratory",
-        "lab",
-        "chemistry",
-        "biology",
-        "hplc",
-        "physics",
-        "scientist",
-        "experiments",
-        "analytical",
-    ),
-    "education": ("teacher", "teaching", "tutor", "curriculum", "classroom", "students"),
-    "sales & customer service": (
-        "sales",
-        "customer",
-        "retail",
-        "barista",
-        "cashier",
-        "service",
-        "account",
-    ),
-    "hospitality & food": ("coffee", "restaurant", "kitchen", "chef", "cook", "hotel", "barista"),
-    "nature & animals": (
-        "animals",
-        "animal",
-        "nature",
-        "wildlife",
-        "environmental",
-        "farm",
-        "plants",
-        "veterinary",
-    ),
-}
+# Broad fields of work, recognised from generic vocabulary (not from any one profile): the
+# table is data, ``profile_analyzer/data/domain_keywords.json`` (field -> its keywords).
+@lru_cache(maxsize=1)
+def domain_keywords() -> dict[str, frozenset[str]]:
+    raw = resources.files("profile_analyzer").joinpath("data", "domain_keywords.json")
+    table = json.loads(raw.read_text(encoding="utf-8"))
+    return {name: frozenset(keys) for name, keys in table.items()}
 
 
 def profile_text(p: ProfileSubmission) -> str:
@@ -437,7 +275,7 @@ def domains(p: ProfileSubmission) -> list[str]:
     )
     toks = tokens(text)
     counts = {}
-    for name, keys in _DOMAINS.items():
+    for name, keys in domain_keywords().items():
         n = sum(1 for t in toks if t in keys)
         if n:
             counts[name] = n

@@ -2,13 +2,17 @@
 
 The graphs always run a ``refine`` node. Which provider it talks to:
 
-* ``CAREERS_LLM_PROVIDER`` unset or ``offline`` (default): the ``careers-offline`` provider
-  registered here with SpoonOS's ``@register_provider``. It returns the text unchanged, so
-  the graph stays identical and the output deterministic.
+* provider ``offline`` (default): the ``careers-offline`` provider registered here with
+  SpoonOS's ``@register_provider``. It returns the text unchanged, so the graph stays
+  identical and the output deterministic.
 * any SpoonOS provider name (``openai``, ``anthropic``, ``gemini``, ``deepseek``,
   ``openrouter``, ``ollama``) configured through SpoonOS's usual environment variables:
-  the text is rewritten by that model under ``CAREERS_LLM_TIMEOUT_S`` (default 8 s). Any
-  error, timeout or empty/oversized answer keeps the deterministic text.
+  the text is rewritten by that model under the timeout (default 8 s). Any error, timeout
+  or empty/oversized answer keeps the deterministic text.
+
+The provider and timeout are an ``LLMSettings`` passed in by the caller (a service passes
+``settings.llm``, from ``CAREERS_LLM_PROVIDER`` / ``CAREERS_LLM_TIMEOUT_S``); without one,
+``LLMSettings.from_env()`` reads the same variables at call time.
 
 Only wording changes: facts (codes, scores, skills, wages) never go through the model.
 """
@@ -17,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from typing import Any
 
 from spoon_ai.llm.interface import (
@@ -28,6 +31,8 @@ from spoon_ai.llm.interface import (
 )
 from spoon_ai.llm.registry import get_global_registry, register_provider
 from spoon_ai.schema import Message
+
+from careers_runtime.agent_kit.settings import LLMSettings
 
 log = logging.getLogger(__name__)
 
@@ -86,22 +91,19 @@ if not get_global_registry().is_registered(OFFLINE):
     register_provider(OFFLINE, [ProviderCapability.CHAT])(OfflineProvider)
 
 
-def provider_name() -> str:
-    return os.environ.get("CAREERS_LLM_PROVIDER", "").strip() or OFFLINE
-
-
 _offline = OfflineProvider()
 _chatbots: dict[str, Any] = {}
 
 
-async def refine_text(text: str, instruction: str) -> str:
+async def refine_text(text: str, instruction: str, llm: LLMSettings | None = None) -> str:
     """Return ``text`` reworded by the configured provider, or unchanged on any problem."""
-    name = provider_name()
+    llm = llm or LLMSettings.from_env()
+    name = llm.provider
     if not text:
         return text
-    if name in (OFFLINE, "offline", "none"):
+    if llm.offline:
         return (await _offline.chat([Message(role="user", content=text)])).content
-    timeout = float(os.environ.get("CAREERS_LLM_TIMEOUT_S", "8"))
+    timeout = llm.timeout_s
     try:
         from spoon_ai.chat import ChatBot
 

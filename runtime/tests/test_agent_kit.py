@@ -1,0 +1,59 @@
+"""The agent kit: LLM settings handed over explicitly, the linear graph builder and runner."""
+
+import asyncio
+import logging
+import os
+from typing import Any, TypedDict
+
+import pytest
+from careers_runtime.agent_kit import AgentSettings, LLMSettings
+from careers_runtime.agent_kit.graph import SPOON_ENGINE_LOG_LEVEL, LinearGraph
+
+
+def test_agent_settings_hand_the_llm_settings_over_without_touching_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("CAREERS_LLM_PROVIDER", raising=False)
+    monkeypatch.delenv("CAREERS_LLM_TIMEOUT_S", raising=False)
+    settings = AgentSettings(careers_llm_provider="openai", careers_llm_timeout_s=3)
+    assert settings.llm == LLMSettings(provider="openai", timeout_s=3.0)
+    assert not settings.llm.offline
+    assert "CAREERS_LLM_PROVIDER" not in os.environ
+    assert AgentSettings().llm.offline
+
+
+def test_llm_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CAREERS_LLM_PROVIDER", " ")
+    monkeypatch.setenv("CAREERS_LLM_TIMEOUT_S", "not read when offline")
+    assert LLMSettings.from_env().offline
+    monkeypatch.setenv("CAREERS_LLM_PROVIDER", "ollama")
+    monkeypatch.setenv("CAREERS_LLM_TIMEOUT_S", "2.5")
+    assert LLMSettings.from_env() == LLMSettings(provider="ollama", timeout_s=2.5)
+
+
+class State(TypedDict, total=False):
+    seen: dict[str, Any]
+
+
+def _step(name: str):
+    async def node(state: State) -> dict[str, Any]:
+        seen = dict(state.get("seen") or {"order": ""})
+        return {"seen": {"order": seen["order"] + name}}
+
+    return node
+
+
+def test_linear_graph_runs_the_steps_in_order_compiles_once_and_clears_its_thread() -> None:
+    prepared: list[int] = []
+    graph = LinearGraph(
+        State,
+        [(n, _step(n)) for n in "abc"],
+        component="test-agent",
+        thread_prefix="test",
+        prepare=lambda: prepared.append(1),
+    )
+    out = asyncio.run(graph.run({"seen": {"order": ">"}}, thread_id="t-1"))
+    assert out["seen"]["order"] == ">abc"
+    assert graph.app() is graph.app() and prepared == [1]
+    assert logging.getLogger("spoon_ai.graph.engine").level == SPOON_ENGINE_LOG_LEVEL
+    assert graph.app().graph.checkpointer.list_checkpoints("t-1") == []

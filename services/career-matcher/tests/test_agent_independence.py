@@ -1,0 +1,26 @@
+"""The matcher service runs without profile-analyzer's code: shared parts come from the
+agent kit (``careers_runtime.agent_kit``). The only thing it takes from that package is the
+ESCO occupation titles file it owns (``domain/glossary.py``), which imports the package's
+empty ``__init__`` to find the file. The in-process tools (``make recommend``,
+``make evaluate``, ``career_matcher.pipeline``) run both agents and import both on purpose."""
+
+import subprocess
+import sys
+
+CHECK = """
+import sys
+from career_matcher.app import MatcherService
+from career_matcher.graph import get_app
+from career_matcher.settings import MatcherSettings
+
+MatcherService(MatcherSettings())
+get_app()
+print(sorted(m for m in sys.modules if m.startswith("profile_analyzer")))
+"""
+
+
+def test_the_matcher_service_imports_no_analyzer_code() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", CHECK], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip().splitlines()[-1] == "['profile_analyzer']"
