@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
-from aiokafka import AIOKafkaProducer, ConsumerRecord
+from aiokafka import ConsumerRecord, TopicPartition
 from careers_contracts import DeadLetter, JobEvent, Topic
 from careers_contracts.topics import dead_letter_topic, retry_topic
 from faststream import AckPolicy
@@ -41,6 +41,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from careers_runtime import metrics
+from careers_runtime._faststream_adapter import started_producer, subscriber_consumer
 from careers_runtime.codec import (
     EventValidationError,
     Incoming,
@@ -88,14 +89,6 @@ class RetryPolicy:
         """Delay before ``attempt`` (2, 3, ...): exponential, capped, with full jitter."""
         ceiling = min(self.max_s, self.base_s * 2 ** (attempt - 2))
         return ceiling / 2 + random.uniform(0, ceiling / 2)
-
-
-def _producer(broker: KafkaBroker) -> AIOKafkaProducer | None:
-    """The started aiokafka producer behind ``broker``; None before start, after stop or
-    for FastStream's in-memory test broker (``publish`` then goes through FastStream)."""
-    state = getattr(broker.config.producer, "_producer", None)
-    producer = getattr(state, "producer", None) if state else None
-    return producer if isinstance(producer, AIOKafkaProducer) else None
 
 
 _produced: dict[str, Any] = {}
@@ -149,7 +142,7 @@ async def enqueue(broker: KafkaBroker, event: Outgoing, source: str) -> "asyncio
     try:
         with trace.use_span(span, end_on_exit=False):
             value, headers = encode(event, source)
-        producer = _producer(broker)
+        producer = started_producer(broker)
         if producer is None:
             ack: asyncio.Future[Any] = await broker.publish(
                 value, topic=topic, key=event.key.encode(), headers=headers, no_confirm=True
@@ -223,6 +216,12 @@ class EventConsumer:
             self._subscribe(list(self.routes), from_retry=False),
             self._subscribe([self.retry_topic.name], from_retry=True),
         ]
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions the main subscription (not the retry one) holds now; empty
+        before the broker started."""
+        client = subscriber_consumer(self.subscribers[0])
+        return set(client.assignment()) if client is not None else set()
 
     # ------------------------------------------------------------------ wiring
 
