@@ -11,7 +11,7 @@ Why the registry and not the running apps: the services' own FastStream apps (wh
 ``careers_runtime.delivery.publish``, so their generated documents list channels but not
 payload schemas or what they send. Generating from the registry gives platform teams the
 full contract, and works whether or not a service module is importable. The drift test
-(deploy/tests/test_deploy_manifests.py) fails when the registry or the models change
+(deploy/tests/test_asyncapi.py) fails when the registry or the models change
 without re-running this script.
 
     python scripts/export_asyncapi.py           # write docs/asyncapi/*.json

@@ -131,7 +131,7 @@ headers = st.one_of(garbled_headers, retry_headers, st.just([]))
 class RecordingBroker:
     """Stands in for the Kafka broker: records what the policy publishes."""
 
-    class config:  # mimics KafkaBroker.config.producer for _producer()
+    class config:  # mimics KafkaBroker.config.producer for started_producer()
         producer = None
 
     def __init__(self) -> None:

@@ -22,7 +22,8 @@ from careers_contracts.events import (
 )
 
 # Kafka's default max.message.bytes is ~1 MiB and the embedded broker enforces no limit,
-# so producers enforce ours (runtime.publishing) to behave the same everywhere.
+# so producers enforce ours (careers_runtime.codec.encode, EventTooLargeError) to behave
+# the same everywhere.
 MAX_EVENT_BYTES = 900 * 1024
 
 DAY_MS = int(timedelta(days=1).total_seconds() * 1000)

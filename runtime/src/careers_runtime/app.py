@@ -31,6 +31,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from careers_runtime._faststream_adapter import subscriber_consumer
 from careers_runtime.delivery import EventConsumer
 from careers_runtime.kafka_client import wait_for_kafka
 from careers_runtime.lag import LagMonitor
@@ -52,7 +53,7 @@ def assigned_partitions(consumers: Sequence[EventConsumer]) -> int:
     total = 0
     for consumer in consumers:
         for subscriber in consumer.subscribers:
-            client = getattr(subscriber, "consumer", None)
+            client = subscriber_consumer(subscriber)
             if client is not None:
                 total += len(client.assignment())
     return total

@@ -9,9 +9,10 @@ it is exact on Apache Kafka.
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from careers_runtime import metrics
+from careers_runtime._faststream_adapter import subscriber_consumer
 
 if TYPE_CHECKING:
     from careers_runtime.delivery import EventConsumer
@@ -26,7 +27,7 @@ class LagMonitor:
     async def refresh(self) -> None:
         for consumer in self.consumers:
             for subscriber in consumer.subscribers:
-                client: Any = getattr(subscriber, "consumer", None)
+                client = subscriber_consumer(subscriber)
                 if client is None:
                     continue
                 for tp in client.assignment():

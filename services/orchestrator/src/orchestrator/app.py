@@ -44,10 +44,7 @@ class Ownership:
         self.names = {t.name for t in CONSUMED_TOPICS}
 
     def partitions(self) -> set[int]:
-        client = getattr(self.consumer.subscribers[0], "consumer", None)
-        if client is None:
-            return set()
-        return {tp.partition for tp in client.assignment() if tp.topic in self.names}
+        return {tp.partition for tp in self.consumer.assignment() if tp.topic in self.names}
 
     def owns(self, job_id: str, assigned: set[int]) -> bool:
         return partition_of(job_id, TOPICS.analysis_completed.partitions) in assigned

@@ -1,0 +1,327 @@
+"""The consumer side of the delivery policy: ``EventConsumer`` runs a group's handlers.
+
+For each fetched batch (``batching``): every record is validated, handled, and its
+outputs published (``publishing``); a failure goes to the retry topic or the dead-letter
+topic (``retries``). Commit after produce: FastStream commits the batch's offsets only
+when this returns, and anything escaping rewinds the batch for re-delivery.
+"""
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from aiokafka import ConsumerRecord, TopicPartition
+from careers_contracts import JobEvent, Topic
+from careers_contracts.topics import dead_letter_topic, retry_topic
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+
+from careers_runtime import metrics
+from careers_runtime._faststream_adapter import subscriber_consumer
+from careers_runtime.codec import (
+    EventValidationError,
+    Incoming,
+    Outgoing,
+    PermanentError,
+    decode,
+    decode_headers,
+)
+from careers_runtime.delivery.batching import _parse_batch, _undecoded, run_in_key_order
+from careers_runtime.delivery.publishing import publish_all, tracer
+from careers_runtime.delivery.retries import (
+    RetryPolicy,
+    _Origin,
+    _retry_origin,
+    dead_letter,
+    retry_headers,
+)
+from careers_runtime.logging import job_id_var
+from careers_runtime.settings import ServiceSettings
+
+# The package's logger (one name for the whole policy, as before the split).
+log = logging.getLogger("careers_runtime.delivery")
+
+Handler = Callable[[Incoming[Any]], Awaitable[Sequence[Outgoing]]]
+# Metric label for a topic a record claims but this group does not consume (bounded labels).
+_UNKNOWN_TOPIC = "<unknown>"
+
+
+class EventConsumer:
+    """One consumer group's subscription to its topics (and the group's retry topic).
+
+    ``routes`` maps each consumed topic to its handler. All of them share one Kafka
+    consumer, so a job's events from different topics are handled in key order too.
+    """
+
+    def __init__(
+        self,
+        broker: KafkaBroker,
+        settings: ServiceSettings,
+        *,
+        group: str,
+        routes: dict[Topic, Handler],
+        partition_assignment_strategy: Sequence[type[Any]] | None = None,
+    ) -> None:
+        self.broker = broker
+        self.settings = settings
+        self.group = group
+        self.routes = {topic.name: (topic, handler) for topic, handler in routes.items()}
+        self.retry_topic = retry_topic(group)
+        self.dead_letter_topic = dead_letter_topic(group)
+        self.policy = RetryPolicy(
+            settings.retry_max_attempts, settings.retry_backoff_base_s, settings.retry_backoff_max_s
+        )
+        self._slots = asyncio.Semaphore(settings.max_in_flight)
+        # Optional assignor for the main subscription, e.g. aiokafka's RangePartitionAssignor
+        # so that partition p of every consumed topic lands on the same member (a process
+        # manager needs all of one job's events, whatever their topic, in one replica).
+        self._assignors = tuple(partition_assignment_strategy or ())
+        self.subscribers = [
+            self._subscribe(list(self.routes), from_retry=False),
+            self._subscribe([self.retry_topic.name], from_retry=True),
+        ]
+
+    def assignment(self) -> set[TopicPartition]:
+        """The partitions the main subscription (not the retry one) holds now; empty
+        before the broker started."""
+        client = subscriber_consumer(self.subscribers[0])
+        return set(client.assignment()) if client is not None else set()
+
+    # ------------------------------------------------------------------ wiring
+
+    def _subscribe(self, topic_names: list[str], *, from_retry: bool) -> Any:
+        extra: dict[str, Any] = {}
+        if self._assignors and not from_retry:
+            extra["partition_assignment_strategy"] = self._assignors
+        batch_timeout_ms = self.settings.kafka_batch_timeout_ms
+        fetch_max_wait_ms = self.settings.kafka_fetch_max_wait_ms
+        if from_retry:
+            # Retried records wait out a backoff anyway: poll the retry topic slowly.
+            batch_timeout_ms = max(batch_timeout_ms, self.settings.kafka_retry_poll_ms)
+            fetch_max_wait_ms = max(fetch_max_wait_ms, self.settings.kafka_retry_poll_ms)
+        subscriber = self.broker.subscriber(
+            *topic_names,
+            # The retry topic has its own group: members of one group should subscribe to
+            # the same topics, or assignment depends on the broker's assignor quirks.
+            group_id=f"{self.group}-retry" if from_retry else self.group,
+            batch=True,
+            max_records=self.settings.kafka_max_batch_records,
+            batch_timeout_ms=batch_timeout_ms,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.settings.kafka_session_timeout_ms,
+            fetch_max_wait_ms=fetch_max_wait_ms,
+            heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
+            # Commit only after the batch's outputs are acknowledged; anything escaping
+            # (e.g. the broker is unreachable while producing) rewinds for re-delivery.
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            parser=_parse_batch,
+            decoder=_undecoded,
+            title=f"{self.group}:{'+'.join(topic_names)}",
+            description="; ".join(
+                self.routes[t][0].description for t in topic_names if t in self.routes
+            )
+            or f"Retries of {self.group}",
+            **extra,
+        )
+
+        async def on_batch(body: list[Any], message: KafkaMessage) -> None:
+            records: tuple[ConsumerRecord[Any, Any], ...] = tuple(message.raw_message)  # type: ignore[arg-type]
+            await self.process_batch(records, from_retry=from_retry)
+
+        subscriber(on_batch)
+        return subscriber
+
+    # --------------------------------------------------------------- processing
+
+    async def process_batch(
+        self, records: Sequence[ConsumerRecord[Any, Any]], *, from_retry: bool
+    ) -> None:
+        await run_in_key_order(records, self._slots, self.process_record, from_retry=from_retry)
+
+    async def process_record(self, record: ConsumerRecord[Any, Any], *, from_retry: bool) -> None:
+        headers = decode_headers(record.headers)
+        if from_retry:
+            parsed = _retry_origin(headers)
+            if isinstance(parsed, str):  # garbled retry headers: nothing to retry from
+                origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
+                metrics.CONSUMED.labels(record.topic, self.group).inc()
+                await self._reject(record, headers, origin, EventValidationError(parsed))
+                return
+            origin = parsed
+            await self._wait_until(origin.not_before_ms)
+        else:
+            origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
+        source_topic = origin.topic
+        attempt = origin.attempt
+        metrics.CONSUMED.labels(
+            source_topic if source_topic in self.routes else _UNKNOWN_TOPIC, self.group
+        ).inc()
+
+        parent = propagate.extract(headers)
+        token = otel_context.attach(parent)
+        started = time.perf_counter()
+        metrics.IN_FLIGHT.labels(self.group).inc()
+        try:
+            with tracer.start_as_current_span(
+                f"{source_topic} process",
+                kind=trace.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": source_topic,
+                    "messaging.consumer.group.name": self.group,
+                    "messaging.kafka.offset": record.offset,
+                    "messaging.message.id": headers.get("ce_id", ""),
+                    "careers.attempt": attempt,
+                },
+            ) as span:
+                await self._handle(record, headers, origin, span)
+        finally:
+            metrics.IN_FLIGHT.labels(self.group).dec()
+            metrics.HANDLER_SECONDS.labels(
+                source_topic if source_topic in self.routes else _UNKNOWN_TOPIC, self.group
+            ).observe(time.perf_counter() - started)
+            otel_context.detach(token)
+
+    async def _reject(
+        self,
+        record: ConsumerRecord[Any, Any],
+        headers: dict[str, str],
+        origin: "_Origin",
+        exc: EventValidationError,
+    ) -> None:
+        """A record that is not a valid event: straight to the dead-letter topic."""
+        label = origin.topic if origin.topic in self.routes else _UNKNOWN_TOPIC
+        log.warning(
+            "invalid event dead-lettered",
+            extra={"topic": label, "offset": record.offset, "reason": str(exc)[:500]},
+        )
+        metrics.FAILED.labels(label, self.group, exc.error_class).inc()
+        await self._dead_letter(record, headers, origin, exc, exc.error_class)
+
+    async def _handle(
+        self,
+        record: ConsumerRecord[Any, Any],
+        headers: dict[str, str],
+        origin: "_Origin",
+        span: trace.Span,
+    ) -> None:
+        source_topic = origin.topic
+        try:
+            if source_topic not in self.routes:
+                raise EventValidationError(f"{self.group} does not consume {source_topic[:200]}")
+            if record.key is None:
+                raise EventValidationError("record has no key (event topics are keyed by job id)")
+            topic, handler = self.routes[source_topic]
+            envelope, payload = decode(record.value, topic)
+        except EventValidationError as exc:
+            await self._reject(record, headers, origin, exc)
+            return
+        except Exception as exc:  # pragma: no cover - decode raises only EventValidationError
+            reason = EventValidationError(f"undecodable record: {type(exc).__name__}")
+            await self._reject(record, headers, origin, reason)
+            return
+
+        job_token = job_id_var.set(envelope.subject)
+        span.set_attribute("careers.job_id", envelope.subject)
+        try:
+            incoming: Incoming[JobEvent] = Incoming(
+                envelope=envelope,
+                payload=payload,
+                topic=source_topic,
+                partition=origin.partition,
+                offset=origin.offset,
+                headers=headers,
+                attempt=origin.attempt,
+            )
+            try:
+                outputs = await asyncio.wait_for(
+                    handler(incoming), timeout=self.settings.handler_timeout_s
+                )
+            except PermanentError as exc:
+                span.record_exception(exc)
+                metrics.FAILED.labels(source_topic, self.group, exc.error_class).inc()
+                log.warning("permanent failure, dead-lettered", extra={"error": str(exc)})
+                await self._dead_letter(record, headers, origin, exc, exc.error_class)
+                return
+            except Exception as exc:
+                span.record_exception(exc)
+                metrics.FAILED.labels(source_topic, self.group, "transient").inc()
+                await self._retry_or_dead_letter(record, headers, origin, exc)
+                return
+            await publish_all(self.broker, outputs, self.settings.service_name)
+        finally:
+            job_id_var.reset(job_token)
+
+    async def _wait_until(self, not_before_ms: int) -> None:
+        delay = not_before_ms / 1000 - time.time()
+        if delay > 0:
+            await asyncio.sleep(min(delay, self.policy.max_s))
+
+    # ----------------------------------------------------------- retry and DLQ
+
+    async def _retry_or_dead_letter(
+        self,
+        record: ConsumerRecord[Any, Any],
+        headers: dict[str, str],
+        origin: "_Origin",
+        exc: Exception,
+    ) -> None:
+        attempt = origin.attempt
+        if attempt >= self.policy.max_attempts:
+            log.error(
+                "retries exhausted, dead-lettered",
+                extra={"attempts": attempt, "error": f"{type(exc).__name__}: {exc}"[:500]},
+            )
+            await self._dead_letter(record, headers, origin, exc, "exhausted")
+            return
+        next_attempt = attempt + 1
+        delay = self.policy.backoff_s(next_attempt)
+        headers_out = retry_headers(headers, origin, exc, next_attempt, delay)
+        log.warning(
+            "handler failed, will retry",
+            extra={"attempt": attempt, "retry_in_s": round(delay, 2), "error": type(exc).__name__},
+        )
+        await self.broker.publish(
+            record.value, topic=self.retry_topic.name, key=record.key, headers=headers_out
+        )
+        metrics.RETRIED.labels(origin.topic, self.group).inc()
+
+    async def _dead_letter(
+        self,
+        record: ConsumerRecord[Any, Any],
+        headers: dict[str, str],
+        origin: "_Origin",
+        exc: BaseException,
+        error_class: str,
+    ) -> None:
+        letter = dead_letter(record, headers, origin, exc, error_class, self.group)
+        await self.broker.publish(
+            letter.model_dump_json(by_alias=True).encode(),
+            topic=self.dead_letter_topic.name,
+            key=record.key,
+            headers={"ce_type": "careers.dead-letter", "x-error-class": error_class},
+        )
+        label = origin.topic if origin.topic in self.routes else _UNKNOWN_TOPIC
+        metrics.DEAD_LETTERED.labels(label, self.group, error_class).inc()
+
+
+def consume(
+    broker: KafkaBroker,
+    settings: ServiceSettings,
+    *,
+    group: str,
+    routes: dict[Topic, Handler],
+    partition_assignment_strategy: Sequence[type[Any]] | None = None,
+) -> EventConsumer:
+    """Subscribe each topic's handler for ``group`` with the delivery policy (this package)."""
+    return EventConsumer(
+        broker,
+        settings,
+        group=group,
+        routes=routes,
+        partition_assignment_strategy=partition_assignment_strategy,
+    )
