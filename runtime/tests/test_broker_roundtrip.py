@@ -11,20 +11,18 @@ import json
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
 from aiokafka.partitioner import murmur2
-from careers_contracts import TOPICS, DeadLetter, ProfileSubmission, ProfileSubmitted
+from careers_contracts import TOPICS, DeadLetter
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.dead_letters import wait_for_dead_letters
 from careers_runtime.testing.polling import wait_until
-from careers_runtime.testing.processes import echo_worker
+from careers_runtime.testing.processes import echo_handled, echo_worker, profile_submitted
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 
@@ -73,23 +71,6 @@ def group_workers(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
             process.stop()
 
 
-def _submitted(job_id: str) -> Outgoing:
-    payload = ProfileSubmitted(
-        job_id=job_id,
-        user_id="user_rt",
-        submitted_at=datetime.now(UTC),
-        profile=ProfileSubmission(summary="Round trip"),
-    )
-    return Outgoing(TOPIC, payload, event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, job_id)))
-
-
-def _handled(out: Path, prefix: str) -> list[dict]:
-    if not out.exists():
-        return []
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["jobId"].startswith(prefix)]
-
-
 async def _publish(bootstrap: str, events: list[Outgoing]) -> None:
     broker = create_broker(ServiceSettings(kafka_bootstrap_servers=bootstrap, service_name="test"))
     await broker.start()
@@ -102,16 +83,16 @@ async def _publish(bootstrap: str, events: list[Outgoing]) -> None:
 async def test_group_of_two_splits_partitions_and_sees_each_event_once(group_workers: dict) -> None:
     prefix = f"rt-{uuid.uuid4().hex[:6]}-"
     job_ids = [f"{prefix}{i}" for i in range(60)]
-    await _publish(group_workers["bootstrap"], [_submitted(j) for j in job_ids])
+    await _publish(group_workers["bootstrap"], [profile_submitted(j) for j in job_ids])
 
     rows = await asyncio.to_thread(
         wait_until,
         lambda: (
-            len(_handled(group_workers["out"], prefix)) >= 60
-            and _handled(group_workers["out"], prefix)
+            len(echo_handled(group_workers["out"], prefix)) >= 60
+            and echo_handled(group_workers["out"], prefix)
         ),
     )
-    rows = _handled(group_workers["out"], prefix)
+    rows = echo_handled(group_workers["out"], prefix)
     assert sorted(r["jobId"] for r in rows) == sorted(job_ids), "each event exactly once"
     by_pid: dict[int, set[int]] = {}
     for row in rows:
@@ -132,10 +113,10 @@ async def test_workers_continue_the_publishers_trace_without_an_exporter(
     job_id = f"tr-{uuid.uuid4().hex[:6]}"
     token = otel_context.attach(parent)
     try:
-        await _publish(group_workers["bootstrap"], [_submitted(job_id)])
+        await _publish(group_workers["bootstrap"], [profile_submitted(job_id)])
     finally:
         otel_context.detach(token)
-    rows = await asyncio.to_thread(wait_until, lambda: _handled(group_workers["out"], job_id))
+    rows = await asyncio.to_thread(wait_until, lambda: echo_handled(group_workers["out"], job_id))
     assert [r["traceId"] for r in rows] == [trace_id]
 
 
@@ -169,7 +150,7 @@ async def test_invalid_event_is_dead_lettered_with_the_reason(group_workers: dic
 
 async def test_failing_handler_retries_then_dead_letters_with_history(group_workers: dict) -> None:
     job_id = f"fail-{uuid.uuid4().hex[:6]}"
-    await _publish(group_workers["bootstrap"], [_submitted(job_id)])
+    await _publish(group_workers["bootstrap"], [profile_submitted(job_id)])
     letters = await _dead_letters(group_workers["bootstrap"], group_workers["group"], job_id)
     assert len(letters) == 1
     letter = letters[0]

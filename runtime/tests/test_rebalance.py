@@ -8,22 +8,24 @@ repeat harmless), so duplicates are bounded, not forbidden.
 """
 
 import asyncio
-import json
 import signal
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
-from careers_contracts import TOPICS, ProfileSubmission, ProfileSubmitted
+from careers_contracts import TOPICS
 from careers_runtime.broker import create_broker
-from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.testing.polling import wait_until
-from careers_runtime.testing.processes import ServiceProcess, echo_worker
+from careers_runtime.testing.processes import (
+    ServiceProcess,
+    echo_handled,
+    echo_worker,
+    profile_submitted,
+)
 
 pytestmark = pytest.mark.broker
 TOPIC = TOPICS.profile_submitted
@@ -43,23 +45,6 @@ def _assigned(port: int) -> int:
         )
     except (httpx.HTTPError, ValueError, KeyError):
         return 0
-
-
-def _event(job_id: str) -> Outgoing:
-    payload = ProfileSubmitted(
-        job_id=job_id,
-        user_id="user_rebalance",
-        submitted_at=datetime.now(UTC),
-        profile=ProfileSubmission(summary="Rebalance under load"),
-    )
-    return Outgoing(TOPIC, payload, event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, job_id)))
-
-
-def _handled(out: Path, prefix: str) -> list[dict]:
-    if not out.exists():
-        return []
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    return [r for r in rows if r["jobId"].startswith(prefix)]
 
 
 async def test_replica_joining_and_leaving_under_load_loses_nothing(
@@ -92,7 +77,7 @@ async def test_replica_joining_and_leaving_under_load_loses_nothing(
                     a.signal(signal.SIGTERM)  # drain, commit, leave the group
                     left_at = chunk_start
                 chunk = job_ids[chunk_start : chunk_start + 5]
-                await publish_all(broker, [_event(j) for j in chunk], "test")
+                await publish_all(broker, [profile_submitted(j) for j in chunk], "test")
                 await asyncio.sleep(0.3)
         finally:
             await broker.stop()
@@ -103,13 +88,13 @@ async def test_replica_joining_and_leaving_under_load_loses_nothing(
         assert "Application shutdown complete" in a.tail(200), "A drained and left"
 
         def all_handled() -> bool:
-            return {r["jobId"] for r in _handled(out, prefix)} >= set(job_ids)
+            return {r["jobId"] for r in echo_handled(out, prefix)} >= set(job_ids)
 
         assert await asyncio.to_thread(wait_until, all_handled, 60), (
-            f"lost: {sorted(set(job_ids) - {r['jobId'] for r in _handled(out, prefix)})[:10]}"
+            f"lost: {sorted(set(job_ids) - {r['jobId'] for r in echo_handled(out, prefix)})[:10]}"
             f"\n{a.tail()}\n{b.tail()}"
         )
-        rows = _handled(out, prefix)
+        rows = echo_handled(out, prefix)
         pids = {r["pid"] for r in rows}
         assert len(pids) == 2, "both replicas handled events"
         duplicates = len(rows) - len({r["jobId"] for r in rows})

@@ -1,17 +1,24 @@
 """Run services as real subprocesses in tests, with their output captured to a file."""
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 import httpx
+from careers_contracts import TOPICS, ProfileSubmission, ProfileSubmitted
+
+from careers_runtime.codec import Outgoing
+from careers_runtime.local_servers import LocalServer
 
 
-class ServiceProcess:
+class ServiceProcess(LocalServer):
     """``python -m <module>`` in its own process group, with env overrides."""
 
     def __init__(
@@ -79,17 +86,6 @@ class ServiceProcess:
         if self.process is not None:
             self.process.wait()
 
-    def __enter__(self) -> "ServiceProcess":
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
 
 def echo_worker(
     bootstrap: str, group: str, out: Path, log_path: Path, **env: str
@@ -109,3 +105,24 @@ def echo_worker(
     }
     process = ServiceProcess("careers_runtime.testing.echo_worker", base | env, log_path)
     return process.start(), port
+
+
+def profile_submitted(job_id: str, summary: str = "A test profile") -> Outgoing:
+    """A ``profile.submitted`` event for ``job_id`` with a deterministic event id."""
+    payload = ProfileSubmitted(
+        job_id=job_id,
+        user_id="user_test",
+        submitted_at=datetime.now(UTC),
+        profile=ProfileSubmission(summary=summary),
+    )
+    return Outgoing(
+        TOPICS.profile_submitted, payload, event_id=str(uuid.uuid5(uuid.NAMESPACE_URL, job_id))
+    )
+
+
+def echo_handled(out: Path, prefix: str) -> list[dict[str, Any]]:
+    """What echo workers wrote to ``out`` for jobs whose id starts with ``prefix``."""
+    if not out.exists():
+        return []
+    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
+    return [r for r in rows if r["jobId"].startswith(prefix)]
