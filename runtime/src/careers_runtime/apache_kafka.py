@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from careers_runtime.embedded_broker import free_port
-from careers_runtime.local_servers import LocalServer, terminate
+from careers_runtime.local_servers import LocalServer, stop_on_signals, terminate
 
 log = logging.getLogger(__name__)
 
@@ -547,14 +547,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = stop_on_signals()
     try:
         kafka = ApacheKafka(
             nodes=args.nodes, secure=args.secure, first_port=args.port, workdir=args.workdir
@@ -566,7 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Apache Kafka on {kafka.bootstrap} (Ctrl-C to stop)", flush=True)
         if kafka.secure:
             print(f"SASL_SSL on {kafka.secure_bootstrap}, CA {kafka.pki and kafka.pki.ca_file}")
-        while not stopping and any(n.alive for n in kafka.node_list):
+        while not stop.is_set() and any(n.alive for n in kafka.node_list):
             time.sleep(0.2)
     finally:
         kafka.stop()

@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import random
-import signal
 import socket
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from careers_runtime.kafka_client import TANSU_CLIENT_ENV
-from careers_runtime.local_servers import LocalServer, terminate
+from careers_runtime.local_servers import LocalServer, stop_on_signals, terminate
 from careers_runtime.topics_admin import ensure_topics
 
 log = logging.getLogger(__name__)
@@ -211,17 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = stop_on_signals()
     with EmbeddedKafka(port=args.port) as broker:
         print(f"embedded Kafka broker on {broker.bootstrap} (Ctrl-C to stop)", flush=True)
-        while not stop and broker.process is not None and broker.process.poll() is None:
+        while not stop.is_set() and broker.process is not None and broker.process.poll() is None:
             time.sleep(0.2)
     return 0
 

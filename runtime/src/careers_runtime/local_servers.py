@@ -2,7 +2,9 @@
 Redis, the Convex stand-in): ``with`` support over ``start()``/``stop()``, and stopping a
 child process politely first."""
 
+import signal
 import subprocess
+import threading
 from types import TracebackType
 from typing import Self
 
@@ -19,6 +21,14 @@ def terminate(process: "subprocess.Popen[bytes] | None", timeout_s: float = 5.0)
             process.kill()
             process.wait()
     return process.returncode
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT: how a launcher's ``main`` knows to stop."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
 
 
 class LocalServer:
