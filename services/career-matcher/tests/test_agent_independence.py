@@ -1,8 +1,8 @@
 """The matcher service runs without profile-analyzer's code: shared parts come from the
-agent kit (``careers_runtime.agent_kit``). The only thing it takes from that package is the
-ESCO occupation titles file it owns (``domain/glossary.py``), which imports the package's
-empty ``__init__`` to find the file. The in-process tools (``make recommend``,
-``make evaluate``, ``career_matcher.pipeline``) run both agents and import both on purpose."""
+agent kit (``careers_runtime.agent_kit``) and the ESCO occupation titles from the
+``careers-occupations`` package, not from the other agent. The in-process tools
+(``make recommend``, ``make evaluate``, ``career_matcher.pipeline``) run both agents and
+import both on purpose."""
 
 import subprocess
 import sys
@@ -23,4 +23,4 @@ def test_the_matcher_service_imports_no_analyzer_code() -> None:
     out = subprocess.run(
         [sys.executable, "-c", CHECK], capture_output=True, text=True, check=True, timeout=120
     )
-    assert out.stdout.strip().splitlines()[-1] == "['profile_analyzer']"
+    assert out.stdout.strip().splitlines()[-1] == "[]"

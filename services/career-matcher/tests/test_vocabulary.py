@@ -5,8 +5,15 @@ from career_matcher.domain.glossary import load_glossary
 from career_matcher.domain.matcher import want_phrase
 from career_matcher.domain.spelling import load_speller
 from career_matcher.pipeline import recommend_profile
+from careers_occupations import load_occupations
 
 AS_OF = "2025-11"
+
+
+def test_glossary_reads_the_shared_occupations_package():
+    glossary, occupations = load_glossary(), load_occupations()
+    assert glossary.ids == [o.id for o in occupations]
+    assert glossary.definitions == [o.definition for o in occupations]
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,9 @@
 import json
 
 import pytest
+from careers_occupations import load_occupations
 from profile_analyzer.domain.analyzer import analyze, education_level, normalise
-from profile_analyzer.domain.vocabulary import load_vocabulary
+from profile_analyzer.domain.vocabulary import load_vocabulary, occupation_words
 
 AS_OF = "2025-11"
 
@@ -174,3 +175,9 @@ def test_domain_keyword_table_is_data_of_single_tokens() -> None:
     assert len(table) >= 10 and all(table.values())
     # matched against the profile's tokens: a keyword that is not one token never matches
     assert all(tokens(k) == [k] for keys in table.values() for k in keys)
+
+
+def test_job_words_come_from_the_shared_occupations_package():
+    words = occupation_words()
+    assert {"plasterer", "radiographer", "glazier"} <= words
+    assert all(w in words for w in load_occupations()[0].labels.split())

