@@ -15,7 +15,7 @@ from convex_sync.domain.documents import (
     iso,
     recommendations_document,
 )
-from convex_sync.domain.retry import Backoff, Outcome, classify, next_delay, parse_retry_after
+from convex_sync.domain.retry import Backoff, WriteOutcome, classify, next_delay, parse_retry_after
 from convex_sync.settings import ConvexSyncSettings
 from pydantic import ValidationError
 
@@ -146,23 +146,23 @@ def test_timestamps_are_iso_8601_with_a_zone(moment: datetime, expected: str) ->
 @pytest.mark.parametrize(
     ("status", "outcome"),
     [
-        (200, Outcome.OK),
-        (201, Outcome.OK),
-        (408, Outcome.RETRY),
-        (429, Outcome.RETRY),
-        (500, Outcome.RETRY),
-        (502, Outcome.RETRY),
-        (503, Outcome.RETRY),
-        (504, Outcome.RETRY),
-        (400, Outcome.PERMANENT),
-        (401, Outcome.PERMANENT),
-        (404, Outcome.PERMANENT),
-        (409, Outcome.PERMANENT),
-        (413, Outcome.PERMANENT),
-        (302, Outcome.PERMANENT),
+        (200, WriteOutcome.OK),
+        (201, WriteOutcome.OK),
+        (408, WriteOutcome.RETRY),
+        (429, WriteOutcome.RETRY),
+        (500, WriteOutcome.RETRY),
+        (502, WriteOutcome.RETRY),
+        (503, WriteOutcome.RETRY),
+        (504, WriteOutcome.RETRY),
+        (400, WriteOutcome.PERMANENT),
+        (401, WriteOutcome.PERMANENT),
+        (404, WriteOutcome.PERMANENT),
+        (409, WriteOutcome.PERMANENT),
+        (413, WriteOutcome.PERMANENT),
+        (302, WriteOutcome.PERMANENT),
     ],
 )
-def test_status_classification(status: int, outcome: Outcome) -> None:
+def test_status_classification(status: int, outcome: WriteOutcome) -> None:
     assert classify(status) is outcome
 
 

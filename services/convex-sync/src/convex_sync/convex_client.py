@@ -24,7 +24,7 @@ from opentelemetry import trace
 
 from convex_sync import metrics
 from convex_sync.domain.documents import ConvexWrite
-from convex_sync.domain.retry import Backoff, Outcome, classify, next_delay, parse_retry_after
+from convex_sync.domain.retry import Backoff, WriteOutcome, classify, next_delay, parse_retry_after
 from convex_sync.settings import ConvexSyncSettings
 
 log = logging.getLogger(__name__)
@@ -151,10 +151,10 @@ class ConvexWriter:
             else:
                 status_label = str(response.status)
                 outcome = classify(response.status)
-                if outcome is Outcome.OK:
+                if outcome is WriteOutcome.OK:
                     return self._confirmed(path, response, started, failures)
                 body = response.text
-                if outcome is Outcome.PERMANENT:
+                if outcome is WriteOutcome.PERMANENT:
                     self._observe(path, status_label, started)
                     if response.status in (401, 403):
                         log.error(

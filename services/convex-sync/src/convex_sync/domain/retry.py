@@ -13,7 +13,9 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 
-class Outcome(StrEnum):
+class WriteOutcome(StrEnum):
+    """What one Convex write's HTTP status means for the record: done, retry, dead-letter."""
+
     OK = "ok"
     RETRY = "retry"
     PERMANENT = "permanent"
@@ -22,14 +24,14 @@ class Outcome(StrEnum):
 RETRYABLE_4XX = frozenset({408, 429})
 
 
-def classify(status: int) -> Outcome:
+def classify(status: int) -> WriteOutcome:
     if 200 <= status < 300:
-        return Outcome.OK
+        return WriteOutcome.OK
     if status in RETRYABLE_4XX or status >= 500:
-        return Outcome.RETRY
+        return WriteOutcome.RETRY
     # Other 4xx, and 1xx/3xx that an HTTP action should never answer (a redirect means
     # a wrong CONVEX_SITE_URL, e.g. .convex.cloud): permanent.
-    return Outcome.PERMANENT
+    return WriteOutcome.PERMANENT
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
