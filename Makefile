@@ -147,8 +147,8 @@ bench-ingest: install ## ingest throughput/latency vs a bare FastAPI endpoint
 bench-agents: install ## agents in-process: profiles/s, p50/p99, RSS
 	$(PY) bench/bench_agents.py
 
-bench-convex-sync: install ## convex-sync writes/s vs raw httpx
-	$(PY) bench/bench_convex_sync.py
+bench-convex-sync: install ## convex-sync writes/s vs a raw aiohttp session (HTTP clients alone: BENCH_ARGS=--clients)
+	$(PY) bench/bench_convex_sync.py $(BENCH_ARGS)
 
 clean: ## remove installed environments and caches
 	rm -rf .venv .tools .dev $(CONVEX_DIR)/node_modules $(CLIENT_DIR)/node_modules $(WEB_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -16,14 +16,25 @@ running `make dev`):
 writes/s = documents / (sink's last request - sink's first request), measured by the sink
 for every phase, so start-up and consumer-group joins are not counted.
 
+``--clients`` instead compares HTTP clients alone (no broker, no convex-sync process): the
+same documents posted to the same sink, in one process, by ``aiohttp.ClientSession`` (what
+convex-sync uses), ``httpx.AsyncClient`` over httpx-aiohttp's ``AiohttpTransport`` and
+plain ``httpx.AsyncClient``, each configured as convex-sync would (base URL, secret
+header, timeouts, pool of ``--concurrency``). The clients take turns, A/B/C/A/B/C/...,
+``--rounds`` times, so load from other processes on a shared machine hits them alike;
+it prints this process's CPU ms per write (the sink runs in its own process) for each
+run, and each client's median and its ratio to aiohttp's.
+
     make bench-convex-sync
     python bench/bench_convex_sync.py --jobs 1000 --markdown
+    python bench/bench_convex_sync.py --clients --rounds 5
 """
 
 import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -242,6 +253,137 @@ async def raw_client(
     return stats
 
 
+# ------------------------------------------------------------- clients compared
+
+SECRET_HEADER = {"X-Convex-Sync-Secret": "bench"}
+TIMEOUT_S = 10.0
+
+
+def _aiohttp_session(sink_url: str, concurrency: int) -> Any:
+    """A session configured as ``ConvexWriter.make_session`` configures it."""
+    import aiohttp
+
+    return aiohttp.ClientSession(
+        base_url=sink_url + "/",
+        headers=SECRET_HEADER,
+        timeout=aiohttp.ClientTimeout(total=TIMEOUT_S, connect=5.0),
+        connector=aiohttp.TCPConnector(limit=concurrency, keepalive_timeout=30),
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+
+
+async def _post_all(post: Any, writes: list[tuple[str, dict[str, Any]]], concurrency: int) -> float:
+    """Post every document with ``concurrency`` workers; this process's CPU seconds."""
+    queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+    for item in writes:
+        queue.put_nowait(item)
+
+    async def worker() -> None:
+        while not queue.empty():
+            status, body = await post(*queue.get_nowait())
+            if status != 200 or not body:
+                raise RuntimeError(f"sink answered {status}")
+
+    cpu = time.process_time()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.process_time() - cpu
+
+
+async def via_aiohttp(
+    sink_url: str, writes: list[tuple[str, dict[str, Any]]], concurrency: int
+) -> float:
+    async with _aiohttp_session(sink_url, concurrency) as session:
+
+        async def post(path: str, document: dict[str, Any]) -> tuple[int, bytes]:
+            async with session.post(
+                path.lstrip("/"), json=document, allow_redirects=False
+            ) as response:
+                return response.status, await response.read()
+
+        return await _post_all(post, writes, concurrency)
+
+
+async def via_httpx(
+    sink_url: str,
+    writes: list[tuple[str, dict[str, Any]]],
+    concurrency: int,
+    *,
+    aiohttp_transport: bool,
+) -> float:
+    transport = None
+    if aiohttp_transport:
+        from httpx_aiohttp import AiohttpTransport
+
+        # httpx's API over aiohttp's connection pool, configured as convex-sync's session
+        transport = AiohttpTransport(client=lambda: _aiohttp_session(sink_url, concurrency))
+    async with httpx.AsyncClient(
+        base_url=sink_url,
+        headers=SECRET_HEADER,
+        timeout=httpx.Timeout(TIMEOUT_S, connect=5.0),
+        limits=httpx.Limits(max_connections=concurrency, keepalive_expiry=30),
+        transport=transport,
+    ) as client:
+
+        async def post(path: str, document: dict[str, Any]) -> tuple[int, bytes]:
+            response = await client.post(path, json=document)
+            return response.status_code, response.content
+
+        return await _post_all(post, writes, concurrency)
+
+
+CLIENTS: dict[str, Any] = {
+    "aiohttp.ClientSession": via_aiohttp,
+    "httpx.AsyncClient + AiohttpTransport": lambda *a: via_httpx(*a, aiohttp_transport=True),
+    "httpx.AsyncClient (its own transport)": lambda *a: via_httpx(*a, aiohttp_transport=False),
+}
+
+
+async def compare_clients(
+    sink_url: str, writes: list[tuple[str, dict[str, Any]]], concurrency: int, rounds: int
+) -> dict[str, list[float]]:
+    """CPU ms per write of each client, the clients taking turns ``rounds`` times."""
+    cpu_ms: dict[str, list[float]] = {name: [] for name in CLIENTS}
+    warm = writes[: min(len(writes), 300)]
+    for run in CLIENTS.values():  # imports, first connections, code paths warmed
+        await run(sink_url, warm, concurrency)
+    for r in range(rounds):
+        for name, run in CLIENTS.items():
+            sink_reset(sink_url)
+            cpu_s = await run(sink_url, writes, concurrency)
+            written = sink_stats(sink_url)["writes"]
+            if written != len(writes):
+                raise SystemExit(f"{name}: the sink saw {written}/{len(writes)} writes")
+            cpu_ms[name].append(cpu_s / len(writes) * 1000)
+            print(f"round {r + 1} {name:<40} {cpu_ms[name][-1]:.3f} CPU ms/write", flush=True)
+    return cpu_ms
+
+
+def print_client_comparison(cpu_ms: dict[str, list[float]], markdown: bool) -> None:
+    baseline = statistics.median(cpu_ms["aiohttp.ClientSession"])
+    print()
+    if markdown:
+        print("| client | CPU ms/write, each round | median | vs aiohttp |")
+        print("|---|---|---:|---:|")
+    for name, values in cpu_ms.items():
+        median = statistics.median(values)
+        each = ", ".join(f"{v:.3f}" for v in values)
+        if markdown:
+            print(f"| {name} | {each} | {median:.3f} | {median / baseline:.2f} |")
+        else:
+            print(f"{name:<40} median {median:.3f} CPU ms/write  {median / baseline:5.2f}x aiohttp")
+
+
+def start_sink(port: int) -> subprocess.Popen[bytes]:
+    sink = subprocess.Popen(
+        [sys.executable, __file__, "--sink", str(port)],
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert sink.stdout is not None
+    sink.stdout.readline()  # "sink listening"
+    return sink
+
+
 async def publish(bootstrap: str, events: list[Any]) -> float:
     from careers_runtime.broker import create_broker
     from careers_runtime.delivery import publish_all
@@ -355,6 +497,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=16, help="raw client in flight")
     parser.add_argument("--timeout", type=float, default=180, help="per convex-sync phase")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument(
+        "--clients", action="store_true", help="compare HTTP clients only (no broker)"
+    )
+    parser.add_argument("--rounds", type=int, default=5, help="with --clients: turns each")
     parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -372,18 +518,28 @@ def main(argv: list[str] | None = None) -> int:
     avg_bytes = sum(len(json.dumps(d)) for _, d in writes) / total
     print(f"{args.jobs} jobs -> {total} documents, {avg_bytes:.0f} B on average", flush=True)
 
+    if args.clients:
+        sink_port = free_port()
+        sink = start_sink(sink_port)
+        try:
+            _use_uvloop()
+            cpu_ms = asyncio.run(
+                compare_clients(
+                    f"http://127.0.0.1:{sink_port}", writes, args.concurrency, args.rounds
+                )
+            )
+        finally:
+            sink.terminate()
+            sink.wait(timeout=10)
+        print_client_comparison(cpu_ms, args.markdown)
+        return 0
+
     with tempfile.TemporaryDirectory(prefix="bench-convex-sync-") as tmp:
         workdir = Path(tmp)
         sink_port = free_port()
         sink_url = f"http://127.0.0.1:{sink_port}"
-        sink = subprocess.Popen(
-            [sys.executable, __file__, "--sink", str(sink_port)],
-            stdout=subprocess.PIPE,
-            start_new_session=True,
-        )
+        sink = start_sink(sink_port)
         try:
-            assert sink.stdout is not None
-            sink.stdout.readline()  # "sink listening"
             with EmbeddedKafka(log_file=workdir / "broker.log") as broker:
                 publish_s = asyncio.run(publish(broker.bootstrap, events))
                 print(f"published {total} events in {publish_s:.2f}s", flush=True)

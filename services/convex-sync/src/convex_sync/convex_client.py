@@ -5,9 +5,10 @@ on shutdown, after the consumers have drained. ``write`` returns only once Conve
 confirmed the document (200); the caller (a delivery handler) returns after that, so the
 runtime commits the offset only for confirmed writes.
 
-aiohttp rather than httpx: on the reference machine a pooled POST costs ~0.2 ms of CPU
-with aiohttp against ~0.9 ms with httpx (``docs/benchmarks.md``), and convex-sync makes
-three of them per job.
+aiohttp rather than httpx: on the reference machine a pooled POST costs ~0.15-0.2 ms of
+CPU with aiohttp against ~0.9 ms with httpx, and still ~0.44 ms with httpx over aiohttp's
+transport (httpx-aiohttp; ``docs/benchmarks.md``), and convex-sync makes three of them
+per job.
 """
 
 import asyncio
