@@ -1,8 +1,8 @@
 """The matcher service runs without profile-analyzer's code: shared parts come from the
 agent kit (``careers_runtime.agent_kit``). The only thing it takes from that package is the
 ESCO occupation titles file it owns (``domain/glossary.py``), which imports the package's
-empty ``__init__`` to find the file. The in-process tools (``make recommend``,
-``make evaluate``, ``career_matcher.pipeline``) run both agents and import both on purpose."""
+empty ``__init__`` to find the file. The in-process tools that run both agents on purpose
+(``make recommend``, ``make evaluate``, ``careers_tools.pipeline``) live in ``tools/``."""
 
 import subprocess
 import sys
