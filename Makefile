@@ -18,7 +18,7 @@ KAFKA_LIBS := .tools/kafka/libs
 # `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
 KAFKA ?= tansu
 
-.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
+.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -68,11 +68,14 @@ dev: install ## run the whole system locally (embedded Kafka, Convex stand-in, a
 	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
 	$(PY) -m careers_tools.devstack --kafka $(KAFKA)
 
-test: install install-kafka lint typecheck schemas openapi test-client test-web test-convex test-python test-kafka test-browser ## lint, type-check and run every test (both brokers, and the browser)
+test: install install-kafka lint architecture typecheck schemas openapi test-client test-web test-convex test-python test-kafka test-browser ## lint, type-check and run every test (both brokers, and the browser)
 
 lint: install ## ruff lint and format check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
+
+architecture: install ## import-linter: layers contracts < runtime < services < tools, services independent, pure domains
+	$(RUN) lint-imports
 
 fmt: install ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
