@@ -3,6 +3,7 @@ the packages under services/, the tools' dependencies and the import-linter cont
 
 import tomllib
 
+from careers_tools.chaos import KILL_ORDER
 from careers_tools.paths import REPO_ROOT
 from careers_tools.services import SERVICES
 
@@ -35,3 +36,7 @@ def test_the_import_contracts_name_every_service() -> None:
     assert services_layer == modules
     assert set(contracts["services-independent"]["modules"]) == modules
     assert set(contracts["pure-domains"]["source_modules"]) == {f"{m}.domain" for m in modules}
+
+
+def test_make_chaos_kills_every_service() -> None:
+    assert sorted(KILL_ORDER) == sorted(s.name for s in SERVICES)

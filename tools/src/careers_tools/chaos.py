@@ -44,6 +44,8 @@ from careers_tools.testing.poison import Poison, inject, poison_records
 from careers_tools.testing.stack import LocalStack, default_workdir
 
 SHUTDOWN_GRACE_S = 10.0
+# Every service of careers_tools.services, in the order the faults below are timed for
+# (tools/tests/test_services.py keeps the two in step).
 KILL_ORDER = ("orchestrator", "ingest", "profile-analyzer", "career-matcher", "convex-sync")
 
 ROLES = [
