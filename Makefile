@@ -18,7 +18,7 @@ KAFKA_LIBS := .tools/kafka/libs
 # `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
 KAFKA ?= tansu
 
-.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
+.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -66,20 +66,23 @@ install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed $(CLIENT_DIR)/no
 
 dev: install ## run the whole system locally (embedded Kafka, Convex stand-in, all services); KAFKA=apache for Apache Kafka
 	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
-	$(PY) -m careers_runtime.devstack --kafka $(KAFKA)
+	$(PY) -m careers_tools.devstack --kafka $(KAFKA)
 
-test: install install-kafka lint typecheck schemas openapi test-client test-web test-convex test-python test-kafka test-browser ## lint, type-check and run every test (both brokers, and the browser)
+test: install install-kafka lint architecture typecheck schemas openapi test-client test-web test-convex test-python test-kafka test-browser ## lint, type-check and run every test (both brokers, and the browser)
 
 lint: install ## ruff lint and format check
 	$(RUN) ruff check .
 	$(RUN) ruff format --check .
 
+architecture: install ## import-linter: layers contracts < runtime < services < tools, services independent, pure domains
+	$(RUN) lint-imports
+
 fmt: install ## apply ruff fixes and formatting
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
-typecheck: install ## mypy on every package
-	$(RUN) mypy contracts/src occupations/src runtime/src $(wildcard services/*/src)
+typecheck: install ## mypy on every package (and the tools)
+	$(RUN) mypy contracts/src occupations/src runtime/src $(wildcard services/*/src) tools/src
 
 schemas: install ## fail if committed JSON Schemas drifted from the models
 	$(PY) -m careers_contracts.schemas --check
@@ -117,25 +120,25 @@ test-convex: install ## vitest: the Convex functions and the local stand-in
 	cd $(CONVEX_DIR) && npx vitest run
 
 token: install ## print a dev bearer token: make token SUB=user_123
-	@$(PY) -m ingest.dev_keys token --sub "$(or $(SUB),user_dev)"
+	@$(PY) -m careers_tools.dev_keys token --sub "$(or $(SUB),user_dev)"
 
 recommend: ## run both agents in-process: make recommend PROFILE=path.json
 	@if [ -z "$(PROFILE)" ]; then echo "usage: make recommend PROFILE=path/to/profile.json   (e.g. PROFILE=examples/profile.json)" >&2; exit 2; fi
 	@$(MAKE) -s install
-	@$(PY) -m career_matcher.recommend "$(PROFILE)"
+	@$(PY) -m careers_tools.recommend "$(PROFILE)"
 
 evaluate: install ## hit@5, top-1, MRR per dev set and category (../shared/eval/dev-profiles*.json, or EVAL=path)
-	$(PY) -m career_matcher.evaluate $(EVAL)
+	$(PY) -m careers_tools.evaluate $(EVAL)
 
 demo: install ## while `make dev` runs: submit a sample profile and watch it finish
-	$(PY) -m ingest.demo
+	$(PY) -m careers_tools.demo
 
 chaos: install ## fault test: kill services mid-stream; prove nothing lost or duplicated (KAFKA=apache too)
 	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
-	$(PY) -m careers_runtime.chaos --kafka $(KAFKA) $(if $(N),--profiles $(N),)
+	$(PY) -m careers_tools.chaos --kafka $(KAFKA) $(if $(N),--profiles $(N),)
 
 chaos-cluster: install install-kafka ## broker failover on a 3-node Apache Kafka cluster: make chaos-cluster N=40
-	$(PY) -m careers_runtime.chaos_cluster $(if $(N),--profiles $(N),)
+	$(PY) -m careers_tools.chaos_cluster $(if $(N),--profiles $(N),)
 
 bench: install ## end-to-end benchmark (starts its own stack; KAFKA=apache for Apache Kafka), in-process baseline
 	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)

@@ -136,9 +136,10 @@ def bench_in_process(profiles: list[dict[str, Any]], n: int) -> dict[str, dict[s
 
 
 def bench_services() -> dict[str, dict[str, float]]:
-    from careers_runtime.embedded_broker import EmbeddedKafka, free_port
     from careers_runtime.kafka_client import TANSU_CLIENT_ENV
-    from careers_runtime.testing.processes import ServiceProcess
+    from careers_tools.embedded_broker import EmbeddedKafka
+    from careers_tools.local_servers import free_port
+    from careers_tools.processes import ServiceProcess
 
     results: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp, EmbeddedKafka() as kafka:
@@ -206,7 +207,7 @@ def markdown(res: dict[str, Any]) -> str:
 def main() -> int:
     import logging
 
-    from career_matcher.evaluate import default_path
+    from careers_tools.evaluate import default_path
 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per /readyz poll
 

@@ -414,9 +414,9 @@ def through_convex_sync(
     extra_env: dict[str, str],
     timeout_s: float,
 ) -> dict[str, Any]:
-    from careers_runtime.embedded_broker import free_port
     from careers_runtime.kafka_client import TANSU_CLIENT_ENV
-    from careers_runtime.testing.processes import ServiceProcess
+    from careers_tools.local_servers import free_port
+    from careers_tools.processes import ServiceProcess
 
     sink_reset(sink_url)
     port = free_port()
@@ -510,7 +510,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(ROOT / "runtime" / "src"))
-    from careers_runtime.embedded_broker import EmbeddedKafka, free_port
+    from careers_tools.embedded_broker import EmbeddedKafka
+    from careers_tools.local_servers import free_port
 
     events = make_events(args.jobs)
     writes = documents_for(events)

@@ -38,7 +38,7 @@ def serve_otlp() -> None:
     """An OTLP/HTTP receiver in its own process (its protobuf parsing stays off the client)."""
     import signal
 
-    from careers_runtime.testing.otlp_sink import OtlpSink
+    from careers_tools.testing.otlp_sink import OtlpSink
 
     with OtlpSink() as sink:
         print(sink.endpoint, flush=True)
@@ -168,10 +168,11 @@ def main(argv: list[str] | None = None) -> int:
         serve_otlp()
         return 0
 
-    from careers_runtime.embedded_broker import EmbeddedKafka, free_port
     from careers_runtime.kafka_client import TANSU_CLIENT_ENV
-    from careers_runtime.testing.processes import ServiceProcess
-    from ingest.testing import Keys, ingest_env
+    from careers_tools.embedded_broker import EmbeddedKafka
+    from careers_tools.local_servers import free_port
+    from careers_tools.processes import ServiceProcess
+    from careers_tools.testing.ingest import Keys, ingest_env
 
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
     keys = Keys.create(work / "dev")

@@ -36,8 +36,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime" / "src"))
 
-from careers_runtime.chaos import sample_profile
-from careers_runtime.testing.stack import LocalStack
+from careers_tools.chaos import sample_profile
+from careers_tools.testing.stack import LocalStack
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 logging.getLogger("httpx").setLevel(logging.WARNING)

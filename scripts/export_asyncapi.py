@@ -24,6 +24,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import careers_tools.services
 from careers_contracts import TOPICS
 from careers_contracts.envelope import Envelope
 from careers_contracts.topics import ConsumerGroup, Topic, dead_letter_topic, retry_topic
@@ -35,13 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT_DIR = ROOT / "docs" / "asyncapi"
 
 # service name -> consumer group (every service that consumes has a group of its name)
-SERVICES: tuple[str, ...] = (
-    "ingest",
-    "orchestrator",
-    "profile-analyzer",
-    "career-matcher",
-    "convex-sync",
-)
+SERVICES: tuple[str, ...] = tuple(service.name for service in careers_tools.services.SERVICES)
 WORKER_GROUPS = {g for g in ConsumerGroup.ALL if g != ConsumerGroup.INGEST}
 API_VERSION = "1.0.0"
 

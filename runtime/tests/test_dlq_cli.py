@@ -15,8 +15,8 @@ from careers_runtime.codec import Incoming, Outgoing, PermanentError
 from careers_runtime.delivery import consume, publish
 from careers_runtime.dlq_cli import main, read_dead_letters
 from careers_runtime.settings import ServiceSettings
-from careers_runtime.testing.polling import eventually
 from careers_runtime.topics_admin import ensure_topics
+from careers_tools.testing.polling import eventually
 
 pytestmark = pytest.mark.broker
 

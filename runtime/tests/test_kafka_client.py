@@ -18,7 +18,7 @@ from careers_runtime.kafka_client import (
     wait_for_kafka,
 )
 from careers_runtime.settings import KafkaSettings, ServiceSettings
-from careers_runtime.testing.fake_kafka import FakeKafka
+from careers_tools.testing.fake_kafka import FakeKafka
 from faststream.security import BaseSecurity, SASLPlaintext, SASLScram256, SASLScram512
 from pydantic import ValidationError
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from careers_runtime.embedded_broker import free_port
-from careers_runtime.testing.fake_kafka import FakeKafka
-from careers_runtime.testing.processes import ServiceProcess
+from careers_tools.local_servers import free_port
+from careers_tools.processes import ServiceProcess
+from careers_tools.testing.fake_kafka import FakeKafka
 
 from .conftest import TestCA, server_tls
 
@@ -33,7 +33,7 @@ def test_worker_is_alive_not_ready_and_says_why(
     port = free_port()
     with FakeKafka(server_tls(server)) as broker:
         worker = ServiceProcess(
-            "careers_runtime.testing.echo_worker",
+            "careers_tools.testing.echo_worker",
             {
                 "ECHO_GROUP": "secured",
                 "ECHO_OUT": str(tmp_path / "out.jsonl"),

@@ -13,8 +13,8 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from careers_runtime.embedded_broker import free_port
 from careers_runtime.logging import _RepeatLimiter, configure_logging
+from careers_tools.local_servers import free_port
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 

@@ -19,8 +19,8 @@ from careers_runtime.codec import Incoming, Outgoing, PermanentError, encode
 from careers_runtime.delivery import consume
 from careers_runtime.dlq_cli import read_dead_letters
 from careers_runtime.settings import ServiceSettings
-from careers_runtime.testing.poison import inject, poison_records
 from careers_runtime.topics_admin import ensure_topics
+from careers_tools.testing.poison import inject, poison_records
 
 pytestmark = pytest.mark.broker
 

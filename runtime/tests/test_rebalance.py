@@ -19,13 +19,9 @@ from careers_contracts import TOPICS
 from careers_runtime.broker import create_broker
 from careers_runtime.delivery import publish_all
 from careers_runtime.settings import ServiceSettings
-from careers_runtime.testing.polling import wait_until
-from careers_runtime.testing.processes import (
-    ServiceProcess,
-    echo_handled,
-    echo_worker,
-    profile_submitted,
-)
+from careers_tools.processes import ServiceProcess
+from careers_tools.testing.echo import echo_handled, echo_worker, profile_submitted
+from careers_tools.testing.polling import wait_until
 
 pytestmark = pytest.mark.broker
 TOPIC = TOPICS.profile_submitted

@@ -15,7 +15,7 @@ def test_chaos_loses_nothing_and_duplicates_nothing(tmp_path: Path, kafka_kind: 
         [
             sys.executable,
             "-m",
-            "careers_runtime.chaos",
+            "careers_tools.chaos",
             "--profiles",
             "8",
             "--users",

@@ -17,7 +17,7 @@ def test_broker_failover_loses_nothing_and_duplicates_nothing(tmp_path: Path) ->
         [
             sys.executable,
             "-m",
-            "careers_runtime.chaos_cluster",
+            "careers_tools.chaos_cluster",
             "--profiles",
             "12",
             "--users",

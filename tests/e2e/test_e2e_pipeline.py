@@ -10,15 +10,16 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import careers_tools.services
 import httpx
 import pytest
-from careers_runtime.testing.otlp_sink import OtlpSink
-from careers_runtime.testing.polling import wait_until
-from careers_runtime.testing.stack import LocalStack
+from careers_tools.testing.otlp_sink import OtlpSink
+from careers_tools.testing.polling import wait_until
+from careers_tools.testing.stack import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.broker]
 
-SERVICES = {"ingest", "orchestrator", "profile-analyzer", "career-matcher", "convex-sync"}
+SERVICES = {service.name for service in careers_tools.services.SERVICES}
 WORKERS = ("orchestrator", "profile-analyzer", "career-matcher", "convex-sync")
 
 PROFILES = [

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from careers_runtime.apache_kafka import ApacheKafka, make_test_pki
-from careers_runtime.embedded_broker import free_port
-from careers_runtime.testing.polling import wait_until
-from careers_runtime.testing.processes import ServiceProcess
-from careers_runtime.testing.stack import LocalStack
+from careers_tools.apache_kafka import ApacheKafka, make_test_pki
+from careers_tools.local_servers import free_port
+from careers_tools.processes import ServiceProcess
+from careers_tools.testing.polling import wait_until
+from careers_tools.testing.stack import LocalStack
 
 pytestmark = [pytest.mark.e2e, pytest.mark.cluster]
 
@@ -74,7 +74,7 @@ def test_pipeline_runs_end_to_end_over_sasl_ssl(cluster: ApacheKafka, tmp_path: 
 def _refused_worker(env: dict[str, str], workdir: Path) -> tuple[ServiceProcess, int]:
     port = free_port()
     worker = ServiceProcess(
-        "careers_runtime.testing.echo_worker",
+        "careers_tools.testing.echo_worker",
         {
             **env,
             "ECHO_GROUP": "refused",

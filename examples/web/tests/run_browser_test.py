@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import httpx
-from careers_runtime.embedded_broker import free_port
-from careers_runtime.testing.stack import LocalStack
+from careers_tools.local_servers import free_port
+from careers_tools.testing.stack import LocalStack
 from cryptography.hazmat.primitives import serialization
 
 WEB = Path(__file__).resolve().parents[1]

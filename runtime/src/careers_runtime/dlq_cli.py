@@ -32,6 +32,7 @@ from careers_contracts import TOPICS, DeadLetter
 from careers_contracts.topics import ConsumerGroup, dead_letter_topic
 from pydantic import ValidationError
 
+from careers_runtime._aiokafka_adapter import refresh_metadata
 from careers_runtime.kafka_client import (
     as_kafka_settings,
     explain_kafka_failure,
@@ -74,7 +75,7 @@ async def read_dead_letters(kafka: str | KafkaSettings, group: str) -> list[Stor
     try:
         partitions = consumer.partitions_for_topic(topic) or set()
         if not partitions:
-            await consumer._client.force_metadata_update()
+            await refresh_metadata(consumer)
             partitions = consumer.partitions_for_topic(topic) or set()
         tps = [TopicPartition(topic, p) for p in sorted(partitions)]
         if not tps:
@@ -214,7 +215,7 @@ async def consumer_lag(
             for topic in topics or _topics_of(group):
                 partitions = consumer.partitions_for_topic(topic)
                 if partitions is None:
-                    await consumer._client.force_metadata_update()
+                    await refresh_metadata(consumer)
                     partitions = consumer.partitions_for_topic(topic) or set()
                 tps += [TopicPartition(topic, p) for p in sorted(partitions)]
             if not tps:

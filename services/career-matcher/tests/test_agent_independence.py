@@ -1,8 +1,8 @@
 """The matcher service runs without profile-analyzer's code: shared parts come from the
 agent kit (``careers_runtime.agent_kit``) and the ESCO occupation titles from the
-``careers-occupations`` package, not from the other agent. The in-process tools
-(``make recommend``, ``make evaluate``, ``career_matcher.pipeline``) run both agents and
-import both on purpose."""
+``careers-occupations`` package, not from the other agent. The in-process tools that run
+both agents on purpose (``make recommend``, ``make evaluate``, ``careers_tools.pipeline``)
+live in ``tools/``."""
 
 import subprocess
 import sys

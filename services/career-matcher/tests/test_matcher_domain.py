@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from career_matcher.domain.catalog import load_catalog
 from career_matcher.domain.matcher import MAX_PER_BROAD_GROUP, recommend
-from career_matcher.evaluate import eval_dir, evaluate
-from career_matcher.pipeline import recommend_profile
+from careers_tools.evaluate import eval_dir, evaluate
+from careers_tools.pipeline import recommend_profile
 from profile_analyzer.domain.analyzer import analyze, normalise
 
 AS_OF = "2025-11"

@@ -3,7 +3,7 @@
 import asyncio
 
 from career_matcher.graph import run_matching
-from career_matcher.pipeline import recommend_profile
+from careers_tools.pipeline import recommend_profile
 from profile_analyzer.domain.analyzer import normalise
 from profile_analyzer.graph import run_analysis
 

@@ -30,10 +30,10 @@ from careers_contracts import (
 from careers_runtime.agent import record_step
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing, encode
-from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
-from careers_runtime.testing.processes import ServiceProcess
-from careers_runtime.testing.records import collect_events
+from careers_tools.local_servers import free_port
+from careers_tools.processes import ServiceProcess
+from careers_tools.testing.records import collect_events
 from profile_analyzer.domain.analyzer import analyze
 
 # Written for these tests (not from the evaluation set): a career changer with a goal.

@@ -4,8 +4,8 @@ import pytest
 from career_matcher.domain.glossary import load_glossary
 from career_matcher.domain.matcher import want_phrase
 from career_matcher.domain.spelling import load_speller
-from career_matcher.pipeline import recommend_profile
 from careers_occupations import load_occupations
+from careers_tools.pipeline import recommend_profile
 
 AS_OF = "2025-11"
 

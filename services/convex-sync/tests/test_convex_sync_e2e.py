@@ -29,11 +29,11 @@ from careers_contracts import (
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
-from careers_runtime.embedded_broker import free_port
 from careers_runtime.settings import ServiceSettings
-from careers_runtime.testing.convex_standin import ConvexStandin
-from careers_runtime.testing.dead_letters import wait_for_dead_letters
-from careers_runtime.testing.processes import ServiceProcess
+from careers_tools.local_servers import free_port
+from careers_tools.processes import ServiceProcess
+from careers_tools.testing.convex_standin import ConvexStandin
+from careers_tools.testing.dead_letters import wait_for_dead_letters
 from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.broker

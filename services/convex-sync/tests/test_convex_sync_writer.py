@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pytest
 from careers_contracts import AgentOutput, Recommendation, RecommendationsReady
 from careers_runtime.codec import PermanentError
-from careers_runtime.testing.convex_standin import ConvexStandin
+from careers_tools.testing.convex_standin import ConvexStandin
 from convex_sync import metrics
 from convex_sync.convex_client import ConvexRejectedError, ConvexUnavailableError, ConvexWriter
 from convex_sync.domain.documents import agent_output_document, recommendations_document

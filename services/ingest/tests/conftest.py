@@ -1,10 +1,10 @@
-"""Fixtures for the ingest tests (helpers live in ``ingest.testing``)."""
+"""Fixtures for the ingest tests (helpers live in ``careers_tools.testing.ingest``)."""
 
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import httpx
 import pytest
-from ingest.testing import Ingest, Keys, start_ingest
+from careers_tools.testing.ingest import Ingest, Keys, start_ingest
 
 
 @pytest.fixture(scope="session")

@@ -10,10 +10,10 @@ from typing import Any
 
 import jwt
 import pytest
+from careers_tools.testing.ingest import AZP, ISSUER, Keys, claims_for, forged_tokens
 from cryptography.hazmat.primitives.asymmetric import rsa
 from ingest.auth import AuthError, ClerkVerifier, JwksCache
-from ingest.dev_keys import public_jwk
-from ingest.testing import AZP, ISSUER, Keys, claims_for, forged_tokens
+from ingest.dev_jwks import public_jwk
 
 
 def pem_verifier(keys: Keys, **kwargs: Any) -> ClerkVerifier:

@@ -16,10 +16,10 @@ import os
 from typing import Any
 
 import jwt
+from careers_tools.testing.ingest import AZP, ISSUER, Keys, claims_for
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ingest.auth import AuthError, ClerkVerifier, Principal
-from ingest.testing import AZP, ISSUER, Keys, claims_for
 
 EXAMPLES = int(os.environ.get("FUZZ_JWT_EXAMPLES", "200"))
 FUZZ = settings(

@@ -5,9 +5,10 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from careers_runtime.embedded_broker import EmbeddedKafka, free_port
 from careers_runtime.kafka_client import TANSU_CLIENT_ENV
-from ingest.testing import PROFILE, Ingest, Keys, bearer, new_user
+from careers_tools.embedded_broker import EmbeddedKafka
+from careers_tools.local_servers import free_port
+from careers_tools.testing.ingest import PROFILE, Ingest, Keys, bearer, new_user
 
 pytestmark = pytest.mark.broker
 

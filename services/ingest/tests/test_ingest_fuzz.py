@@ -13,8 +13,8 @@ from collections.abc import Callable
 
 import pytest
 import schemathesis
+from careers_tools.testing.ingest import Ingest, Keys, bearer
 from hypothesis import HealthCheck, given, settings
-from ingest.testing import Ingest, Keys, bearer
 from schemathesis import GenerationMode
 from schemathesis.checks import positive_data_acceptance
 

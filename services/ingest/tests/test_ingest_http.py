@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 from careers_contracts import TOPICS, ProfileSubmitted
-from careers_runtime.embedded_broker import free_port
-from careers_runtime.testing.processes import ServiceProcess
-from ingest.testing import (
+from careers_tools.local_servers import free_port
+from careers_tools.processes import ServiceProcess
+from careers_tools.testing.ingest import (
     PROFILE,
     Ingest,
     Keys,

@@ -15,8 +15,8 @@ from aiokafka import AIOKafkaProducer
 from careers_contracts import TOPICS, JobStatusChanged
 from careers_contracts.topics import dead_letter_topic
 from careers_runtime.codec import Outgoing, encode
-from careers_runtime.testing.poison import inject, poison_records
 from careers_runtime.topics_admin import ensure_topics
+from careers_tools.testing.poison import inject, poison_records
 from ingest.domain.jobs import JobStore
 from ingest.job_status import STATUS_EVENTS, JobStatusFollower, LiveJobs
 from ingest.settings import IngestSettings

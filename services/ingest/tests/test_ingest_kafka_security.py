@@ -5,8 +5,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from careers_runtime.testing.fake_kafka import FakeKafka
-from ingest.testing import Ingest
+from careers_tools.testing.fake_kafka import FakeKafka
+from careers_tools.testing.ingest import Ingest
 
 PASSWORD = "ingest-kafka-password"
 

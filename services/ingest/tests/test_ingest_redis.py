@@ -6,7 +6,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 from careers_contracts import TOPICS
-from ingest.testing import PROFILE, Ingest, Keys, bearer, new_user, read_topic
+from careers_tools.testing.ingest import PROFILE, Ingest, Keys, bearer, new_user, read_topic
 
 pytestmark = pytest.mark.broker
 

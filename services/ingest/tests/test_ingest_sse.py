@@ -19,8 +19,8 @@ from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish
 from careers_runtime.settings import ServiceSettings
+from careers_tools.testing.ingest import PROFILE, Ingest, Keys, bearer, new_user
 from faststream.kafka import KafkaBroker
-from ingest.testing import PROFILE, Ingest, Keys, bearer, new_user
 
 pytestmark = pytest.mark.broker
 

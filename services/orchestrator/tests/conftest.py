@@ -31,11 +31,11 @@ from careers_contracts import (
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish_all
-from careers_runtime.embedded_broker import free_port
 from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_runtime.settings import ServiceSettings
-from careers_runtime.testing.polling import eventually
-from careers_runtime.testing.processes import ServiceProcess
+from careers_tools.local_servers import free_port
+from careers_tools.processes import ServiceProcess
+from careers_tools.testing.polling import eventually
 
 CONSUMED = (TOPICS.profile_submitted, TOPICS.analysis_completed, TOPICS.match_completed)
 WATCHED = (

@@ -18,7 +18,7 @@ from careers_contracts import (
 from careers_contracts.topics import dead_letter_topic
 from careers_runtime.codec import Outgoing
 from careers_runtime.kafka_client import kafka_client_kwargs
-from careers_runtime.testing.processes import ServiceProcess
+from careers_tools.processes import ServiceProcess
 
 pytestmark = pytest.mark.broker
 

@@ -22,7 +22,7 @@ from ingest.api.errors import install_error_handlers
 from ingest.api.middleware import BodySizeLimit, HttpMetrics, StrictTransportSecurity
 from ingest.api.routes import analyze, health, jobs
 from ingest.auth import ClerkVerifier, JwksCache
-from ingest.dev_keys import DEV_JWKS_PATH, jwks_for_pem
+from ingest.dev_jwks import DEV_JWKS_PATH, jwks_for_pem
 from ingest.domain.jobs import JobStore
 from ingest.idempotency_store import (
     IdempotencyStore,

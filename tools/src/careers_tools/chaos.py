@@ -10,7 +10,7 @@ profiles from several users at a steady rate, and meanwhile:
 2. makes the Convex stand-in answer 503 and 429 (with Retry-After) for a while;
 3. injects one poison record of each shape (deep nesting, huge integer, invalid UTF-8,
    wrong event type, 10 MB value, null value, no key, garbled retry headers on the main
-   and on the retry topic: ``careers_runtime.testing.poison``) for the orchestrator;
+   and on the retry topic: ``careers_tools.testing.poison``) for the orchestrator;
 4. SIGTERMs career-matcher under load and checks it exits within its grace period.
 
 Then it waits for every job's documents and counts them *in the Convex stand-in*, checks
@@ -37,13 +37,15 @@ from typing import Any
 
 from careers_contracts import TOPICS
 from careers_contracts.topics import ConsumerGroup
-
 from careers_runtime.dlq_cli import DLQ_GROUPS, read_dead_letters
 from careers_runtime.settings import KafkaSettings
-from careers_runtime.testing.poison import Poison, inject, poison_records
-from careers_runtime.testing.stack import LocalStack, default_workdir
+
+from careers_tools.testing.poison import Poison, inject, poison_records
+from careers_tools.testing.stack import LocalStack, default_workdir
 
 SHUTDOWN_GRACE_S = 10.0
+# Every service of careers_tools.services, in the order the faults below are timed for
+# (tools/tests/test_services.py keeps the two in step).
 KILL_ORDER = ("orchestrator", "ingest", "profile-analyzer", "career-matcher", "convex-sync")
 
 ROLES = [

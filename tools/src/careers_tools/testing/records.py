@@ -4,7 +4,6 @@ import time
 
 from aiokafka import AIOKafkaConsumer
 from careers_contracts import Envelope
-
 from careers_runtime.kafka_client import as_kafka_settings, kafka_client_kwargs
 from careers_runtime.settings import KafkaSettings
 

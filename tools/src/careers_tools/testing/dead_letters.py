@@ -4,7 +4,6 @@ import asyncio
 import time
 
 from careers_contracts import DeadLetter
-
 from careers_runtime.dlq_cli import read_dead_letters
 from careers_runtime.settings import KafkaSettings
 

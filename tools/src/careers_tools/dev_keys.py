@@ -7,55 +7,29 @@ Tokens minted here therefore run the real verification path. Anything set in the
 environment or ``.env`` wins; in particular setting ``CLERK_JWKS_URL`` (or your own
 ``CLERK_JWT_KEY``) makes the stack trust that issuer instead of the dev key.
 
-    python -m ingest.dev_keys token --sub user_123 [--ttl 3600]   # print a bearer token
-    python -m ingest.dev_keys jwks                                # print the dev JWKS
+    python -m careers_tools.dev_keys token --sub user_123 [--ttl 3600]   # print a bearer token
+    python -m careers_tools.dev_keys jwks                                # print the dev JWKS
 """
 
 import argparse
-import base64
-import hashlib
 import json
 import os
 import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey, RSAPublicKey
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 from dotenv import dotenv_values
+from ingest.dev_jwks import jwks_for_pem, public_jwk
 
-ROOT = Path(__file__).resolve().parents[4]
-DEFAULT_DEV_DIR = ROOT / ".dev"
+from careers_tools.paths import DEV_DIR
+
 DEV_ISSUER = "http://127.0.0.1:8000/dev-clerk"
 DEV_AUTHORIZED_PARTY = "http://localhost:3000"
-DEV_JWKS_PATH = "/dev-clerk/.well-known/jwks.json"
-
-
-def _b64(number: int) -> str:
-    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def public_jwk(key: RSAPublicKey) -> dict[str, str]:
-    numbers = key.public_numbers()
-    members = {"e": _b64(numbers.e), "kty": "RSA", "n": _b64(numbers.n)}
-    # RFC 7638 thumbprint as the kid: stable for the key, different for any other key.
-    thumbprint = hashlib.sha256(
-        json.dumps(members, separators=(",", ":"), sort_keys=True).encode()
-    ).digest()
-    kid = base64.urlsafe_b64encode(thumbprint).rstrip(b"=").decode()
-    return {**members, "kid": kid, "use": "sig", "alg": "RS256"}
-
-
-def jwks_for_pem(pem: str) -> dict[str, Any]:
-    key = serialization.load_pem_public_key(pem.replace("\\n", "\n").strip().encode())
-    if not isinstance(key, RSAPublicKey):
-        raise ValueError("not an RSA public key")
-    return {"keys": [public_jwk(key)]}
 
 
 def key_paths(dev_dir: Path) -> tuple[Path, Path]:
@@ -124,7 +98,7 @@ def load_private_key(dev_dir: Path) -> RSAPrivateKey:
 def mint_token(
     sub: str,
     *,
-    dev_dir: Path = DEFAULT_DEV_DIR,
+    dev_dir: Path = DEV_DIR,
     ttl_s: int = 3600,
     issuer: str | None = None,
     azp: str | None = None,
@@ -151,7 +125,7 @@ def mint_token(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Dev Clerk keys and tokens")
-    parser.add_argument("--dev-dir", type=Path, default=DEFAULT_DEV_DIR)
+    parser.add_argument("--dev-dir", type=Path, default=DEV_DIR)
     commands = parser.add_subparsers(dest="command", required=True)
     token = commands.add_parser("token", help="print a bearer token for a user id")
     token.add_argument("--sub", required=True, help="the Clerk user id, e.g. user_123")

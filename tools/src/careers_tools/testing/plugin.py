@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from careers_runtime.testing.convex_standin import ConvexStandin
+    from careers_tools.testing.convex_standin import ConvexStandin
 
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from careers_runtime.embedded_broker import kafka_for_tests
+    from careers_tools.embedded_broker import kafka_for_tests
 
     with kafka_for_tests(log_dir=tmp_path_factory.mktemp("broker")) as bootstrap:
         yield bootstrap
@@ -35,14 +35,14 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def kafka_kind() -> str:
-    from careers_runtime.embedded_broker import test_broker_kind
+    from careers_tools.embedded_broker import test_broker_kind
 
     return test_broker_kind()
 
 
 @pytest.fixture(scope="session")
 def convex_standin(tmp_path_factory: pytest.TempPathFactory) -> "Iterator[ConvexStandin]":
-    from careers_runtime.testing.convex_standin import ConvexStandin
+    from careers_tools.testing.convex_standin import ConvexStandin
 
     log_path = tmp_path_factory.mktemp("convex-standin") / "standin.log"
     with ConvexStandin(log_path=log_path) as standin:
@@ -51,7 +51,7 @@ def convex_standin(tmp_path_factory: pytest.TempPathFactory) -> "Iterator[Convex
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    from careers_runtime.testing.redis_server import redis_for_tests
+    from careers_tools.testing.redis_server import redis_for_tests
 
     with redis_for_tests(log_file=tmp_path_factory.mktemp("redis") / "redis.log") as url:
         yield url

@@ -1,6 +1,6 @@
 """Evaluate the in-process pipeline on labelled profiles: hit@5, top-1 and MRR.
 
-    python -m career_matcher.evaluate [PATH ...] [--as-of YYYY-MM] [--json]
+    python -m careers_tools.evaluate [PATH ...] [--as-of YYYY-MM] [--json]
 
 Without PATH it evaluates every development set in ``../shared/eval/`` next to the
 repository root (``dev-profiles.json``, ``dev-profiles-v2.json``). Each item is
@@ -18,20 +18,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+from careers_tools.paths import REPO_ROOT
+
 DEFAULT_AS_OF = "2025-11"
 DEV_SETS = ("dev-profiles.json", "dev-profiles-v2.json")
 
 
 def eval_dir() -> Path:
     """``../shared/eval`` beside the repository root (as on CI)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        cand = parent.parent / "shared" / "eval"
-        if (parent / ".git").exists() or (parent / "uv.lock").exists():
-            return cand
-        if cand.exists():
-            return cand
-    return Path.cwd().parent / "shared" / "eval"
+    return REPO_ROOT.parent / "shared" / "eval"
 
 
 def default_path() -> Path:
@@ -53,7 +48,7 @@ def _summary(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
 
 
 def evaluate(items: list[dict[str, Any]], *, k: int = 5, as_of: str = DEFAULT_AS_OF) -> dict:
-    from career_matcher.pipeline import recommend_profile
+    from careers_tools.pipeline import recommend_profile
 
     rows = []
     for item in items:

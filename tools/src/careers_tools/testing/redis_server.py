@@ -14,8 +14,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from careers_runtime.embedded_broker import free_port
-from careers_runtime.local_servers import LocalServer, terminate
+from careers_tools.local_servers import LocalServer, free_port, terminate
 
 
 class RedisUnavailableError(RuntimeError):

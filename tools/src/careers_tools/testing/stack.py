@@ -16,36 +16,21 @@ import os
 import signal
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 import httpx
-
-from careers_runtime.apache_kafka import ApacheKafka
-from careers_runtime.embedded_broker import EmbeddedKafka, free_port
 from careers_runtime.kafka_client import TANSU_CLIENT_ENV
 from careers_runtime.settings import KafkaSettings
-from careers_runtime.testing.convex_standin import ConvexStandin
-from careers_runtime.testing.processes import ServiceProcess
 
-
-@dataclass(frozen=True)
-class ServiceSpec:
-    name: str
-    module: str
-    ready_path: str = "/readyz"
-
-
-SERVICES = (
-    ServiceSpec("orchestrator", "orchestrator"),
-    ServiceSpec("profile-analyzer", "profile_analyzer"),
-    ServiceSpec("career-matcher", "career_matcher"),
-    ServiceSpec("convex-sync", "convex_sync"),
-    # /readyz: Kafka connected (ingest connects in the background) and job status caught up.
-    ServiceSpec("ingest", "ingest"),
-)
+from careers_tools.apache_kafka import ApacheKafka
+from careers_tools.embedded_broker import EmbeddedKafka
+from careers_tools.local_servers import free_port
+from careers_tools.paths import DEV_DIR
+from careers_tools.processes import ServiceProcess
+from careers_tools.services import LOCAL_KAFKA_ENV, SERVICES, Service
+from careers_tools.testing.convex_standin import ConvexStandin
 
 
 class LocalStack:
@@ -101,7 +86,7 @@ class LocalStack:
     def instance_name(service: str, index: int) -> str:
         return service if index == 0 else f"{service}-{index + 1}"
 
-    def spec(self, name: str) -> ServiceSpec:
+    def spec(self, name: str) -> Service:
         for spec in self.specs:
             if name == spec.name or name.startswith(spec.name + "-"):
                 return spec
@@ -112,8 +97,7 @@ class LocalStack:
         assert self.bootstrap is not None
         return {
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
-            "KAFKA_SESSION_TIMEOUT_MS": "3000",
-            "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+            **LOCAL_KAFKA_ENV,
             **self.broker_env,
         }
 
@@ -130,7 +114,7 @@ class LocalStack:
             "ENVIRONMENT": "test",
             "LOG_FORMAT": "json",
             **self.kafka_env(),
-            "HTTP_PORT": str(port),
+            **self.spec(name).env(port),
             "CLERK_JWT_KEY": self.convex.public_pem,
             "CLERK_ISSUER": self.convex.issuer,
             "CLERK_AUTHORIZED_PARTIES": "",
@@ -234,9 +218,5 @@ class LocalStack:
         return "\n".join(f"--- {name}\n{p.tail(30)}" for name, p in self.processes.items())
 
 
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[4]
-
-
 def default_workdir(name: str) -> Path:
-    return Path(os.environ.get("CAREERS_WORKDIR", repo_root() / ".dev")) / name
+    return Path(os.environ.get("CAREERS_WORKDIR", DEV_DIR)) / name

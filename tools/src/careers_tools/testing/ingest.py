@@ -1,7 +1,8 @@
-"""Test helpers for the ingest suite (tokens, real ingest processes, topic reads).
+"""Test helpers for the ingest suite and the ingest benchmark (tokens, real ingest
+processes, topic reads).
 
-Lives in the package (like ``careers_runtime.testing``) so test modules can import it
-under pytest's importlib mode; fixtures wrapping it are in ``services/ingest/tests``.
+A module of a package, not of a tests folder, so test modules can import it under pytest's
+importlib mode; fixtures wrapping it are in ``services/ingest/tests``.
 """
 
 import base64
@@ -18,14 +19,15 @@ import jwt
 from aiokafka import AIOKafkaConsumer
 from careers_contracts import Topic
 from careers_runtime.codec import EventValidationError, decode
-from careers_runtime.embedded_broker import free_port
 from careers_runtime.kafka_client import kafka_client_kwargs
-from careers_runtime.testing.processes import ServiceProcess
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from ingest.dev_jwks import public_jwk
 
-from ingest.dev_keys import ensure_key_pair, load_private_key, public_jwk
+from careers_tools.dev_keys import ensure_key_pair, load_private_key
+from careers_tools.local_servers import free_port
+from careers_tools.processes import ServiceProcess
 
 ISSUER = "https://clerk.test.example"
 AZP = "http://localhost:3000"

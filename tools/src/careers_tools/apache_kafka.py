@@ -8,7 +8,7 @@ failover. With ``secure=True`` every node also has a SASL_SSL listener (SCRAM-SH
 added at format time, a CA and server certificate made at start) — what MSK, Confluent and
 Strimzi clusters look like to a client.
 
-    python -m careers_runtime.apache_kafka [--nodes 3] [--secure] [--port 9092]
+    python -m careers_tools.apache_kafka [--nodes 3] [--secure] [--port 9092]
 
 JVMs are tied to the launching process (Linux ``PR_SET_PDEATHSIG``) and stopped by
 ``stop()``/the context manager, so neither Ctrl-C nor a failed test leaves one behind.
@@ -35,8 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from careers_runtime.embedded_broker import free_port
-from careers_runtime.local_servers import LocalServer, stop_on_signals, terminate
+from careers_tools.local_servers import LocalServer, free_port, stop_on_signals, terminate
+from careers_tools.paths import REPO_ROOT
 
 log = logging.getLogger(__name__)
 
@@ -73,21 +73,11 @@ class KafkaUnavailableError(RuntimeError):
     """Apache Kafka could not be installed, started or reached."""
 
 
-def _repo_root() -> Path | None:
-    for parent in Path(__file__).resolve().parents:
-        if (parent / "deploy" / "kafka" / "pom.xml").is_file():
-            return parent
-    return None
-
-
 def kafka_libs_dir() -> Path:
     """The broker's classpath folder: ``KAFKA_LIBS_DIR`` or the repo's ``.tools/kafka/libs``."""
     configured = os.environ.get("KAFKA_LIBS_DIR")
-    root = _repo_root()
-    libs = (
-        Path(configured) if configured else (root / ".tools" / "kafka" / "libs" if root else None)
-    )
-    if libs is None or not any(libs.glob("kafka_2.13-*.jar")):
+    libs = Path(configured) if configured else REPO_ROOT / ".tools" / "kafka" / "libs"
+    if not any(libs.glob("kafka_2.13-*.jar")):
         raise KafkaUnavailableError(
             f"Apache Kafka jars not found in {libs}: run `make install-kafka` "
             "(needs Java 17+ and Maven) or set KAFKA_LIBS_DIR"
@@ -538,7 +528,7 @@ class ApacheKafka(LocalServer):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m careers_runtime.apache_kafka",
+        prog="python -m careers_tools.apache_kafka",
         description="Run Apache Kafka (KRaft) on loopback with the registry's topics",
     )
     parser.add_argument("--nodes", type=int, default=1)

@@ -1,6 +1,6 @@
 """Run ProfileAnalyzer + CareerMatcher in process and print the result as JSON.
 
-    python -m career_matcher.recommend PROFILE.json [--limit N] [--as-of YYYY-MM] [--graph]
+    python -m careers_tools.recommend PROFILE.json [--limit N] [--as-of YYYY-MM] [--graph]
 
 PROFILE.json is the HTTP body of ``POST /v1/agents/analyze`` (camelCase), or an eval item
 with a ``profile`` key. ``--graph`` runs the two SpoonOS graphs instead of the bare domain
@@ -33,15 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     if isinstance(raw, dict) and "profile" in raw and "summary" not in raw:
         raw = raw["profile"]
 
-    from profile_analyzer.domain.analyzer import analyze, normalise
-
     from career_matcher.domain.matcher import recommend
+    from profile_analyzer.domain.analyzer import analyze, normalise
 
     profile = normalise(raw)
     if args.graph:
-        from profile_analyzer.graph import run_analysis
-
         from career_matcher.graph import run_matching
+        from profile_analyzer.graph import run_analysis
 
         async def go():  # one event loop for both graphs
             analysis = await run_analysis(profile, as_of=args.as_of)

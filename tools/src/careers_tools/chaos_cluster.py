@@ -27,9 +27,9 @@ from typing import Any
 
 from careers_contracts import TOPICS
 
-from careers_runtime.apache_kafka import ApacheKafka
-from careers_runtime.chaos import Submitter, step, wait_and_tally
-from careers_runtime.testing.stack import LocalStack, default_workdir
+from careers_tools.apache_kafka import ApacheKafka
+from careers_tools.chaos import Submitter, step, wait_and_tally
+from careers_tools.testing.stack import LocalStack, default_workdir
 
 REGISTRY_TOPICS = [t.name for t in TOPICS.all_topics()]
 

@@ -1,0 +1,1 @@
+"""Dev and ops tools: the local stack, brokers, chaos runs, test fixtures. Knows the services."""
