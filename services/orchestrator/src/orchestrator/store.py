@@ -23,6 +23,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 
 class ConflictError(RuntimeError):
     """The job changed since it was read (another writer advanced it): re-read and retry."""
@@ -47,9 +49,11 @@ class JobRecord:
 
     def dumps(self) -> str:
         # Shallow: the fields are JSON values already, and ``asdict`` would deep-copy the
-        # checkpoint and ledger on every save just to serialise them.
+        # checkpoint and ledger on every save just to serialise them. The one exception:
+        # a fresh step's ledger outputs hold the events themselves (pydantic models),
+        # dumped here as the JSON ``to_outgoing`` validates again on a replay.
         values = {name: getattr(self, name) for name in _FIELDS}
-        return json.dumps(values, separators=(",", ":"))
+        return json.dumps(values, separators=(",", ":"), default=_json_default)
 
     @classmethod
     def loads(cls, raw: str | bytes) -> "JobRecord":
@@ -57,6 +61,12 @@ class JobRecord:
 
 
 _FIELDS = tuple(f.name for f in fields(JobRecord))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class JobStore(Protocol):

@@ -9,7 +9,7 @@ record re-produces byte-identical event ids.
 A job's state (``JobValues``) is what the graph checkpoints. Two kinds of key:
 durable (saved with the checkpoint) and per-step inputs/outputs (``TRANSIENT_KEYS``):
 ``signal`` (what woke the job up), ``now``, ``cause_id``, ``route`` and ``outbox`` (the
-events this step emits, keyed by event id).
+events this step emits, keyed by event id, each ``{"topic": name, "payload": JobEvent}``).
 """
 
 import uuid
@@ -124,8 +124,11 @@ def _at(state: JobValues) -> datetime:
 
 
 def _emit(state: JobValues, topic: Topic, payload: JobEvent, step: str) -> dict[str, Any]:
+    """An outbox entry. ``payload`` stays the validated event: the service publishes it as
+    it is and the job store serialises it (``model_dump(mode="json")``) once, when the
+    step's ledger entry is saved; a stored entry read back holds that JSON instead."""
     event_id = derive_event_id(state["cause_id"], step)
-    return {event_id: {"topic": topic.name, "payload": payload.model_dump(mode="json")}}
+    return {event_id: {"topic": topic.name, "payload": payload}}
 
 
 def _status(
