@@ -163,13 +163,20 @@ class Workflow:
         return {"route": "insufficient", "failure": reason}
 
     async def _assemble(self, state: JobValues) -> dict[str, Any]:
-        _, summary = wf.assemble((state["matched"] or {}).get("items", []), self.policy.top_k)
+        recs, summary = wf.assemble((state["matched"] or {}).get("items", []), self.policy.top_k)
         if summary is None:
             return {"route": "insufficient", "failure": wf.NO_MATCH_REASON}
-        return {"route": "completed"}
+        # Handed to ``complete`` (transient: never checkpointed) rather than built twice.
+        return {"route": "completed", "assembled": {"recs": recs, "summary": summary}}
 
     async def _complete(self, state: JobValues) -> dict[str, Any]:
-        recs, summary = wf.assemble((state["matched"] or {}).get("items", []), self.policy.top_k)
+        assembled = state.get("assembled")
+        if assembled:
+            recs, summary = assembled["recs"], assembled["summary"]
+        else:
+            recs, summary = wf.assemble(
+                (state["matched"] or {}).get("items", []), self.policy.top_k
+            )
         return wf.finish(state, "completed", recommendations=recs, summary=summary)
 
     async def _needs_information(self, state: JobValues) -> dict[str, Any]:
