@@ -15,7 +15,6 @@ keep a small marker (status, ledger, final events; no profile) that expires afte
 """
 
 import asyncio
-import json
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,7 +22,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from pydantic import BaseModel
+from pydantic_core import from_json, to_json
 
 
 class ConflictError(RuntimeError):
@@ -51,23 +50,19 @@ class JobRecord:
         # Shallow: the fields are JSON values already, and ``asdict`` would deep-copy the
         # checkpoint and ledger on every save just to serialise them. The one exception:
         # a fresh step's ledger outputs hold the events themselves (pydantic models),
-        # dumped here as the JSON ``to_outgoing`` validates again on a replay.
+        # written as the JSON ``to_outgoing`` validates again on a replay. pydantic-core's
+        # serialiser (the same JSON as ``json.dumps`` of their ``model_dump(mode="json")``)
+        # takes a fifth of the time on a finished job's 20-odd kB.
         values = {name: getattr(self, name) for name in _FIELDS}
-        return json.dumps(values, separators=(",", ":"), default=_json_default)
+        return to_json(values).decode()
 
     @classmethod
     def loads(cls, raw: str | bytes) -> "JobRecord":
-        return cls(**json.loads(raw))
+        return cls(**from_json(raw))
 
 
 _FIELDS = tuple(f.name for f in fields(JobRecord))
 _SQLITE_BUSY_OR_LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary result codes)
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 class JobStore(Protocol):
