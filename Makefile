@@ -18,7 +18,7 @@ KAFKA_LIBS := .tools/kafka/libs
 # `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
 KAFKA ?= tansu
 
-.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync clean
+.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync bench-orchestrator clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -152,6 +152,9 @@ bench-agents: install ## agents in-process: profiles/s, p50/p99, RSS
 
 bench-convex-sync: install ## convex-sync writes/s vs a raw aiohttp session (HTTP clients alone: BENCH_ARGS=--clients)
 	$(PY) bench/bench_convex_sync.py $(BENCH_ARGS)
+
+bench-orchestrator: install ## orchestrator's own CPU per job, in-process (real records, SQLite); BENCH_ARGS="--profile out.html"
+	$(PY) bench/bench_orchestrator.py $(BENCH_ARGS)
 
 clean: ## remove installed environments and caches
 	rm -rf .venv .tools .dev $(CONVEX_DIR)/node_modules $(CLIENT_DIR)/node_modules $(WEB_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

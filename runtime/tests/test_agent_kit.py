@@ -7,7 +7,8 @@ from typing import Any, TypedDict
 
 import pytest
 from careers_runtime.agent_kit import AgentSettings, LLMSettings
-from careers_runtime.agent_kit.graph import SPOON_ENGINE_LOG_LEVEL, LinearGraph
+from careers_runtime.agent_kit.graph import LinearGraph
+from careers_runtime.logging import SPOON_ENGINE_LOG_LEVEL
 
 
 def test_agent_settings_hand_the_llm_settings_over_without_touching_the_environment(

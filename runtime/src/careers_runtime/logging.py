@@ -105,3 +105,14 @@ def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> N
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "faststream"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+
+
+#: The one place the SpoonOS graph engine's log level is decided (agents and orchestrator):
+#: it logs every edge at INFO, and a failing node at ERROR with a traceback that our
+#: delivery policy logs again (once, with the record's context) when it retries or
+#: dead-letters.
+SPOON_ENGINE_LOG_LEVEL = logging.CRITICAL
+
+
+def quiet_spoon_engine() -> None:
+    logging.getLogger("spoon_ai.graph.engine").setLevel(SPOON_ENGINE_LOG_LEVEL)

@@ -316,3 +316,45 @@ async def test_store_compare_and_set(store_factory: Any) -> None:
     await store.purge(10.0)
     if isinstance(store, SqliteJobStore):
         assert await store.load(job) is None
+
+
+async def test_sqlite_store_waits_for_another_writers_lock_off_the_event_loop(
+    tmp_path: Path,
+) -> None:
+    """Loads and saves run inline, never waiting for a lock: while another process holds
+    the file's write lock, a save moves to the store's thread and lands when it is free."""
+    import asyncio
+    import sqlite3
+    import threading
+
+    store = SqliteJobStore(tmp_path / "orchestrator.sqlite3")
+    await store.open()
+    try:
+        job = f"job-{uuid.uuid4().hex[:8]}"
+        await store.save(JobRecord(job_id=job), expected_version=0, ttl_s=60)
+        other = sqlite3.connect(
+            tmp_path / "orchestrator.sqlite3", isolation_level=None, check_same_thread=False
+        )
+        other.execute("BEGIN IMMEDIATE")  # another replica holds the write lock
+        threading.Timer(0.3, lambda: other.execute("COMMIT")).start()
+        record = await store.load(job)  # reads never wait in WAL mode
+        assert record is not None
+        started = time.monotonic()
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        running = asyncio.create_task(ticker())
+        await store.save(record, expected_version=1, ttl_s=60)
+        running.cancel()
+        assert time.monotonic() - started >= 0.2, "the save waited for the lock"
+        assert ticks >= 5, "the event loop kept running meanwhile"
+        loaded = await store.load(job)
+        assert loaded is not None and loaded.version == 2
+        other.close()
+    finally:
+        await store.close()

@@ -12,22 +12,15 @@ text); the delivery layer logs a sanitised reason instead.
 
 from __future__ import annotations
 
-import logging
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from careers_runtime.logging import quiet_spoon_engine
 from careers_runtime.telemetry import traced_node
 
 Node = Callable[[Any], Awaitable[dict[str, Any]]]
-
-#: The one place the SpoonOS graph engine's log level is decided.
-SPOON_ENGINE_LOG_LEVEL = logging.CRITICAL
-
-
-def quiet_spoon_engine() -> None:
-    logging.getLogger("spoon_ai.graph.engine").setLevel(SPOON_ENGINE_LOG_LEVEL)
 
 
 class LinearGraph:

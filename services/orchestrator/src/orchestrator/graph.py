@@ -20,13 +20,13 @@ durable checkpoint is written exactly once per step, never half, and memory hold
 finished or idle job.
 """
 
-import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from careers_contracts import TERMINAL_STATES
+from careers_runtime.logging import quiet_spoon_engine
 
 from orchestrator.domain import workflow as wf
 from orchestrator.domain.workflow import JobValues, Policy
@@ -87,8 +87,7 @@ class Workflow:
     def __init__(self, policy: Policy) -> None:
         from spoon_ai.graph import END, StateGraph
 
-        # The engine logs every edge at INFO: keep per-job logs readable.
-        logging.getLogger("spoon_ai.graph.engine").setLevel(logging.WARNING)
+        quiet_spoon_engine()
         self.policy = policy
         self.checkpointer = StepCheckpointer()
         graph: Any = StateGraph(JobValues, checkpointer=self.checkpointer)
@@ -163,13 +162,20 @@ class Workflow:
         return {"route": "insufficient", "failure": reason}
 
     async def _assemble(self, state: JobValues) -> dict[str, Any]:
-        _, summary = wf.assemble((state["matched"] or {}).get("items", []), self.policy.top_k)
+        recs, summary = wf.assemble((state["matched"] or {}).get("items", []), self.policy.top_k)
         if summary is None:
             return {"route": "insufficient", "failure": wf.NO_MATCH_REASON}
-        return {"route": "completed"}
+        # Handed to ``complete`` (transient: never checkpointed) rather than built twice.
+        return {"route": "completed", "assembled": {"recs": recs, "summary": summary}}
 
     async def _complete(self, state: JobValues) -> dict[str, Any]:
-        recs, summary = wf.assemble((state["matched"] or {}).get("items", []), self.policy.top_k)
+        assembled = state.get("assembled")
+        if assembled:
+            recs, summary = assembled["recs"], assembled["summary"]
+        else:
+            recs, summary = wf.assemble(
+                (state["matched"] or {}).get("items", []), self.policy.top_k
+            )
         return wf.finish(state, "completed", recommendations=recs, summary=summary)
 
     async def _needs_information(self, state: JobValues) -> dict[str, Any]:

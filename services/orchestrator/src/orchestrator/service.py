@@ -54,11 +54,19 @@ class UnknownJobError(PermanentError):
     """A reply for a job this orchestrator never started (or forgot): dead-lettered."""
 
 
+# The topics the workflow emits on, by name (``TOPICS.by_name`` builds its list per call).
+_TOPICS = {t.name: t for t in TOPICS.business_topics()}
+
+
 def to_outgoing(outbox: dict[str, Any]) -> list[Outgoing]:
+    """A step's outbox as events. A fresh step's payloads are the events it built; a
+    ledger entry read back from the store holds their JSON, validated again here."""
     events = []
     for event_id, item in outbox.items():
-        topic = TOPICS.by_name(item["topic"])
-        payload = topic.payload.model_validate(item["payload"])
+        topic = _TOPICS.get(item["topic"]) or TOPICS.by_name(item["topic"])
+        payload = item["payload"]
+        if not isinstance(payload, topic.payload):
+            payload = topic.payload.model_validate(payload)
         assert isinstance(payload, JobEvent)
         events.append(Outgoing(topic=topic, payload=payload, event_id=event_id))
     return events

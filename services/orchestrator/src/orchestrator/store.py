@@ -15,13 +15,14 @@ keep a small marker (status, ledger, final events; no profile) that expires afte
 """
 
 import asyncio
-import json
 import sqlite3
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
+
+from pydantic_core import from_json, to_json
 
 
 class ConflictError(RuntimeError):
@@ -47,16 +48,21 @@ class JobRecord:
 
     def dumps(self) -> str:
         # Shallow: the fields are JSON values already, and ``asdict`` would deep-copy the
-        # checkpoint and ledger on every save just to serialise them.
+        # checkpoint and ledger on every save just to serialise them. The one exception:
+        # a fresh step's ledger outputs hold the events themselves (pydantic models),
+        # written as the JSON ``to_outgoing`` validates again on a replay. pydantic-core's
+        # serialiser (the same JSON as ``json.dumps`` of their ``model_dump(mode="json")``)
+        # takes a fifth of the time on a finished job's 20-odd kB.
         values = {name: getattr(self, name) for name in _FIELDS}
-        return json.dumps(values, separators=(",", ":"))
+        return to_json(values).decode()
 
     @classmethod
     def loads(cls, raw: str | bytes) -> "JobRecord":
-        return cls(**json.loads(raw))
+        return cls(**from_json(raw))
 
 
 _FIELDS = tuple(f.name for f in fields(JobRecord))
+_SQLITE_BUSY_OR_LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary result codes)
 
 
 class JobStore(Protocol):
@@ -84,23 +90,41 @@ class JobStore(Protocol):
 
 
 class SqliteJobStore:
-    """SQLite through one dedicated thread (the connection never crosses threads)."""
+    """SQLite: loads and saves on the event loop, scans and checkpoints in a thread.
+
+    A load or save is one indexed statement on a small row in WAL mode (tens of µs),
+    cheaper than handing it to a thread and back (about 80 µs of CPU per hop, six hops a
+    job), so it runs inline on a connection of the loop's own that never waits for a lock
+    (``busy_timeout`` 0). When another process holds the write lock (replicas sharing the
+    file) the statement is repeated on the thread's connection, which waits up to 10 s, so
+    the loop never blocks on a lock. The inline connection never checkpoints the WAL
+    (that can fsync); the thread does, passively, every ``CHECKPOINT_EVERY`` inline saves.
+    Each connection stays in its thread.
+    """
+
+    CHECKPOINT_EVERY = 256
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._executor: ThreadPoolExecutor | None = None
-        self._db: sqlite3.Connection | None = None
+        self._db: sqlite3.Connection | None = None  # the thread's
+        self._inline: sqlite3.Connection | None = None  # the event loop's
+        self._saves = 0
 
     async def _call(self, fn: Any, *args: Any) -> Any:
         if self._executor is None:
             raise RuntimeError("store is not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
+    def _connect(self, timeout: float) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None)
+        db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL
+        return db
+
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=10, isolation_level=None)
+        db = self._connect(10)
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")  # durable across process crashes in WAL
         db.execute(
             "CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, version INTEGER NOT NULL,"
             " deadline REAL, expires_at REAL, data TEXT NOT NULL)"
@@ -118,35 +142,54 @@ class SqliteJobStore:
         if self._executor is None:
             self._executor = ThreadPoolExecutor(1, thread_name_prefix="orchestrator-sqlite")
             await self._call(self._open)
+            inline = self._connect(0)
+            inline.execute("PRAGMA wal_autocheckpoint=0")
+            self._inline = inline
 
     async def close(self) -> None:
         if self._executor is not None:
+            if self._inline is not None:
+                self._inline.close()
             if self._db is not None:
                 await self._call(self._db.close)
             self._executor.shutdown(wait=True)
-            self._executor, self._db = None, None
+            self._executor, self._db, self._inline = None, None, None
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        """``fn(connection, *args)`` inline; on the thread when the file is locked."""
+        if self._inline is None:
+            raise RuntimeError("store is not open")
+        try:
+            return fn(self._inline, *args)
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", 0) & 0xFF not in _SQLITE_BUSY_OR_LOCKED:
+                raise
+        return await self._call(lambda: fn(self._conn(), *args))
+
+    def _checkpoint(self) -> None:
+        try:
+            self._conn().execute("PRAGMA wal_checkpoint(PASSIVE)")
+        except sqlite3.Error:  # pragma: no cover - the next one catches up
+            pass
 
     def _conn(self) -> sqlite3.Connection:
         assert self._db is not None
         return self._db
 
-    def _load(self, job_id: str, now: float) -> JobRecord | None:
-        row = (
-            self._conn()
-            .execute(
-                "SELECT data FROM jobs WHERE job_id = ? AND (expires_at IS NULL OR expires_at > ?)",
-                (job_id, now),
-            )
-            .fetchone()
-        )
+    @staticmethod
+    def _load(db: sqlite3.Connection, job_id: str, now: float) -> JobRecord | None:
+        row = db.execute(
+            "SELECT data FROM jobs WHERE job_id = ? AND (expires_at IS NULL OR expires_at > ?)",
+            (job_id, now),
+        ).fetchone()
         return JobRecord.loads(row[0]) if row else None
 
     async def load(self, job_id: str) -> JobRecord | None:
-        result: JobRecord | None = await self._call(self._load, job_id, time.time())
+        result: JobRecord | None = await self._run(self._load, job_id, time.time())
         return result
 
-    def _save(self, record: JobRecord, expected: int, ttl_s: float) -> None:
-        db = self._conn()
+    @staticmethod
+    def _save(db: sqlite3.Connection, record: JobRecord, expected: int, ttl_s: float) -> None:
         record.version = expected + 1
         expires = record.finished_at + ttl_s if record.finished_at is not None else None
         deadline = None if record.finished else record.deadline
@@ -175,7 +218,10 @@ class SqliteJobStore:
             raise ConflictError(f"job {record.job_id} changed since version {expected}")
 
     async def save(self, record: JobRecord, *, expected_version: int, ttl_s: float) -> None:
-        await self._call(self._save, record, expected_version, ttl_s)
+        await self._run(self._save, record, expected_version, ttl_s)
+        self._saves += 1
+        if self._saves % self.CHECKPOINT_EVERY == 0 and self._executor is not None:
+            self._executor.submit(self._checkpoint)
 
     def _due(self, now: float, limit: int) -> list[str]:
         rows = (

@@ -9,7 +9,7 @@ record re-produces byte-identical event ids.
 A job's state (``JobValues``) is what the graph checkpoints. Two kinds of key:
 durable (saved with the checkpoint) and per-step inputs/outputs (``TRANSIENT_KEYS``):
 ``signal`` (what woke the job up), ``now``, ``cause_id``, ``route`` and ``outbox`` (the
-events this step emits, keyed by event id).
+events this step emits, keyed by event id, each ``{"topic": name, "payload": JobEvent}``).
 """
 
 import uuid
@@ -19,9 +19,11 @@ from typing import Any, Literal, TypedDict
 
 from careers_contracts import (
     TOPICS,
+    AnalysisCompleted,
     AnalysisRequested,
     JobEvent,
     JobStatusChanged,
+    MatchCompleted,
     MatchRequested,
     ProfileAnalysis,
     ProfileSubmission,
@@ -37,7 +39,7 @@ REQUEST_NAMESPACE = uuid.UUID("0b6f3c1e-8a0e-4f57-b1f4-4d3f1f0a7c52")
 
 Step = Literal["analysis", "match"]
 Terminal = Literal["completed", "needs_more_information", "failed"]
-TRANSIENT_KEYS = frozenset({"signal", "now", "cause_id", "route", "outbox"})
+TRANSIENT_KEYS = frozenset({"signal", "now", "cause_id", "route", "outbox", "assembled"})
 
 # What the user reads when a step never answers.
 STEP_SUBJECT: dict[str, str] = {
@@ -69,6 +71,7 @@ class JobValues(TypedDict, total=False):
     cause_id: str
     route: str | None
     outbox: dict[str, Any]
+    assembled: dict[str, Any]  # the final list, from the node that decides to the one emitting
 
 
 @dataclass(frozen=True)
@@ -104,12 +107,14 @@ def timeout_cause_id(job_id: str, step: str, attempt: int) -> str:
 
 
 def reply_signal(step: Step, event_id: str, request: str, payload: JobEvent) -> dict[str, Any]:
+    """What wakes a job up with an agent's reply. ``payload`` is the validated event (the
+    signal is transient, never stored); what the job keeps of it, ``accept_*`` takes."""
     return {
         "kind": "reply",
         "step": step,
         "eventId": event_id,
         "requestId": request,
-        "payload": payload.model_dump(mode="json"),
+        "payload": payload,
     }
 
 
@@ -124,8 +129,11 @@ def _at(state: JobValues) -> datetime:
 
 
 def _emit(state: JobValues, topic: Topic, payload: JobEvent, step: str) -> dict[str, Any]:
+    """An outbox entry. ``payload`` stays the validated event: the service publishes it as
+    it is and the job store serialises it (``model_dump(mode="json")``) once, when the
+    step's ledger entry is saved; a stored entry read back holds that JSON instead."""
     event_id = derive_event_id(state["cause_id"], step)
-    return {event_id: {"topic": topic.name, "payload": payload.model_dump(mode="json")}}
+    return {event_id: {"topic": topic.name, "payload": payload}}
 
 
 def _status(
@@ -237,10 +245,10 @@ def decide_wait(state: JobValues, step: Step, policy: Policy) -> Decision:
 
 
 def accept_analysis(state: JobValues) -> dict[str, Any]:
-    payload = state["signal"]["payload"]  # type: ignore[index]
+    reply: AnalysisCompleted = state["signal"]["payload"]  # type: ignore[index]
     return {
-        "analysis": payload["analysis"],
-        "analyzer_version": payload.get("agentVersion"),
+        "analysis": reply.analysis.model_dump(mode="json"),  # durable: kept as JSON
+        "analyzer_version": reply.agent_version,
         "waiting": None,
         "deadline": None,
         "attempt": 0,
@@ -250,12 +258,11 @@ def accept_analysis(state: JobValues) -> dict[str, Any]:
 
 
 def accept_match(state: JobValues) -> dict[str, Any]:
-    payload = state["signal"]["payload"]  # type: ignore[index]
+    reply: MatchCompleted = state["signal"]["payload"]  # type: ignore[index]
     return {
-        "matched": {
-            "items": payload["recommendations"],
-            "agentVersion": payload.get("agentVersion"),
-        },
+        # The job finishes in this step, so these never reach the store as they are (the
+        # store would write them as JSON, and ``assemble`` takes either).
+        "matched": {"items": list(reply.recommendations), "agentVersion": reply.agent_version},
         "waiting": None,
         "deadline": None,
         "attempt": 0,
@@ -277,17 +284,22 @@ def check_analysis(analysis: dict[str, Any]) -> str | None:
     return f"We need more information to recommend careers: {details}."
 
 
-def assemble(items: list[dict[str, Any]], top_k: int) -> tuple[list[Recommendation], str | None]:
+def assemble(
+    items: list[Recommendation] | list[dict[str, Any]], top_k: int
+) -> tuple[list[Recommendation], str | None]:
     """The final list: best first, one per occupation, at most ``top_k``, ranks 1..n."""
     recommendations = sorted(
-        (Recommendation.model_validate(item) for item in items),
+        (
+            item if isinstance(item, Recommendation) else Recommendation.model_validate(item)
+            for item in items
+        ),
         key=lambda r: (r.rank, -r.score),
     )
     unique: dict[str, Recommendation] = {}
     for rec in recommendations:
         unique.setdefault(rec.occupation_code, rec)
     final = [
-        rec.model_copy(update={"rank": rank})
+        rec if rec.rank == rank else rec.model_copy(update={"rank": rank})
         for rank, rec in enumerate(list(unique.values())[:top_k], start=1)
     ]
     if not final:
