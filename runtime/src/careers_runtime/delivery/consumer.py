@@ -31,7 +31,7 @@ from careers_runtime.codec import (
     decode_headers,
 )
 from careers_runtime.delivery.batching import _parse_batch, _undecoded, run_in_key_order
-from careers_runtime.delivery.publishing import publish_all, tracer
+from careers_runtime.delivery.publishing import enqueue, tracer
 from careers_runtime.delivery.retries import (
     RetryPolicy,
     _Origin,
@@ -140,9 +140,28 @@ class EventConsumer:
     async def process_batch(
         self, records: Sequence[ConsumerRecord[Any, Any]], *, from_retry: bool
     ) -> None:
-        await run_in_key_order(records, self._slots, self.process_record, from_retry=from_retry)
+        """Handle every record, then wait once for every output's acknowledgement: the
+        outputs are enqueued as each record is handled (a key's in offset order), and the
+        batch returns (FastStream then commits) only when the broker has them all."""
+        acks: list[asyncio.Future[Any]] = []
+
+        def process(record: ConsumerRecord[Any, Any], *, from_retry: bool) -> Awaitable[None]:
+            return self._process(record, from_retry, acks)
+
+        await run_in_key_order(records, self._slots, process, from_retry=from_retry)
+        if acks:
+            await asyncio.gather(*acks)
 
     async def process_record(self, record: ConsumerRecord[Any, Any], *, from_retry: bool) -> None:
+        """One record, its outputs acknowledged (``process_batch`` for a batch of one)."""
+        acks: list[asyncio.Future[Any]] = []
+        await self._process(record, from_retry, acks)
+        if acks:
+            await asyncio.gather(*acks)
+
+    async def _process(
+        self, record: ConsumerRecord[Any, Any], from_retry: bool, acks: "list[asyncio.Future[Any]]"
+    ) -> None:
         headers = decode_headers(record.headers)
         if from_retry:
             parsed = _retry_origin(headers)
@@ -178,7 +197,7 @@ class EventConsumer:
                     "careers.attempt": attempt,
                 },
             ) as span:
-                await self._handle(record, headers, origin, span)
+                await self._handle(record, headers, origin, span, acks)
         finally:
             metrics.IN_FLIGHT.labels(self.group).dec()
             metrics.HANDLER_SECONDS.labels(
@@ -208,6 +227,7 @@ class EventConsumer:
         headers: dict[str, str],
         origin: "_Origin",
         span: trace.Span,
+        acks: "list[asyncio.Future[Any]]",
     ) -> None:
         source_topic = origin.topic
         try:
@@ -252,7 +272,10 @@ class EventConsumer:
                 metrics.FAILED.labels(source_topic, self.group, "transient").inc()
                 await self._retry_or_dead_letter(record, headers, origin, exc)
                 return
-            await publish_all(self.broker, outputs, self.settings.service_name)
+            # Enqueued in order (a key's outputs keep their order); acknowledged before
+            # the batch returns (``process_batch``).
+            for event in outputs:
+                acks.append(await enqueue(self.broker, event, self.settings.service_name))
         finally:
             job_id_var.reset(job_token)
 
