@@ -78,8 +78,11 @@ class Incoming[P: JobEvent]:
 _EMPTY_DATA = '"data":{}}'
 
 
-def encode(event: Outgoing, source: str) -> tuple[bytes, dict[str, str]]:
-    """Envelope JSON and headers (with the current trace context injected).
+def encode(
+    event: Outgoing, source: str, trace_headers: Mapping[str, str] | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """Envelope JSON and headers: ``trace_headers``, or else the current trace context
+    injected by the global propagators.
 
     The payload is serialised once, straight into the envelope's ``data`` (``data`` is
     the envelope's last field): the same bytes as dumping it to a dict, validating that
@@ -108,7 +111,10 @@ def encode(event: Outgoing, source: str) -> tuple[bytes, dict[str, str]]:
         HEADER_EVENT_ID: envelope.id,
         HEADER_EVENT_TYPE: envelope.type,
     }
-    propagate.inject(headers)
+    if trace_headers is None:
+        propagate.inject(headers)
+    else:
+        headers.update(trace_headers)
     return value, headers
 
 

@@ -41,6 +41,7 @@ from careers_runtime.delivery.retries import (
 )
 from careers_runtime.logging import job_id_var
 from careers_runtime.settings import ServiceSettings
+from careers_runtime.telemetry import continue_trace
 
 # The package's logger (one name for the whole policy, as before the split).
 log = logging.getLogger("careers_runtime.delivery")
@@ -48,6 +49,17 @@ log = logging.getLogger("careers_runtime.delivery")
 Handler = Callable[[Incoming[Any]], Awaitable[Sequence[Outgoing]]]
 # Metric label for a topic a record claims but this group does not consume (bounded labels).
 _UNKNOWN_TOPIC = "<unknown>"
+
+
+class _Batch:
+    """What the records of one batch leave for the batch's end: the acknowledgements of
+    their outputs (awaited before commit) and the records consumed per topic label."""
+
+    __slots__ = ("acks", "consumed")
+
+    def __init__(self) -> None:
+        self.acks: list[asyncio.Future[Any]] = []
+        self.consumed: dict[str, int] = {}
 
 
 class EventConsumer:
@@ -76,6 +88,10 @@ class EventConsumer:
             settings.retry_max_attempts, settings.retry_backoff_base_s, settings.retry_backoff_max_s
         )
         self._slots = asyncio.Semaphore(settings.max_in_flight)
+        # Metric children by label, looked up once (``labels()`` costs more than ``inc()``).
+        self._in_flight = metrics.IN_FLIGHT.labels(group)
+        self._consumed: dict[str, Any] = {}
+        self._latency: dict[str, Any] = {}
         # Optional assignor for the main subscription, e.g. aiokafka's RangePartitionAssignor
         # so that partition p of every consumed topic lands on the same member (a process
         # manager needs all of one job's events, whatever their topic, in one replica).
@@ -143,31 +159,46 @@ class EventConsumer:
         """Handle every record, then wait once for every output's acknowledgement: the
         outputs are enqueued as each record is handled (a key's in offset order), and the
         batch returns (FastStream then commits) only when the broker has them all."""
-        acks: list[asyncio.Future[Any]] = []
+        batch = _Batch()
 
         def process(record: ConsumerRecord[Any, Any], *, from_retry: bool) -> Awaitable[None]:
-            return self._process(record, from_retry, acks)
+            return self._process(record, from_retry, batch)
 
-        await run_in_key_order(records, self._slots, process, from_retry=from_retry)
-        if acks:
-            await asyncio.gather(*acks)
+        try:
+            await run_in_key_order(records, self._slots, process, from_retry=from_retry)
+        finally:
+            self._count_consumed(batch.consumed)
+        if batch.acks:
+            await asyncio.gather(*batch.acks)
 
     async def process_record(self, record: ConsumerRecord[Any, Any], *, from_retry: bool) -> None:
         """One record, its outputs acknowledged (``process_batch`` for a batch of one)."""
-        acks: list[asyncio.Future[Any]] = []
-        await self._process(record, from_retry, acks)
-        if acks:
-            await asyncio.gather(*acks)
+        await self.process_batch((record,), from_retry=from_retry)
+
+    def _count_consumed(self, consumed: dict[str, int]) -> None:
+        """``careers_messages_consumed_total``: once per batch and topic, with the count."""
+        for label, count in consumed.items():
+            child = self._consumed.get(label)
+            if child is None:
+                child = self._consumed[label] = metrics.CONSUMED.labels(label, self.group)
+            child.inc(count)
+
+    def _handler_seconds(self, label: str) -> Any:
+        child = self._latency.get(label)
+        if child is None:
+            child = self._latency[label] = metrics.HANDLER_SECONDS.labels(label, self.group)
+        return child
 
     async def _process(
-        self, record: ConsumerRecord[Any, Any], from_retry: bool, acks: "list[asyncio.Future[Any]]"
+        self, record: ConsumerRecord[Any, Any], from_retry: bool, batch: "_Batch"
     ) -> None:
         headers = decode_headers(record.headers)
+        consumed = batch.consumed
         if from_retry:
             parsed = _retry_origin(headers)
             if isinstance(parsed, str):  # garbled retry headers: nothing to retry from
                 origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
-                metrics.CONSUMED.labels(record.topic, self.group).inc()
+                consumed[record.topic] = consumed.get(record.topic, 0) + 1
                 await self._reject(record, headers, origin, EventValidationError(parsed))
                 return
             origin = parsed
@@ -176,14 +207,23 @@ class EventConsumer:
             origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
         source_topic = origin.topic
         attempt = origin.attempt
-        metrics.CONSUMED.labels(
-            source_topic if source_topic in self.routes else _UNKNOWN_TOPIC, self.group
-        ).inc()
+        label = source_topic if source_topic in self.routes else _UNKNOWN_TOPIC
+        consumed[label] = consumed.get(label, 0) + 1
 
-        parent = propagate.extract(headers)
-        token = otel_context.attach(parent)
         started = time.perf_counter()
-        metrics.IN_FLIGHT.labels(self.group).inc()
+        # Per record (a scrape can see it only while a handler waits): bounded by the slots.
+        self._in_flight.inc()
+        span = continue_trace(headers)
+        if span is not None:  # nothing records spans: the span is ids only (``telemetry``)
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                await self._handle(record, headers, origin, span, batch.acks)
+            finally:
+                self._in_flight.dec()
+                self._handler_seconds(label).observe(time.perf_counter() - started)
+                otel_context.detach(token)
+            return
+        token = otel_context.attach(propagate.extract(headers))
         try:
             with tracer.start_as_current_span(
                 f"{source_topic} process",
@@ -197,12 +237,10 @@ class EventConsumer:
                     "careers.attempt": attempt,
                 },
             ) as span:
-                await self._handle(record, headers, origin, span, acks)
+                await self._handle(record, headers, origin, span, batch.acks)
         finally:
-            metrics.IN_FLIGHT.labels(self.group).dec()
-            metrics.HANDLER_SECONDS.labels(
-                source_topic if source_topic in self.routes else _UNKNOWN_TOPIC, self.group
-            ).observe(time.perf_counter() - started)
+            self._in_flight.dec()
+            self._handler_seconds(label).observe(time.perf_counter() - started)
             otel_context.detach(token)
 
     async def _reject(
