@@ -296,9 +296,15 @@ class EventConsumer:
                 attempt=origin.attempt,
             )
             try:
-                outputs = await asyncio.wait_for(
-                    handler(incoming), timeout=self.settings.handler_timeout_s
+                # Started eagerly: a handler that never waits is done here, with no
+                # timer armed and cancelled around it (it could not time out anyway).
+                run = asyncio.Task(
+                    handler(incoming), loop=asyncio.get_running_loop(), eager_start=True
                 )
+                if run.done():
+                    outputs = run.result()
+                else:
+                    outputs = await asyncio.wait_for(run, timeout=self.settings.handler_timeout_s)
             except PermanentError as exc:
                 span.record_exception(exc)
                 metrics.FAILED.labels(source_topic, self.group, exc.error_class).inc()
