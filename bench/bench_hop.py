@@ -203,6 +203,12 @@ async def relay_faststream(args: argparse.Namespace, stop: asyncio.Event) -> Non
     await broker.stop()
 
 
+def _max_batch(settings: Any) -> dict[str, Any]:
+    """Our producers' batch size, when the runtime has the setting (older trees do not)."""
+    size = getattr(settings, "kafka_max_batch_bytes", None)
+    return {"max_batch_size": size} if size else {}
+
+
 async def relay_raw(args: argparse.Namespace, stop: asyncio.Event) -> None:
     from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
     from careers_runtime.kafka_client import kafka_client_kwargs, producer_kwargs
@@ -222,6 +228,7 @@ async def relay_raw(args: argparse.Namespace, stop: asyncio.Event) -> None:
         compression_type=None
         if settings.kafka_compression == "none"
         else settings.kafka_compression,
+        **_max_batch(settings),
     )
     await producer.start()
     await consumer.start()
@@ -252,6 +259,15 @@ def child(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         await RELAYS[args.variant](args, stop)
 
+    if args.profile and args.profile.endswith(".prof"):  # cProfile on CPU time (pstats)
+        import cProfile
+
+        cpu_profiler = cProfile.Profile(time.process_time)
+        cpu_profiler.enable()
+        asyncio.run(main())
+        cpu_profiler.disable()
+        cpu_profiler.dump_stats(args.profile)
+        return 0
     profiler = None
     if args.profile:
         from pyinstrument import Profiler
@@ -439,7 +455,12 @@ def main(argv: list[str] | None = None) -> int:
         "sys.path, to compare two versions of the runtime in one run",
     )
     parser.add_argument("--timeout", type=float, default=300)
-    parser.add_argument("--profile", default=None, help="pyinstrument text profile of each relay")
+    parser.add_argument(
+        "--profile",
+        default=None,
+        help="profile each relay: PATH.prof cProfile on CPU time (pstats), else pyinstrument "
+        "text (and PATH.pyisession)",
+    )
     parser.add_argument(
         "--kafka",
         choices=("tansu", "apache"),
