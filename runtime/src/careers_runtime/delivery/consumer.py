@@ -53,7 +53,7 @@ _UNKNOWN_TOPIC = "<unknown>"
 
 class _Batch:
     """What the records of one batch leave for the batch's end: the acknowledgements of
-    their outputs (awaited before commit) and the records consumed per topic label."""
+    their outputs (awaited before commit); and the batch's records per topic label."""
 
     __slots__ = ("acks", "consumed")
 
@@ -160,14 +160,17 @@ class EventConsumer:
         outputs are enqueued as each record is handled (a key's in offset order), and the
         batch returns (FastStream then commits) only when the broker has them all."""
         batch = _Batch()
+        if not from_retry:  # counted as taken in, once per batch and topic (a retried
+            # record's topic is in its headers: counted as each is read, in ``_process``)
+            for record in records:
+                label = record.topic if record.topic in self.routes else _UNKNOWN_TOPIC
+                batch.consumed[label] = batch.consumed.get(label, 0) + 1
+            self._count_consumed(batch.consumed)
 
         def process(record: ConsumerRecord[Any, Any], *, from_retry: bool) -> Awaitable[None]:
             return self._process(record, from_retry, batch)
 
-        try:
-            await run_in_key_order(records, self._slots, process, from_retry=from_retry)
-        finally:
-            self._count_consumed(batch.consumed)
+        await run_in_key_order(records, self._slots, process, from_retry=from_retry)
         if batch.acks:
             await asyncio.gather(*batch.acks)
 
@@ -193,22 +196,22 @@ class EventConsumer:
         self, record: ConsumerRecord[Any, Any], from_retry: bool, batch: "_Batch"
     ) -> None:
         headers = decode_headers(record.headers)
-        consumed = batch.consumed
         if from_retry:
             parsed = _retry_origin(headers)
             if isinstance(parsed, str):  # garbled retry headers: nothing to retry from
                 origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
-                consumed[record.topic] = consumed.get(record.topic, 0) + 1
+                self._count_consumed({record.topic: 1})
                 await self._reject(record, headers, origin, EventValidationError(parsed))
                 return
             origin = parsed
-            await self._wait_until(origin.not_before_ms)
         else:
             origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
         source_topic = origin.topic
         attempt = origin.attempt
         label = source_topic if source_topic in self.routes else _UNKNOWN_TOPIC
-        consumed[label] = consumed.get(label, 0) + 1
+        if from_retry:
+            await self._wait_until(origin.not_before_ms)
+            self._count_consumed({label: 1})
 
         started = time.perf_counter()
         # Per record (a scrape can see it only while a handler waits): bounded by the slots.
