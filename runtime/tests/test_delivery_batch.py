@@ -148,3 +148,23 @@ def test_a_refused_output_fails_the_batch() -> None:
             await asyncio.wait_for(task, 1)
 
     asyncio.run(run())
+
+
+def test_a_handler_may_return_any_awaitable() -> None:
+    """``Handler`` is typed as returning an awaitable, not only a coroutine."""
+
+    def handler(event: Incoming[Any]) -> "asyncio.Future[list[Outgoing]]":
+        done: asyncio.Future[list[Outgoing]] = asyncio.get_running_loop().create_future()
+        done.set_result(_emit(event))
+        return done
+
+    async def run() -> None:
+        consumer, broker = _consumer(handler)
+        task = asyncio.create_task(consumer.process_batch([_record("a", 0)], from_retry=False))
+        while not task.done():
+            broker.ack_all()
+            await asyncio.sleep(0.001)
+        await task
+        assert [k for _, _, k in broker.published] == [b"a"]
+
+    asyncio.run(run())

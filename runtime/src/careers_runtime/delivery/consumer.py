@@ -9,7 +9,7 @@ when this returns, and anything escaping rewinds the batch for re-delivery.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -301,13 +301,17 @@ class EventConsumer:
             try:
                 # Started eagerly: a handler that never waits is done here, with no
                 # timer armed and cancelled around it (it could not time out anyway).
-                run = asyncio.Task(
-                    handler(incoming), loop=asyncio.get_running_loop(), eager_start=True
-                )
-                if run.done():
-                    outputs = run.result()
+                pending = handler(incoming)
+                if isinstance(pending, Coroutine):
+                    pending = asyncio.Task(
+                        pending, loop=asyncio.get_running_loop(), eager_start=True
+                    )
+                if isinstance(pending, asyncio.Future) and pending.done():
+                    outputs = pending.result()
                 else:
-                    outputs = await asyncio.wait_for(run, timeout=self.settings.handler_timeout_s)
+                    outputs = await asyncio.wait_for(
+                        pending, timeout=self.settings.handler_timeout_s
+                    )
             except PermanentError as exc:
                 span.record_exception(exc)
                 metrics.FAILED.labels(source_topic, self.group, exc.error_class).inc()
