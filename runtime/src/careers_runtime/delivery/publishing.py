@@ -1,7 +1,8 @@
 """Publishing: events to the broker, acknowledged (``acks=all``), traced and counted.
 
-The hot path of every service: ``publish_all`` after each handled record, ``enqueue``
-and ``publish`` for ingest's submits. Records go straight to the aiokafka producer
+The hot path of every service: ``enqueue`` for each output of each handled record (the
+consumer awaits a batch's acknowledgements once, before it commits), ``enqueue`` and
+``publish`` for ingest's submits. Records go straight to the aiokafka producer
 FastStream started (``_faststream_adapter.started_producer``): FastStream's publish
 pipeline costs more CPU than the produce itself.
 """
