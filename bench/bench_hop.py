@@ -429,7 +429,11 @@ def drive(args: argparse.Namespace) -> int:
         )
     ours = [v for v in med if v.startswith("ours")]
     for v in ours:
-        parts = [f"{v}/{other} {med[v] / med[other]:.2f}x" for other in med if other != v]
+        parts = [
+            f"{v}/{other} {med[v] / med[other]:.2f}x" if med[other] else f"{v}/{other} n/a"
+            for other in med
+            if other != v
+        ]
         print("  ratios: " + ", ".join(parts))
     return 0
 

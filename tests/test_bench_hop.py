@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_bench_hop_runs_with_a_few_records() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KAFKA_")}
     done = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "bench_hop.py"), "--n", "40"]
+        [sys.executable, str(ROOT / "bench" / "bench_hop.py"), "--n", "300"]
         + ["--variants", "ours", "raw", "--timeout", "90", "--kafka", "tansu"],
         env=env,
         cwd=ROOT,
