@@ -18,7 +18,7 @@ KAFKA_LIBS := .tools/kafka/libs
 # `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
 KAFKA ?= tansu
 
-.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-ingest bench-agents bench-convex-sync bench-orchestrator clean
+.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-hop bench-ingest bench-agents bench-convex-sync bench-orchestrator clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -143,6 +143,10 @@ chaos-cluster: install install-kafka ## broker failover on a 3-node Apache Kafka
 bench: install ## end-to-end benchmark (starts its own stack; KAFKA=apache for Apache Kafka), in-process baseline
 	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
 	$(PY) bench/bench_pipeline.py --kafka $(KAFKA) $(BENCH_ARGS)
+
+bench-hop: install ## one hop: our relay vs FastStream's vs raw aiokafka, CPU per record (KAFKA=apache; BENCH_ARGS="--n 20000 --rounds 3")
+	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
+	$(PY) bench/bench_hop.py --kafka $(KAFKA) $(BENCH_ARGS)
 
 bench-ingest: install ## ingest throughput/latency vs a bare FastAPI endpoint
 	$(PY) bench/bench_ingest.py

@@ -21,6 +21,7 @@ def create_broker(settings: ServiceSettings) -> KafkaBroker:
         if settings.kafka_compression == "none"
         else settings.kafka_compression,
         linger_ms=settings.kafka_linger_ms,
+        max_batch_size=settings.kafka_max_batch_bytes,
         acks="all",
         # No duplicates or reordering from producer retries; off only on the embedded
         # broker, which cannot do it (KAFKA_ENABLE_IDEMPOTENCE).

@@ -78,8 +78,11 @@ class Incoming[P: JobEvent]:
 _EMPTY_DATA = '"data":{}}'
 
 
-def encode(event: Outgoing, source: str) -> tuple[bytes, dict[str, str]]:
-    """Envelope JSON and headers (with the current trace context injected).
+def encode(
+    event: Outgoing, source: str, trace_headers: Mapping[str, str] | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """Envelope JSON and headers: ``trace_headers``, or else the current trace context
+    injected by the global propagators.
 
     The payload is serialised once, straight into the envelope's ``data`` (``data`` is
     the envelope's last field): the same bytes as dumping it to a dict, validating that
@@ -108,7 +111,10 @@ def encode(event: Outgoing, source: str) -> tuple[bytes, dict[str, str]]:
         HEADER_EVENT_ID: envelope.id,
         HEADER_EVENT_TYPE: envelope.type,
     }
-    propagate.inject(headers)
+    if trace_headers is None:
+        propagate.inject(headers)
+    else:
+        headers.update(trace_headers)
     return value, headers
 
 
@@ -125,6 +131,20 @@ def _first_error(error: ValidationError) -> str:
     return f"{location}: {first['msg']}{more}"
 
 
+def _envelope_or_reason(value: bytes) -> Envelope:
+    """The envelope, or the EventValidationError saying why not (``json`` then pydantic)."""
+    try:
+        raw: Any = json.loads(value)
+    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+        raise EventValidationError(f"value is not JSON: {type(exc).__name__}: {exc}"[:500]) from exc
+    try:
+        return Envelope.model_validate(raw)
+    except ValidationError as exc:
+        raise EventValidationError(f"invalid envelope: {_first_error(exc)}") from exc
+    except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic guards depth
+        raise EventValidationError(f"invalid envelope: {type(exc).__name__}") from exc
+
+
 def decode(value: bytes | None, topic: Topic) -> tuple[Envelope, JobEvent]:
     """Validate a record value as an event of ``topic`` or raise EventValidationError.
 
@@ -139,15 +159,10 @@ def decode(value: bytes | None, topic: Topic) -> tuple[Envelope, JobEvent]:
             f"value is {len(value)} bytes, over the {MAX_EVENT_BYTES}-byte event limit"
         )
     try:
-        raw: Any = json.loads(value)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError and UnicodeDecodeError too
-        raise EventValidationError(f"value is not JSON: {type(exc).__name__}: {exc}"[:500]) from exc
-    try:
-        envelope = Envelope.model_validate(raw)
-    except ValidationError as exc:
-        raise EventValidationError(f"invalid envelope: {_first_error(exc)}") from exc
-    except (ValueError, RecursionError) as exc:  # pragma: no cover - pydantic guards depth
-        raise EventValidationError(f"invalid envelope: {type(exc).__name__}") from exc
+        # Straight from the bytes (pydantic's parser, no dict of the whole value first).
+        envelope = Envelope.model_validate_json(value)
+    except (ValueError, RecursionError):  # ValidationError too: say why as we always have
+        envelope = _envelope_or_reason(value)
     if envelope.type != topic.event_type:
         raise EventValidationError(
             f"event type {envelope.type!r} does not belong on topic {topic.name}"

@@ -142,6 +142,11 @@ class ServiceSettings(KafkaSettings):
     kafka_request_timeout_ms: int = 30_000
     kafka_compression: Literal["none", "gzip", "snappy", "lz4", "zstd"] = "lz4"
     kafka_linger_ms: int = 5
+    # The producer's batch per partition. aiokafka holds one open batch per partition and
+    # makes every further send wait until the sender took it; at its 16 KiB default a
+    # fetched batch of ~1.4 KB events fills it about once per 12 records, and each send
+    # behind it waits (the issue-17 hop bench). Under the broker's 1 MiB record batch limit.
+    kafka_max_batch_bytes: int = Field(default=128 * 1024, ge=1024, le=1024 * 1024)
     # How long a fetch may wait at the broker for new records. Apache Kafka answers as soon
     # as records arrive, so Kafka's 500 ms default costs nothing there; the embedded broker
     # answers only at the deadline, so dev and tests use 50 ms (every hop waits it once).

@@ -30,7 +30,13 @@ async def run_in_key_order(
     from_retry: bool,
 ) -> None:
     """Run ``process_record`` on every record: keys concurrently (within ``slots``), each
-    key's records in offset order."""
+    key's records in offset order.
+
+    Each key runs in an eager task: it runs at once, up to its first real suspension, so
+    a key whose records never wait (the usual case once outputs are enqueued rather than
+    awaited one by one) costs no trip through the event loop. Every key is waited for
+    before the first failure is raised, so nothing keeps running after the batch failed.
+    """
     by_key: dict[Any, list[ConsumerRecord[Any, Any]]] = {}
     for record in records:
         by_key.setdefault(record.key, []).append(record)
@@ -40,7 +46,18 @@ async def run_in_key_order(
             async with slots:
                 await process_record(record, from_retry=from_retry)
 
-    await asyncio.gather(*(run_key(group) for group in by_key.values()))
+    loop = asyncio.get_running_loop()
+    tasks = [asyncio.Task(run_key(group), loop=loop, eager_start=True) for group in by_key.values()]
+    pending = [task for task in tasks if not task.done()]
+    if pending:
+        try:
+            await asyncio.wait(pending)
+        except asyncio.CancelledError:  # shutdown: stop the keys too
+            for task in pending:
+                task.cancel()
+            raise
+    for task in tasks:
+        task.result()  # the first failure, in key order (a cancelled key raises CancelledError)
 
 
 async def _parse_batch(

@@ -9,7 +9,7 @@ when this returns, and anything escaping rewinds the batch for re-delivery.
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
 from aiokafka import ConsumerRecord, TopicPartition
@@ -31,7 +31,7 @@ from careers_runtime.codec import (
     decode_headers,
 )
 from careers_runtime.delivery.batching import _parse_batch, _undecoded, run_in_key_order
-from careers_runtime.delivery.publishing import publish_all, tracer
+from careers_runtime.delivery.publishing import enqueue, tracer
 from careers_runtime.delivery.retries import (
     RetryPolicy,
     _Origin,
@@ -41,6 +41,7 @@ from careers_runtime.delivery.retries import (
 )
 from careers_runtime.logging import job_id_var
 from careers_runtime.settings import ServiceSettings
+from careers_runtime.telemetry import continue_trace
 
 # The package's logger (one name for the whole policy, as before the split).
 log = logging.getLogger("careers_runtime.delivery")
@@ -48,6 +49,17 @@ log = logging.getLogger("careers_runtime.delivery")
 Handler = Callable[[Incoming[Any]], Awaitable[Sequence[Outgoing]]]
 # Metric label for a topic a record claims but this group does not consume (bounded labels).
 _UNKNOWN_TOPIC = "<unknown>"
+
+
+class _Batch:
+    """What the records of one batch leave for the batch's end: the acknowledgements of
+    their outputs (awaited before commit); and the batch's records per topic label."""
+
+    __slots__ = ("acks", "consumed")
+
+    def __init__(self) -> None:
+        self.acks: list[asyncio.Future[Any]] = []
+        self.consumed: dict[str, int] = {}
 
 
 class EventConsumer:
@@ -76,6 +88,10 @@ class EventConsumer:
             settings.retry_max_attempts, settings.retry_backoff_base_s, settings.retry_backoff_max_s
         )
         self._slots = asyncio.Semaphore(settings.max_in_flight)
+        # Metric children by label, looked up once (``labels()`` costs more than ``inc()``).
+        self._in_flight = metrics.IN_FLIGHT.labels(group)
+        self._consumed: dict[str, Any] = {}
+        self._latency: dict[str, Any] = {}
         # Optional assignor for the main subscription, e.g. aiokafka's RangePartitionAssignor
         # so that partition p of every consumed topic lands on the same member (a process
         # manager needs all of one job's events, whatever their topic, in one replica).
@@ -140,31 +156,77 @@ class EventConsumer:
     async def process_batch(
         self, records: Sequence[ConsumerRecord[Any, Any]], *, from_retry: bool
     ) -> None:
-        await run_in_key_order(records, self._slots, self.process_record, from_retry=from_retry)
+        """Handle every record, then wait once for every output's acknowledgement: the
+        outputs are enqueued as each record is handled (a key's in offset order), and the
+        batch returns (FastStream then commits) only when the broker has them all."""
+        batch = _Batch()
+        if not from_retry:  # counted as taken in, once per batch and topic (a retried
+            # record's topic is in its headers: counted as each is read, in ``_process``)
+            for record in records:
+                label = record.topic if record.topic in self.routes else _UNKNOWN_TOPIC
+                batch.consumed[label] = batch.consumed.get(label, 0) + 1
+            self._count_consumed(batch.consumed)
+
+        def process(record: ConsumerRecord[Any, Any], *, from_retry: bool) -> Awaitable[None]:
+            return self._process(record, from_retry, batch)
+
+        await run_in_key_order(records, self._slots, process, from_retry=from_retry)
+        if batch.acks:
+            await asyncio.gather(*batch.acks)
 
     async def process_record(self, record: ConsumerRecord[Any, Any], *, from_retry: bool) -> None:
+        """One record, its outputs acknowledged (``process_batch`` for a batch of one)."""
+        await self.process_batch((record,), from_retry=from_retry)
+
+    def _count_consumed(self, consumed: dict[str, int]) -> None:
+        """``careers_messages_consumed_total``: once per batch and topic, with the count."""
+        for label, count in consumed.items():
+            child = self._consumed.get(label)
+            if child is None:
+                child = self._consumed[label] = metrics.CONSUMED.labels(label, self.group)
+            child.inc(count)
+
+    def _handler_seconds(self, label: str) -> Any:
+        child = self._latency.get(label)
+        if child is None:
+            child = self._latency[label] = metrics.HANDLER_SECONDS.labels(label, self.group)
+        return child
+
+    async def _process(
+        self, record: ConsumerRecord[Any, Any], from_retry: bool, batch: "_Batch"
+    ) -> None:
         headers = decode_headers(record.headers)
         if from_retry:
             parsed = _retry_origin(headers)
             if isinstance(parsed, str):  # garbled retry headers: nothing to retry from
                 origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
-                metrics.CONSUMED.labels(record.topic, self.group).inc()
+                self._count_consumed({record.topic: 1})
                 await self._reject(record, headers, origin, EventValidationError(parsed))
                 return
             origin = parsed
-            await self._wait_until(origin.not_before_ms)
         else:
             origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
         source_topic = origin.topic
         attempt = origin.attempt
-        metrics.CONSUMED.labels(
-            source_topic if source_topic in self.routes else _UNKNOWN_TOPIC, self.group
-        ).inc()
+        label = source_topic if source_topic in self.routes else _UNKNOWN_TOPIC
+        if from_retry:
+            await self._wait_until(origin.not_before_ms)
+            self._count_consumed({label: 1})
 
-        parent = propagate.extract(headers)
-        token = otel_context.attach(parent)
         started = time.perf_counter()
-        metrics.IN_FLIGHT.labels(self.group).inc()
+        # Per record (a scrape can see it only while a handler waits): bounded by the slots.
+        self._in_flight.inc()
+        span = continue_trace(headers)
+        if span is not None:  # nothing records spans: the span is ids only (``telemetry``)
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                await self._handle(record, headers, origin, span, batch.acks)
+            finally:
+                self._in_flight.dec()
+                self._handler_seconds(label).observe(time.perf_counter() - started)
+                otel_context.detach(token)
+            return
+        token = otel_context.attach(propagate.extract(headers))
         try:
             with tracer.start_as_current_span(
                 f"{source_topic} process",
@@ -178,12 +240,10 @@ class EventConsumer:
                     "careers.attempt": attempt,
                 },
             ) as span:
-                await self._handle(record, headers, origin, span)
+                await self._handle(record, headers, origin, span, batch.acks)
         finally:
-            metrics.IN_FLIGHT.labels(self.group).dec()
-            metrics.HANDLER_SECONDS.labels(
-                source_topic if source_topic in self.routes else _UNKNOWN_TOPIC, self.group
-            ).observe(time.perf_counter() - started)
+            self._in_flight.dec()
+            self._handler_seconds(label).observe(time.perf_counter() - started)
             otel_context.detach(token)
 
     async def _reject(
@@ -208,6 +268,7 @@ class EventConsumer:
         headers: dict[str, str],
         origin: "_Origin",
         span: trace.Span,
+        acks: "list[asyncio.Future[Any]]",
     ) -> None:
         source_topic = origin.topic
         try:
@@ -238,9 +299,19 @@ class EventConsumer:
                 attempt=origin.attempt,
             )
             try:
-                outputs = await asyncio.wait_for(
-                    handler(incoming), timeout=self.settings.handler_timeout_s
-                )
+                # Started eagerly: a handler that never waits is done here, with no
+                # timer armed and cancelled around it (it could not time out anyway).
+                pending = handler(incoming)
+                if isinstance(pending, Coroutine):
+                    pending = asyncio.Task(
+                        pending, loop=asyncio.get_running_loop(), eager_start=True
+                    )
+                if isinstance(pending, asyncio.Future) and pending.done():
+                    outputs = pending.result()
+                else:
+                    outputs = await asyncio.wait_for(
+                        pending, timeout=self.settings.handler_timeout_s
+                    )
             except PermanentError as exc:
                 span.record_exception(exc)
                 metrics.FAILED.labels(source_topic, self.group, exc.error_class).inc()
@@ -252,7 +323,10 @@ class EventConsumer:
                 metrics.FAILED.labels(source_topic, self.group, "transient").inc()
                 await self._retry_or_dead_letter(record, headers, origin, exc)
                 return
-            await publish_all(self.broker, outputs, self.settings.service_name)
+            # Enqueued in order (a key's outputs keep their order); acknowledged before
+            # the batch returns (``process_batch``).
+            for event in outputs:
+                acks.append(await enqueue(self.broker, event, self.settings.service_name))
         finally:
             job_id_var.reset(job_token)
 

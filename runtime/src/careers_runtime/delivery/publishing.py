@@ -1,7 +1,8 @@
 """Publishing: events to the broker, acknowledged (``acks=all``), traced and counted.
 
-The hot path of every service: ``publish_all`` after each handled record, ``enqueue``
-and ``publish`` for ingest's submits. Records go straight to the aiokafka producer
+The hot path of every service: ``enqueue`` for each output of each handled record (the
+consumer awaits a batch's acknowledgements once, before it commits), ``enqueue`` and
+``publish`` for ingest's submits. Records go straight to the aiokafka producer
 FastStream started (``_faststream_adapter.started_producer``): FastStream's publish
 pipeline costs more CPU than the produce itself.
 """
@@ -16,6 +17,7 @@ from opentelemetry import trace
 from careers_runtime import metrics
 from careers_runtime._faststream_adapter import started_producer
 from careers_runtime.codec import Outgoing, encode
+from careers_runtime.telemetry import child_traceparent
 
 tracer = trace.get_tracer("careers.delivery")
 
@@ -24,6 +26,7 @@ HEADER_CONTENT_TYPE = "content-type"
 HEADER_CORRELATION_ID = "correlation_id"
 
 _produced: dict[str, Any] = {}
+_counters: dict[str, Callable[["asyncio.Future[Any]"], None]] = {}
 
 
 def _count_produced(topic: str) -> None:
@@ -61,6 +64,12 @@ async def enqueue(broker: KafkaBroker, event: Outgoing, source: str) -> "asyncio
     add (an empty ``content-type`` for bytes, ``correlation_id``, here the event id).
     """
     topic = event.topic.name
+    trace_headers = child_traceparent()
+    if trace_headers is not None:  # nothing records spans: the header is all (``telemetry``)
+        value, headers = encode(event, source, trace_headers)
+        ack = await _send(broker, topic, event, value, headers)
+        ack.add_done_callback(_counter(topic))
+        return ack
     span = tracer.start_span(
         f"{topic} publish",
         kind=trace.SpanKind.PRODUCER,
@@ -74,22 +83,7 @@ async def enqueue(broker: KafkaBroker, event: Outgoing, source: str) -> "asyncio
     try:
         with trace.use_span(span, end_on_exit=False):
             value, headers = encode(event, source)
-        producer = started_producer(broker)
-        if producer is None:
-            ack: asyncio.Future[Any] = await broker.publish(
-                value, topic=topic, key=event.key.encode(), headers=headers, no_confirm=True
-            )
-        else:
-            headers[HEADER_CORRELATION_ID] = event.event_id
-            ack = await producer.send(
-                topic,
-                value,
-                key=event.key.encode(),
-                headers=[
-                    (HEADER_CONTENT_TYPE, b""),
-                    *((k, v.encode()) for k, v in headers.items()),
-                ],
-            )
+        ack = await _send(broker, topic, event, value, headers)
     except BaseException as exc:
         span.record_exception(exc)
         span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
@@ -97,6 +91,38 @@ async def enqueue(broker: KafkaBroker, event: Outgoing, source: str) -> "asyncio
         raise
     ack.add_done_callback(_on_ack(topic, span))
     return ack
+
+
+async def _send(
+    broker: KafkaBroker, topic: str, event: Outgoing, value: bytes, headers: dict[str, str]
+) -> "asyncio.Future[Any]":
+    producer = started_producer(broker)
+    if producer is None:
+        ack: asyncio.Future[Any] = await broker.publish(
+            value, topic=topic, key=event.key.encode(), headers=headers, no_confirm=True
+        )
+        return ack
+    headers[HEADER_CORRELATION_ID] = event.event_id
+    return await producer.send(
+        topic,
+        value,
+        key=event.key.encode(),
+        headers=[(HEADER_CONTENT_TYPE, b""), *((k, v.encode()) for k, v in headers.items())],
+    )
+
+
+def _counter(topic: str) -> Callable[["asyncio.Future[Any]"], None]:
+    """Counts the record as produced once acknowledged (a failure: not counted, and its
+    exception is retrieved: never "never retrieved")."""
+    callback = _counters.get(topic)
+    if callback is None:
+
+        def callback(ack: "asyncio.Future[Any]") -> None:
+            if not ack.cancelled() and ack.exception() is None:
+                _count_produced(topic)
+
+        _counters[topic] = callback
+    return callback
 
 
 async def publish(broker: KafkaBroker, event: Outgoing, source: str) -> None:
