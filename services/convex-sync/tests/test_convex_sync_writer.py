@@ -17,7 +17,7 @@ import pytest
 from careers_contracts import AgentOutput, Recommendation, RecommendationsReady
 from careers_runtime.codec import PermanentError
 from careers_tools.testing.convex_standin import ConvexStandin
-from convex_sync import metrics
+from convex_sync import convex_client, metrics
 from convex_sync.convex_client import ConvexRejectedError, ConvexUnavailableError, ConvexWriter
 from convex_sync.domain.documents import (
     BATCH_PATH,
@@ -335,3 +335,43 @@ async def test_a_deployment_without_the_batch_action_gets_one_request_per_docume
         assert all(len(docs_for(convex, "agentOutputs", j)) == 1 for j in jobs)
     finally:
         await w.aclose()
+
+
+async def test_a_lone_document_is_a_child_span_a_batch_links_to_its_records(
+    convex: ConvexStandin, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mode != "batch":
+        pytest.skip("batches only")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(convex_client, "tracer", provider.get_tracer("convex"))
+    records = provider.get_tracer("records")
+    w = ConvexWriter(make_settings(convex))
+    await w.start()
+
+    async def consume(name: str) -> None:
+        with records.start_as_current_span(name):
+            await w.write(agent_output_document(output_event(job())))
+
+    try:
+        await consume("alone")
+        await asyncio.gather(consume("first"), consume("second"))
+    finally:
+        await w.aclose()
+    spans = exporter.get_finished_spans()
+    by_name = {s.name: s for s in spans if s.name in ("alone", "first", "second")}
+    posts = [s for s in spans if s.name == f"POST {BATCH_PATH}"]
+    assert len(posts) == 2
+    alone, both = posts
+    assert alone.parent is not None
+    assert alone.parent.span_id == by_name["alone"].context.span_id
+    assert both.parent is None
+    assert {link.context.span_id for link in both.links} == {
+        by_name["first"].context.span_id,
+        by_name["second"].context.span_id,
+    }

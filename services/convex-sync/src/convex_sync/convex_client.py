@@ -32,6 +32,7 @@ from typing import Any
 
 import aiohttp
 from careers_runtime.codec import PermanentError
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from pydantic_core import from_json, to_json
 
@@ -222,6 +223,12 @@ class ConvexWriter:
             return
         body = b'{"documents":[' + b",".join(item[0].batch_item for item in chunk) + b"]}"
         links = [item[2] for item in chunk if item[2] is not None]
+        if len(chunk) == 1 and links:
+            # One document (the usual case at low load): a child of its record's span, as
+            # a single-document POST was; several: a span of its own, linked to each.
+            parent = trace.NonRecordingSpan(links[0].context)
+            otel_context.attach(trace.set_span_in_context(parent))
+            links = []
         try:
             response = await self.post(BATCH_PATH, body, links or None)
         except BaseException as exc:  # transport error (or cancelled): every document's
