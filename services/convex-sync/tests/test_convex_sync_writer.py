@@ -375,3 +375,18 @@ async def test_a_lone_document_is_a_child_span_a_batch_links_to_its_records(
         by_name["first"].context.span_id,
         by_name["second"].context.span_id,
     }
+
+
+def test_a_batch_answer_without_one_result_per_document_confirms_nothing(mode: str) -> None:
+    if mode != "batch":
+        pytest.skip("batches only")
+    from convex_sync.convex_client import ConvexResponse
+
+    for body in (b'{"nope":1}', b'{"results":[{"status":200,"id":"a","created":true}]}', b"<"):
+        response = ConvexResponse(200, {}, body, "utf-8")
+        answers = ConvexWriter._results(response, 2)
+        assert answers == [response, response]
+    ok = b'{"results":[{"status":200,"id":"a","created":true},{"status":400,"reason":"r"}]}'
+    first, second = ConvexWriter._results(ConvexResponse(200, {}, ok, "utf-8"), 2)
+    assert (first.status, first.data["id"]) == (200, "a")
+    assert second.status == 400 and b'"reason":"r"' in second.body

@@ -18,8 +18,8 @@ batch action (404) switches the writer to one request per document.
 
 aiohttp rather than httpx: on the reference machine a pooled POST costs ~0.15-0.2 ms of
 CPU with aiohttp against ~0.9 ms with httpx, and still ~0.44 ms with httpx over aiohttp's
-transport (httpx-aiohttp; ``docs/benchmarks.md``), and convex-sync makes three of them
-per job.
+transport (httpx-aiohttp; ``docs/benchmarks.md``). convex-sync made three of them per
+job before batching, and still makes one per batch.
 """
 
 import asyncio
@@ -354,8 +354,9 @@ class ConvexWriter:
             result = WriteResult(str(body["id"]), bool(body["created"]), failures + 1)
         except (ValueError, KeyError, TypeError) as exc:
             # A 2xx without the documented body is not a confirmation we can trust.
+            text = response.text if response.data is None else to_json(response.data).decode()
             raise ConvexRejectedError(
-                path, response.status, f"unexpected response body: {response.text}"
+                path, response.status, f"unexpected response body: {text}"
             ) from exc
         metrics.DOCUMENTS.labels(path, "created" if result.created else "existing").inc()
         return result
