@@ -34,6 +34,7 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -63,6 +64,16 @@ class Sink:
         self.last = 0.0
         self.max_gap = 0.0
         self.paths: dict[str, int] = {}
+
+    def count(self, path: str, documents: int) -> None:
+        now = time.perf_counter()
+        if self.writes == 0:
+            self.first = now
+        else:
+            self.max_gap = max(self.max_gap, now - self.last)
+        self.last = now
+        self.writes += documents
+        self.paths[path] = self.paths.get(path, 0) + 1  # requests
 
     def stats(self) -> dict[str, Any]:
         return {
@@ -97,18 +108,22 @@ async def _serve_connection(
                 name, _, value = line.decode("latin-1").partition(":")
                 if name.strip().lower() == "content-length":
                     length = int(value.strip())
-            if length:
-                await reader.readexactly(length)
+            payload = await reader.readexactly(length) if length else b""
             if method == "POST" and path in ("/agent-outputs", "/career-recommendations"):
-                now = time.perf_counter()
-                if sink.writes == 0:
-                    sink.first = now
-                else:
-                    sink.max_gap = max(sink.max_gap, now - sink.last)
-                sink.last = now
-                sink.writes += 1
-                sink.paths[path] = sink.paths.get(path, 0) + 1
+                sink.count(path, 1)
                 body = b'{"id":"' + str(sink.writes).encode() + b'","created":true}'
+            elif method == "POST" and path == "/sync/batch":
+                documents = json.loads(payload)["documents"]
+                first = sink.writes
+                sink.count(path, len(documents))
+                body = (
+                    b'{"results":['
+                    + b",".join(
+                        b'{"status":200,"id":"' + str(first + i).encode() + b'","created":true}'
+                        for i in range(len(documents))
+                    )
+                    + b"]}"
+                )
             elif path == "/_stats":
                 body = json.dumps(sink.stats()).encode()
             elif path == "/_reset":
@@ -413,6 +428,7 @@ def through_convex_sync(
     name: str,
     extra_env: dict[str, str],
     timeout_s: float,
+    profile_dir: Path | None = None,
 ) -> dict[str, Any]:
     from careers_runtime.kafka_client import TANSU_CLIENT_ENV
     from careers_tools.local_servers import free_port
@@ -434,7 +450,14 @@ def through_convex_sync(
         **TANSU_CLIENT_ENV,
         **extra_env,
     }
-    process = ServiceProcess("convex_sync", env, workdir / f"convex-sync-{name}.log").start()
+    command = None
+    if profile_dir is not None:  # pyinstrument's text report, written when the process exits
+        out = profile_dir / f"convex-sync-{name}.txt"
+        command = [sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(out)]
+        command += ["-m", "convex_sync"]
+    process = ServiceProcess(
+        "convex_sync", env, workdir / f"convex-sync-{name}.log", command=command
+    ).start()
     try:
         process.wait_http(f"http://127.0.0.1:{port}/healthz", timeout_s=60)
         pid = process.process.pid if process.process else 0
@@ -454,7 +477,13 @@ def through_convex_sync(
         stats["rss_mb"] = _rss_mb(pid)
         stats["retries"] = _metric_sum(metrics, "convex_sync_retries_total")
     finally:
-        process.stop()
+        if profile_dir is not None:
+            # uvicorn re-raises the signal after its shutdown: SIGINT ends in a
+            # KeyboardInterrupt, after which pyinstrument writes its report (SIGTERM would not).
+            process.signal(signal.SIGINT)
+            process.wait(25)
+        else:
+            process.stop()
     return stats
 
 
@@ -490,6 +519,24 @@ def _metric_sum(text: str, name: str) -> float:
 
 # --------------------------------------------------------------------------- main
 
+# name -> (label, convex-sync's environment on top of the defaults)
+CONFIGS: dict[str, tuple[str, dict[str, str]]] = {
+    "default": ("convex-sync, defaults (batch 32, 16 in flight, /sync/batch)", {}),
+    "batch256": (
+        "convex-sync, batch 256, 16 in flight, /sync/batch",
+        {"KAFKA_MAX_BATCH_RECORDS": "256"},
+    ),
+    # one request per document (the single-document actions), as before issue 17
+    "single": (
+        "convex-sync, defaults, one request per document",
+        {"CONVEX_BATCH_MAX_DOCUMENTS": "0"},
+    ),
+    "single256": (
+        "convex-sync, batch 256, one request per document",
+        {"KAFKA_MAX_BATCH_RECORDS": "256", "CONVEX_BATCH_MAX_DOCUMENTS": "0"},
+    ),
+}
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -501,6 +548,21 @@ def main(argv: list[str] | None = None) -> int:
         "--clients", action="store_true", help="compare HTTP clients only (no broker)"
     )
     parser.add_argument("--rounds", type=int, default=5, help="with --clients: turns each")
+    parser.add_argument(
+        "--configs",
+        default="single,default,single256,batch256",
+        help="convex-sync phases to run, in order (repeat one for A/B/A), from: "
+        + ", ".join(CONFIGS),
+    )
+    parser.add_argument(
+        "--before-src",
+        type=Path,
+        help="convex-sync's src/ of an older commit (git archive): adds the configs "
+        "'before' and 'before256', that code on PYTHONPATH, for an A/B in one run",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="run convex-sync under pyinstrument; text reports here"
+    )
     parser.add_argument("--sink", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -556,22 +618,32 @@ def main(argv: list[str] | None = None) -> int:
                 rows: list[tuple[str, dict[str, Any]]] = [
                     (f"raw aiohttp, {args.concurrency} in flight", raw)
                 ]
-                configs = [
-                    ("convex-sync, defaults (batch 32, 16 in flight)", "default", {}),
-                    (
-                        "convex-sync, batch 256, 16 in flight",
-                        "batch256",
-                        {"KAFKA_MAX_BATCH_RECORDS": "256"},
-                    ),
-                ]
-                for label, name, extra in configs:
+                if args.before_src:
+                    before = {"PYTHONPATH": str(args.before_src.resolve())}
+                    CONFIGS["before"] = ("convex-sync before (defaults)", before)
+                    CONFIGS["before256"] = (
+                        "convex-sync before (batch 256)",
+                        {**before, "KAFKA_MAX_BATCH_RECORDS": "256"},
+                    )
+                names = [n.strip() for n in args.configs.split(",") if n.strip()]
+                if args.profile:
+                    args.profile.mkdir(parents=True, exist_ok=True)
+                for i, name in enumerate(names):
+                    label, extra = CONFIGS[name]
                     stats = through_convex_sync(
-                        broker.bootstrap, sink_url, total, workdir, name, extra, args.timeout
+                        broker.bootstrap,
+                        sink_url,
+                        total,
+                        workdir,
+                        f"{name}-{i}",
+                        extra,
+                        args.timeout,
+                        args.profile,
                     )
                     print(
                         f"{label}: {total / stats['seconds']:.0f} writes/s, "
                         f"{stats['cpu_s'] / total * 1000:.2f} CPU ms/write (RSS {stats['rss_mb']:.0f} MB, retries {stats['retries']:.0f}, "
-                        f"longest pause {stats['max_gap_s']:.2f}s)",
+                        f"longest pause {stats['max_gap_s']:.2f}s; requests {stats['paths']})",
                         flush=True,
                     )
                     rows.append((label, stats))

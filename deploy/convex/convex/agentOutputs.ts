@@ -1,6 +1,29 @@
-import { v } from "convex/values";
-import { internalMutation, query } from "./_generated/server";
+import { Infer, v } from "convex/values";
+import { Id } from "./_generated/dataModel";
+import { internalMutation, MutationCtx, query } from "./_generated/server";
 import { agentOutputDocument, agentOutputFields } from "./validators";
+
+const agentOutputArgs = v.object(agentOutputFields);
+
+/** The upsert itself, shared by `upsert` and the batch mutation (batch.ts). */
+export async function upsertAgentOutput(
+  ctx: MutationCtx,
+  args: Infer<typeof agentOutputArgs>,
+): Promise<{ id: Id<"agentOutputs">; created: boolean; conflict: boolean }> {
+  const existing = await ctx.db
+    .query("agentOutputs")
+    .withIndex("by_idempotency_key", (q) =>
+      q.eq("idempotencyKey", args.idempotencyKey),
+    )
+    .first();
+  if (existing !== null) {
+    const conflict =
+      existing.userId !== args.userId || existing.jobId !== args.jobId;
+    return { id: existing._id, created: false, conflict };
+  }
+  const id = await ctx.db.insert("agentOutputs", args);
+  return { id, created: true, conflict: false };
+}
 
 /**
  * Insert an agent output unless a document with the same idempotencyKey exists.
@@ -17,21 +40,7 @@ export const upsert = internalMutation({
     created: v.boolean(),
     conflict: v.boolean(),
   }),
-  handler: async (ctx, args) => {
-    const existing = await ctx.db
-      .query("agentOutputs")
-      .withIndex("by_idempotency_key", (q) =>
-        q.eq("idempotencyKey", args.idempotencyKey),
-      )
-      .first();
-    if (existing !== null) {
-      const conflict =
-        existing.userId !== args.userId || existing.jobId !== args.jobId;
-      return { id: existing._id, created: false, conflict };
-    }
-    const id = await ctx.db.insert("agentOutputs", args);
-    return { id, created: true, conflict: false };
-  },
+  handler: (ctx, args) => upsertAgentOutput(ctx, args),
 });
 
 /**

@@ -99,6 +99,31 @@ describe("convex stand-in over real HTTP", () => {
     expect(docs.count).toBe(1);
   });
 
+  test("POST /sync/batch runs the real action: a bad document fails alone", async () => {
+    const bad = careerRecommendations({ idempotencyKey: "sb-bad", jobId: "sb-job-2" }) as any;
+    bad.recommendations[0].score = 2;
+    const res = await post(
+      "/sync/batch",
+      {
+        documents: [
+          { table: "agentOutputs", document: agentOutput({ idempotencyKey: "sb-1", jobId: "sb-job" }) },
+          { table: "careerRecommendations", document: bad },
+          { table: "careerRecommendations", document: careerRecommendations({ idempotencyKey: "sb-2", jobId: "sb-job" }) },
+        ],
+      },
+      sync,
+    );
+    expect(res.status).toBe(200);
+    const { results } = await res.json();
+    expect(results.map((r: any) => r.status)).toEqual([200, 400, 200]);
+    expect(results[1].reason).toBe("recommendations[0].score: must be <= 1");
+    const recs = await (await fetch(base + "/_standin/documents?table=careerRecommendations")).json();
+    const keys = recs.documents.map((d: any) => d.idempotencyKey);
+    expect(keys).toContain("sb-2");
+    expect(keys).not.toContain("sb-bad");
+    expect((await post("/sync/batch", { documents: [] }, { "X-Convex-Sync-Secret": "nope" })).status).toBe(401);
+  });
+
   test("/api/query with Clerk tokens: own doc for A, null for B, anonymous null", async () => {
     const rec = await post("/career-recommendations", careerRecommendations({ jobId: "job-q" }), sync);
     expect(rec.status).toBe(200);

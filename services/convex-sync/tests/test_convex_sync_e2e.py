@@ -357,3 +357,48 @@ async def test_a_document_convex_rejects_is_dead_lettered_with_the_reason(
         lambda: by_job(convex, "agentOutputs", {job_id}).get(job_id), what="the good event"
     )
     assert [d["agent"] for d in docs] == ["career-matcher"]
+
+
+async def test_a_batch_with_one_bad_document_writes_the_good_ones_and_dead_letters_the_bad(
+    sync: Sync, convex: ConvexStandin, unique: str
+) -> None:
+    user = f"user_{unique}"
+    good_jobs = [f"batch-{unique}-{i}" for i in range(3)]
+    bad_job = f"batch-bad-{unique}"
+    events = [
+        out(TOPICS.agent_outputs, agent_output(j, user, "profile-analyzer"), "pa")
+        for j in good_jobs
+    ]
+    # Valid for the Python contract; Convex refuses '$' field names (400, for it alone).
+    bad = agent_output(bad_job, user, "career-matcher", output={"$inc": {"x": 1}})
+    events.insert(1, out(TOPICS.agent_outputs, bad, "cm"))
+    events.append(out(TOPICS.recommendations, ready(good_jobs[0], user), "rec"))
+    requests_before = sync.metric(
+        "convex_sync_request_duration_seconds_count", endpoint="/sync/batch"
+    )
+    await publish(sync.bootstrap, events)
+
+    letters = await dead_letters(sync.bootstrap, sync.group, bad_job)
+    assert len(letters) == 1
+    letter = letters[0]
+    assert letter.error_class == "permanent"
+    assert letter.error_type == "ConvexRejectedError"
+    assert "answered 400" in letter.error_message
+    assert "output.$inc: field names must not start with '$'" in letter.error_message
+    assert len(letter.attempts) == 1, "a permanent error is not retried"
+
+    docs = await wait_for(
+        lambda: (
+            len(by_job(convex, "agentOutputs", set(good_jobs))) == len(good_jobs)
+            and by_job(convex, "careerRecommendations", {good_jobs[0]})
+        ),
+        what="the good documents",
+    )
+    assert docs
+    assert all(len(v) == 1 for v in by_job(convex, "agentOutputs", set(good_jobs)).values())
+    assert by_job(convex, "agentOutputs", {bad_job}) == {}
+    requests = (
+        sync.metric("convex_sync_request_duration_seconds_count", endpoint="/sync/batch")
+        - requests_before
+    )
+    assert 1 <= requests < len(events), f"{len(events)} documents in {requests} request(s)"

@@ -2,9 +2,12 @@
 
 Covers the write contract without Kafka: confirmed writes, duplicates, retries of 503/429
 honouring Retry-After, transport errors and timeouts, permanent 4xx, and the bounded
-retry budget.
+retry budget; each test twice, through ``POST /sync/batch`` (the default) and one request
+per document (``CONVEX_BATCH_MAX_DOCUMENTS=0``). Then what only batches do: concurrent
+writes in one request, a bad document among good ones, a deployment without the action.
 """
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -14,12 +17,30 @@ import pytest
 from careers_contracts import AgentOutput, Recommendation, RecommendationsReady
 from careers_runtime.codec import PermanentError
 from careers_tools.testing.convex_standin import ConvexStandin
-from convex_sync import metrics
+from convex_sync import convex_client, metrics
 from convex_sync.convex_client import ConvexRejectedError, ConvexUnavailableError, ConvexWriter
-from convex_sync.domain.documents import agent_output_document, recommendations_document
+from convex_sync.domain.documents import (
+    BATCH_PATH,
+    agent_output_document,
+    recommendations_document,
+)
 from convex_sync.settings import ConvexSyncSettings
+from prometheus_client import REGISTRY
 
 AGENT_PATH = "/agent-outputs"
+MODE = {"batch": True}
+
+
+@pytest.fixture(params=["batch", "single"], autouse=True)
+def mode(request: pytest.FixtureRequest) -> Iterator[str]:
+    MODE["batch"] = request.param == "batch"
+    yield request.param
+    MODE["batch"] = True
+
+
+def fault_paths() -> list[str]:
+    """Where an injected fault hits this mode's requests."""
+    return [BATCH_PATH] if MODE["batch"] else [AGENT_PATH]
 
 
 @pytest.fixture
@@ -37,6 +58,7 @@ def make_settings(convex: ConvexStandin, **overrides: object) -> ConvexSyncSetti
         "convex_max_retry_s": 8.0,
         "convex_backoff_base_s": 0.05,
         "convex_backoff_max_s": 0.2,
+        "convex_batch_max_documents": 64 if MODE["batch"] else 0,
     }
     fields.update(overrides)
     return ConvexSyncSettings.model_validate(fields)
@@ -129,8 +151,8 @@ async def test_503_and_429_are_retried_honouring_retry_after(
     retries_before = counter(metrics.RETRIES, AGENT_PATH, "503") + counter(
         metrics.RETRIES, AGENT_PATH, "429"
     )
-    convex.inject_faults(503, count=2, retry_after=0.4, paths=[AGENT_PATH])
-    convex.inject_faults(429, count=1, retry_after=0.6, paths=[AGENT_PATH])
+    convex.inject_faults(503, count=2, retry_after=0.4, paths=fault_paths())
+    convex.inject_faults(429, count=1, retry_after=0.6, paths=fault_paths())
     started = time.monotonic()
     result = await writer.write(agent_output_document(output_event(job_id)))
     elapsed = time.monotonic() - started
@@ -150,8 +172,8 @@ async def test_transport_errors_and_timeouts_are_retried(convex: ConvexStandin) 
     await w.start()
     try:
         job_id = job()
-        convex.inject_faults(0, count=2, paths=[AGENT_PATH])  # connection reset
-        convex.inject_faults(503, count=1, delay_ms=1500, paths=[AGENT_PATH])  # > timeout
+        convex.inject_faults(0, count=2, paths=fault_paths())  # connection reset
+        convex.inject_faults(503, count=1, delay_ms=1500, paths=fault_paths())  # > timeout
         result = await w.write(agent_output_document(output_event(job_id)))
         assert result.created and result.attempts == 4
         assert counter(metrics.RETRIES, AGENT_PATH, "Timeout") >= 1
@@ -193,7 +215,7 @@ async def test_budget_exhausted_raises_a_retryable_error(convex: ConvexStandin) 
     w = ConvexWriter(make_settings(convex, convex_max_retry_s=0.5))
     await w.start()
     try:
-        convex.inject_faults(503, count=1000, paths=[AGENT_PATH])
+        convex.inject_faults(503, count=1000, paths=fault_paths())
         started = time.monotonic()
         with pytest.raises(ConvexUnavailableError, match="HTTP 503") as caught:
             await w.write(agent_output_document(output_event(job())))
@@ -208,10 +230,163 @@ async def test_retry_after_beyond_the_budget_gives_up_at_once(convex: ConvexStan
     w = ConvexWriter(make_settings(convex, convex_max_retry_s=2))
     await w.start()
     try:
-        convex.inject_faults(429, count=1, retry_after=30, paths=[AGENT_PATH])
+        convex.inject_faults(429, count=1, retry_after=30, paths=fault_paths())
         started = time.monotonic()
         with pytest.raises(ConvexUnavailableError, match="HTTP 429"):
             await w.write(agent_output_document(output_event(job())))
         assert time.monotonic() - started < 1, "no pointless wait inside the handler"
     finally:
         await w.aclose()
+
+
+def requests(path: str, status: str = "200") -> float:
+    value = REGISTRY.get_sample_value(
+        "convex_sync_request_duration_seconds_count", {"endpoint": path, "status": status}
+    )
+    return value or 0.0
+
+
+async def test_concurrent_writes_go_in_one_request_and_a_bad_document_fails_alone(
+    writer: ConvexWriter, convex: ConvexStandin, mode: str
+) -> None:
+    if mode != "batch":
+        pytest.skip("batches only")
+    job_id = job()
+    good = [
+        agent_output_document(output_event(job_id, agent="profile-analyzer")),
+        agent_output_document(output_event(job_id, agent="career-matcher")),
+        recommendations_document(
+            RecommendationsReady(
+                job_id=job_id,
+                user_id="user_w",
+                status="completed",
+                recommendations=[],
+                created_at=datetime.now(UTC),
+                pipeline_version="1",
+            )
+        ),
+    ]
+    # Valid for the Python contract, rejected by the Convex validator ('$' field names).
+    bad = agent_output_document(output_event(f"{job_id}-bad", output={"$where": "1"}))
+    before = requests(BATCH_PATH)
+    results = await asyncio.gather(
+        *(writer.write(w) for w in [good[0], bad, good[1], good[2]]), return_exceptions=True
+    )
+    assert requests(BATCH_PATH) == before + 1, "four writes, one request"
+    rejected = results[1]
+    assert isinstance(rejected, ConvexRejectedError)
+    assert rejected.status == 400
+    assert "output.$where: field names must not start with '$'" in str(rejected)
+    assert all(getattr(r, "created", False) for r in results[0:1] + results[2:]), results
+    assert {d["agent"] for d in docs_for(convex, "agentOutputs", job_id)} == {
+        "profile-analyzer",
+        "career-matcher",
+    }
+    assert len(docs_for(convex, "careerRecommendations", job_id)) == 1
+    assert docs_for(convex, "agentOutputs", f"{job_id}-bad") == []
+
+
+async def test_a_failed_batch_request_retries_every_document(
+    writer: ConvexWriter, convex: ConvexStandin, mode: str
+) -> None:
+    if mode != "batch":
+        pytest.skip("batches only")
+    jobs = [job() for _ in range(5)]
+    convex.inject_faults(503, count=1, retry_after=0.3, paths=[BATCH_PATH])
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(writer.write(agent_output_document(output_event(j))) for j in jobs)
+    )
+    assert time.monotonic() - started >= 0.3, "Retry-After honoured"
+    assert all(r.created and r.attempts == 2 for r in results)
+    assert all(len(docs_for(convex, "agentOutputs", j)) == 1 for j in jobs)
+
+
+async def test_batches_are_split_by_size(convex: ConvexStandin, mode: str) -> None:
+    if mode != "batch":
+        pytest.skip("batches only")
+    w = ConvexWriter(make_settings(convex, convex_batch_max_documents=2))
+    await w.start()
+    try:
+        before = requests(BATCH_PATH)
+        jobs = [job() for _ in range(5)]
+        await asyncio.gather(*(w.write(agent_output_document(output_event(j))) for j in jobs))
+        assert requests(BATCH_PATH) == before + 3
+        assert all(len(docs_for(convex, "agentOutputs", j)) == 1 for j in jobs)
+    finally:
+        await w.aclose()
+
+
+async def test_a_deployment_without_the_batch_action_gets_one_request_per_document(
+    convex: ConvexStandin, mode: str
+) -> None:
+    if mode != "batch":
+        pytest.skip("batches only")
+    w = ConvexWriter(make_settings(convex))
+    await w.start()
+    try:
+        convex.inject_faults(404, count=1, paths=[BATCH_PATH])
+        jobs = [job() for _ in range(3)]
+        results = await asyncio.gather(
+            *(w.write(agent_output_document(output_event(j))) for j in jobs)
+        )
+        assert all(r.created for r in results)
+        assert not w.batching
+        assert all(len(docs_for(convex, "agentOutputs", j)) == 1 for j in jobs)
+    finally:
+        await w.aclose()
+
+
+async def test_a_lone_document_is_a_child_span_a_batch_links_to_its_records(
+    convex: ConvexStandin, mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if mode != "batch":
+        pytest.skip("batches only")
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(convex_client, "tracer", provider.get_tracer("convex"))
+    records = provider.get_tracer("records")
+    w = ConvexWriter(make_settings(convex))
+    await w.start()
+
+    async def consume(name: str) -> None:
+        with records.start_as_current_span(name):
+            await w.write(agent_output_document(output_event(job())))
+
+    try:
+        await consume("alone")
+        await asyncio.gather(consume("first"), consume("second"))
+    finally:
+        await w.aclose()
+    spans = exporter.get_finished_spans()
+    by_name = {s.name: s for s in spans if s.name in ("alone", "first", "second")}
+    posts = [s for s in spans if s.name == f"POST {BATCH_PATH}"]
+    assert len(posts) == 2
+    alone, both = posts
+    assert alone.parent is not None
+    assert alone.parent.span_id == by_name["alone"].context.span_id
+    assert both.parent is None
+    assert {link.context.span_id for link in both.links} == {
+        by_name["first"].context.span_id,
+        by_name["second"].context.span_id,
+    }
+
+
+def test_a_batch_answer_without_one_result_per_document_confirms_nothing(mode: str) -> None:
+    if mode != "batch":
+        pytest.skip("batches only")
+    from convex_sync.convex_client import ConvexResponse
+
+    for body in (b'{"nope":1}', b'{"results":[{"status":200,"id":"a","created":true}]}', b"<"):
+        response = ConvexResponse(200, {}, body, "utf-8")
+        answers = ConvexWriter._results(response, 2)
+        assert answers == [response, response]
+    ok = b'{"results":[{"status":200,"id":"a","created":true},{"status":400,"reason":"r"}]}'
+    first, second = ConvexWriter._results(ConvexResponse(200, {}, ok, "utf-8"), 2)
+    assert (first.status, first.data["id"]) == (200, "a")
+    assert second.status == 400 and b'"reason":"r"' in second.body

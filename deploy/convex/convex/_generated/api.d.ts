@@ -14,6 +14,7 @@ import type {
   FunctionReference,
 } from "convex/server";
 import type * as agentOutputs from "../agentOutputs.js";
+import type * as batch from "../batch.js";
 import type * as careerRecommendations from "../careerRecommendations.js";
 import type * as http from "../http.js";
 import type * as lib_httpUtil from "../lib/httpUtil.js";
@@ -30,6 +31,7 @@ import type * as validators from "../validators.js";
  */
 declare const fullApi: ApiFromModules<{
   agentOutputs: typeof agentOutputs;
+  batch: typeof batch;
   careerRecommendations: typeof careerRecommendations;
   http: typeof http;
   "lib/httpUtil": typeof lib_httpUtil;

@@ -1,6 +1,10 @@
 // Small helpers for the HTTP actions in ../http.ts.
 
-export const MAX_BODY_BYTES = 1024 * 1024; // 1 MiB
+export const MAX_BODY_BYTES = 1024 * 1024; // 1 MiB (one document)
+// POST /sync/batch: at most this many documents and bytes per request (Convex allows
+// 20 MiB per HTTP action request and 16 MiB of arguments/writes per mutation).
+export const MAX_BATCH_BYTES = 8 * 1024 * 1024;
+export const MAX_BATCH_DOCUMENTS = 100;
 
 export const SECRET_HEADER = "X-Convex-Sync-Secret";
 
@@ -52,14 +56,17 @@ export async function checkServiceSecret(request: Request): Promise<Response | n
  * Reads a JSON body of at most MAX_BODY_BYTES. Returns the parsed value or an
  * error Response (413 too large, 400 not JSON).
  */
-export async function readJsonBody(request: Request): Promise<{ body: unknown } | { error: Response }> {
+export async function readJsonBody(
+  request: Request,
+  maxBytes: number = MAX_BODY_BYTES,
+): Promise<{ body: unknown } | { error: Response }> {
   const declared = request.headers.get("Content-Length");
-  if (declared !== null && Number(declared) > MAX_BODY_BYTES) {
-    return { error: json(413, { error: "payload_too_large", limitBytes: MAX_BODY_BYTES }) };
+  if (declared !== null && Number(declared) > maxBytes) {
+    return { error: json(413, { error: "payload_too_large", limitBytes: maxBytes }) };
   }
   const bytes = new Uint8Array(await request.arrayBuffer());
-  if (bytes.byteLength > MAX_BODY_BYTES) {
-    return { error: json(413, { error: "payload_too_large", limitBytes: MAX_BODY_BYTES }) };
+  if (bytes.byteLength > maxBytes) {
+    return { error: json(413, { error: "payload_too_large", limitBytes: maxBytes }) };
   }
   let text: string;
   try {

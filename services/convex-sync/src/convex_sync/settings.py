@@ -36,6 +36,20 @@ class ConvexSyncSettings(ServiceSettings):
         description="How long one record is retried in-process (408/429/5xx/transport) "
         "before it is handed to the runtime's retry topic",
     )
+    convex_batch_max_documents: int = Field(
+        default=64,
+        ge=0,
+        le=100,
+        description="Documents per POST /sync/batch request: the writes waiting at the same "
+        "moment (the records of a fetched batch in flight) go in one request. 0 = one request "
+        "per document to POST /agent-outputs and /career-recommendations",
+    )
+    convex_batch_max_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=8 * 1024 * 1024,
+        description="Body size per batch request (Convex's action accepts up to 8 MiB)",
+    )
     convex_backoff_base_s: float = Field(default=0.2, gt=0)
     convex_backoff_max_s: float = Field(default=5.0, gt=0)
     convex_sync_consumer_group: str = Field(

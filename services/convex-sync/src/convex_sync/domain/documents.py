@@ -8,12 +8,17 @@ so at-least-once delivery leaves exactly one document.
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from careers_contracts import AgentOutput, RecommendationsReady
+from pydantic_core import to_json
 
 AGENT_OUTPUTS_PATH = "/agent-outputs"
 CAREER_RECOMMENDATIONS_PATH = "/career-recommendations"
+# POST /sync/batch: many documents per request, each tagged with its table.
+BATCH_PATH = "/sync/batch"
+TABLES = {AGENT_OUTPUTS_PATH: "agentOutputs", CAREER_RECOMMENDATIONS_PATH: "careerRecommendations"}
 
 # Convex's validator (deploy/convex/convex/lib/validation.ts LIMITS.versionLength) caps
 # version strings at 64 characters, which the event contracts do not. A version is
@@ -28,6 +33,16 @@ class ConvexWrite:
     path: str
     idempotency_key: str
     document: dict[str, Any]
+
+    @cached_property
+    def body(self) -> bytes:
+        """The document as JSON, serialised once (retries and batches reuse it)."""
+        return to_json(self.document)
+
+    @cached_property
+    def batch_item(self) -> bytes:
+        """This document as one item of a ``POST /sync/batch`` body."""
+        return b'{"table":"' + TABLES[self.path].encode() + b'","document":' + self.body + b"}"
 
 
 def agent_output_key(job_id: str, agent: str) -> str:
