@@ -31,6 +31,11 @@ AGENT_PATH = "/agent-outputs"
 MODE = {"batch": True}
 
 
+# Tests of batching itself run in the batch mode only (their own parametrisation overrides
+# the fixture's two modes).
+BATCHES_ONLY = pytest.mark.parametrize("mode", ["batch"], indirect=True)
+
+
 @pytest.fixture(params=["batch", "single"], autouse=True)
 def mode(request: pytest.FixtureRequest) -> Iterator[str]:
     MODE["batch"] = request.param == "batch"
@@ -246,11 +251,10 @@ def requests(path: str, status: str = "200") -> float:
     return value or 0.0
 
 
+@BATCHES_ONLY
 async def test_concurrent_writes_go_in_one_request_and_a_bad_document_fails_alone(
     writer: ConvexWriter, convex: ConvexStandin, mode: str
 ) -> None:
-    if mode != "batch":
-        pytest.skip("batches only")
     job_id = job()
     good = [
         agent_output_document(output_event(job_id, agent="profile-analyzer")),
@@ -286,11 +290,10 @@ async def test_concurrent_writes_go_in_one_request_and_a_bad_document_fails_alon
     assert docs_for(convex, "agentOutputs", f"{job_id}-bad") == []
 
 
+@BATCHES_ONLY
 async def test_a_failed_batch_request_retries_every_document(
     writer: ConvexWriter, convex: ConvexStandin, mode: str
 ) -> None:
-    if mode != "batch":
-        pytest.skip("batches only")
     jobs = [job() for _ in range(5)]
     convex.inject_faults(503, count=1, retry_after=0.3, paths=[BATCH_PATH])
     started = time.monotonic()
@@ -302,9 +305,8 @@ async def test_a_failed_batch_request_retries_every_document(
     assert all(len(docs_for(convex, "agentOutputs", j)) == 1 for j in jobs)
 
 
+@BATCHES_ONLY
 async def test_batches_are_split_by_size(convex: ConvexStandin, mode: str) -> None:
-    if mode != "batch":
-        pytest.skip("batches only")
     w = ConvexWriter(make_settings(convex, convex_batch_max_documents=2))
     await w.start()
     try:
@@ -317,11 +319,10 @@ async def test_batches_are_split_by_size(convex: ConvexStandin, mode: str) -> No
         await w.aclose()
 
 
+@BATCHES_ONLY
 async def test_a_deployment_without_the_batch_action_gets_one_request_per_document(
     convex: ConvexStandin, mode: str
 ) -> None:
-    if mode != "batch":
-        pytest.skip("batches only")
     w = ConvexWriter(make_settings(convex))
     await w.start()
     try:
@@ -337,11 +338,10 @@ async def test_a_deployment_without_the_batch_action_gets_one_request_per_docume
         await w.aclose()
 
 
+@BATCHES_ONLY
 async def test_a_lone_document_is_a_child_span_a_batch_links_to_its_records(
     convex: ConvexStandin, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if mode != "batch":
-        pytest.skip("batches only")
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -377,9 +377,8 @@ async def test_a_lone_document_is_a_child_span_a_batch_links_to_its_records(
     }
 
 
+@BATCHES_ONLY
 def test_a_batch_answer_without_one_result_per_document_confirms_nothing(mode: str) -> None:
-    if mode != "batch":
-        pytest.skip("batches only")
     from convex_sync.convex_client import ConvexResponse
 
     for body in (b'{"nope":1}', b'{"results":[{"status":200,"id":"a","created":true}]}', b"<"):
