@@ -7,12 +7,12 @@ import pytest
 from careers_contracts import JobStatusChanged, ProfileSubmission
 from ingest.domain.idempotency import (
     KEY_PATTERN,
+    IdempotencyOutcome,
     IdempotencyRecord,
-    Outcome,
     decide,
     valid_key,
 )
-from ingest.domain.jobs import JobStore
+from ingest.domain.jobs import JobStatusStore
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.idempotency_store import MemoryIdempotencyStore
 from ingest.job_status import LiveJobs
@@ -35,7 +35,7 @@ def status(job: str, seq: int, state: str = "analyzing", user: str = "u1", at=NO
 
 def test_store_state_is_highest_sequence_whatever_the_order() -> None:
     now = NOW.timestamp() + 100
-    forward, backward = JobStore(), JobStore()
+    forward, backward = JobStatusStore(), JobStatusStore()
     events = [status("j", 0, "queued"), status("j", 1), status("j", 2, "matching")]
     for e in events:
         forward.apply(e, now)
@@ -51,7 +51,7 @@ def test_store_state_is_highest_sequence_whatever_the_order() -> None:
 
 
 def test_store_ignores_duplicates_and_owner_changes() -> None:
-    store = JobStore()
+    store = JobStatusStore()
     now = NOW.timestamp() + 100
     assert store.apply(status("j", 1), now) is True
     assert store.apply(status("j", 1), now) is False
@@ -61,7 +61,7 @@ def test_store_ignores_duplicates_and_owner_changes() -> None:
 
 
 def test_store_is_bounded_lru_and_forgets_after_ttl() -> None:
-    store = JobStore(max_jobs=3, ttl_s=60)
+    store = JobStatusStore(max_jobs=3, ttl_s=60)
     now = NOW.timestamp() + 10
     for i in range(5):
         store.apply(status(f"j{i}", 0, "queued"), now)
@@ -71,7 +71,7 @@ def test_store_is_bounded_lru_and_forgets_after_ttl() -> None:
 
 
 def test_terminal_detection() -> None:
-    store = JobStore()
+    store = JobStatusStore()
     now = NOW.timestamp() + 100
     store.apply(status("j", 0, "queued"), now)
     record = store.get("j", now)
@@ -83,11 +83,11 @@ def test_terminal_detection() -> None:
 def test_idempotency_decisions() -> None:
     done = IdempotencyRecord("abc", "job-1", "completed")
     pending = IdempotencyRecord("abc", "job-1", "pending")
-    assert decide(None, "abc") is Outcome.NEW
-    assert decide(done, "abc") is Outcome.REPLAY
-    assert decide(done, "xyz") is Outcome.MISMATCH
-    assert decide(pending, "abc") is Outcome.IN_PROGRESS
-    assert decide(pending, "xyz") is Outcome.MISMATCH
+    assert decide(None, "abc") is IdempotencyOutcome.NEW
+    assert decide(done, "abc") is IdempotencyOutcome.REPLAY
+    assert decide(done, "xyz") is IdempotencyOutcome.MISMATCH
+    assert decide(pending, "abc") is IdempotencyOutcome.IN_PROGRESS
+    assert decide(pending, "xyz") is IdempotencyOutcome.MISMATCH
     assert IdempotencyRecord.from_json(done.to_json()) == done
     assert valid_key("5f2b7f0e-2f4a") and not valid_key("has space") and not valid_key("")
     assert not valid_key("x" * 256)
@@ -167,7 +167,7 @@ async def test_memory_idempotency_store_reserve_is_exclusive_and_expires() -> No
 
 
 async def test_live_jobs_wakes_every_waiter_and_cleans_up() -> None:
-    live = LiveJobs(JobStore())
+    live = LiveJobs(JobStatusStore())
     waiters = [asyncio.create_task(live.wait("j", 5)) for _ in range(3)]
     await asyncio.sleep(0.01)
     assert live.waiting == 3

@@ -17,7 +17,7 @@ from careers_contracts.topics import dead_letter_topic
 from careers_runtime.codec import Outgoing, encode
 from careers_runtime.testing.poison import inject, poison_records
 from careers_runtime.topics_admin import ensure_topics
-from ingest.domain.jobs import JobStore
+from ingest.domain.jobs import JobStatusStore
 from ingest.job_status import STATUS_EVENTS, JobStatusFollower, LiveJobs
 from ingest.settings import IngestSettings
 
@@ -59,7 +59,7 @@ async def test_poison_on_the_job_status_topic_is_skipped_and_counted(kafka_boots
     await producer.stop()
 
     invalid_before = STATUS_EVENTS.labels("invalid")._value.get()
-    jobs = LiveJobs(JobStore())
+    jobs = LiveJobs(JobStatusStore())
     follower = JobStatusFollower(
         IngestSettings(kafka_bootstrap_servers=kafka_bootstrap, job_status_fetch_wait_ms=50), jobs
     )

@@ -19,7 +19,7 @@ from careers_runtime.codec import HEADER_EVENT_ID, EventValidationError, decode
 from careers_runtime.kafka_client import kafka_client_kwargs
 from prometheus_client import Counter, Gauge
 
-from ingest.domain.jobs import JobRecord, JobStore
+from ingest.domain.jobs import JobStatusRecord, JobStatusStore
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ LOCAL_IDS_KEPT = 10_000
 class LiveJobs:
     """The job store plus wake-ups for requests waiting on a job (SSE, GET of a new job)."""
 
-    def __init__(self, store: JobStore) -> None:
+    def __init__(self, store: JobStatusStore) -> None:
         self.store = store
         # job id -> (event set on the job's next change, number of waiters)
         self._waiters: dict[str, tuple[asyncio.Event, int]] = {}
@@ -42,7 +42,7 @@ class LiveJobs:
         # updates): the follower skips decoding them when they come back from the topic.
         self._local_ids: OrderedDict[str, None] = OrderedDict()
 
-    def get(self, job_id: str) -> JobRecord | None:
+    def get(self, job_id: str) -> JobStatusRecord | None:
         return self.store.get(job_id, time.time())
 
     def apply(self, event: JobStatusChanged) -> bool:

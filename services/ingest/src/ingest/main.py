@@ -23,7 +23,7 @@ from ingest.api.middleware import BodySizeLimit, HttpMetrics, StrictTransportSec
 from ingest.api.routes import analyze, health, jobs
 from ingest.auth import ClerkVerifier, JwksCache
 from ingest.dev_keys import DEV_JWKS_PATH, jwks_for_pem
-from ingest.domain.jobs import JobStore
+from ingest.domain.jobs import JobStatusStore
 from ingest.idempotency_store import (
     IdempotencyStore,
     MemoryIdempotencyStore,
@@ -138,7 +138,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 idempotency = MemoryIdempotencyStore(settings.idempotency_ttl_s)
             limiter = SubmitRateLimiter(settings.rate_limit, settings.redis_url)
 
-            live = LiveJobs(JobStore(settings.job_cache_size, settings.job_ttl_s))
+            live = LiveJobs(JobStatusStore(settings.job_cache_size, settings.job_ttl_s))
             follower = JobStatusFollower(settings, live)
             stack.push_async_callback(follower.stop)
 

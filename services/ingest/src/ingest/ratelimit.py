@@ -18,7 +18,7 @@ from ingest.limits_memory import SweepingMemoryStorage
 
 
 @dataclass(frozen=True)
-class Decision:
+class RateLimitDecision:
     allowed: bool
     retry_after_s: int = 0
     limit: int = 0
@@ -48,9 +48,9 @@ class SubmitRateLimiter:
             self.storage = SweepingMemoryStorage()
         self.limiter = MovingWindowRateLimiter(self.storage)
 
-    async def hit(self, user_id: str) -> Decision:
+    async def hit(self, user_id: str) -> RateLimitDecision:
         if await self.limiter.hit(self.item, self.namespace, user_id):
-            return Decision(True, limit=self.item.amount)
+            return RateLimitDecision(True, limit=self.item.amount)
         stats = await self.limiter.get_window_stats(self.item, self.namespace, user_id)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
-        return Decision(False, retry_after_s=retry, limit=self.item.amount, remaining=0)
+        return RateLimitDecision(False, retry_after_s=retry, limit=self.item.amount, remaining=0)

@@ -24,7 +24,7 @@ from ingest.api.deps import Services
 from ingest.api.errors import ProblemError
 from ingest.api.responses import links
 from ingest.auth import Principal
-from ingest.domain.idempotency import IdempotencyRecord, Outcome, decide
+from ingest.domain.idempotency import IdempotencyOutcome, IdempotencyRecord, decide
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.metrics import RATE_LIMITED, SUBMITS
 
@@ -143,21 +143,21 @@ async def _replay_or_refuse(
     body or still in progress, None for a key not seen yet."""
     existing = await services.idempotency.get(user_id, key)
     outcome = decide(existing, digest)
-    if outcome is Outcome.REPLAY and existing is not None:
+    if outcome is IdempotencyOutcome.REPLAY and existing is not None:
         SUBMITS.labels("replayed").inc()
         return accepted(existing.job_id, services, replayed=True)
     _refuse(outcome)
     return None
 
 
-def _refuse(outcome: Outcome) -> None:
-    if outcome is Outcome.MISMATCH:
+def _refuse(outcome: IdempotencyOutcome) -> None:
+    if outcome is IdempotencyOutcome.MISMATCH:
         raise ProblemError(
             409,
             "idempotency_key_reused",
             "This Idempotency-Key was used with a different body; use a new key.",
         )
-    if outcome is Outcome.IN_PROGRESS:
+    if outcome is IdempotencyOutcome.IN_PROGRESS:
         raise ProblemError(
             409,
             "idempotency_key_in_progress",
