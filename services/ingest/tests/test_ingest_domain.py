@@ -146,8 +146,8 @@ def test_job_ids_and_event_ids_are_deterministic_with_a_key() -> None:
     profile = ProfileSubmission(summary="x")
     a = build_submission(job_id="j", user_id="u1", profile=profile, idempotency_key="k", now=NOW)
     b = build_submission(job_id="j", user_id="u1", profile=profile, idempotency_key="k", now=NOW)
-    assert a.submitted_event_id == b.submitted_event_id != a.queued_event_id
-    assert a.queued.sequence == 0 and a.queued.status == "queued"
+    assert a.submitted_event_id == b.submitted_event_id
+    assert a.queued.sequence == 0 and a.queued.status == "queued" and a.queued.at == NOW
     assert a.submitted.user_id == "u1" and a.submitted.idempotency_key == "k"
 
 

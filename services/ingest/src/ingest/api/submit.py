@@ -2,8 +2,8 @@
 
 For an authenticated caller and a validated body: the Idempotency-Key (replay, 409, or
 reserve; completed once the job exists, released when the publish fails), the caller's
-submit budget, the ``profile.submitted`` publish (the job exists once it is acked), the
-job's local ``queued`` status, and the 202. The route (``routes/analyze.py``) and its
+submit budget, the ``profile.submitted`` publish (the job exists once it is acked; the one
+record a submit produces), the job's local ``queued`` status, and the 202. The route (``routes/analyze.py``) and its
 fast request path (``submit_route.py``) only get the request into this shape.
 """
 
@@ -11,11 +11,10 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from careers_contracts import TOPICS, AnalyzeAccepted, ProfileSubmission
 from careers_runtime.codec import EventTooLargeError, Outgoing
-from careers_runtime.delivery import enqueue, publish
+from careers_runtime.delivery import publish
 from fastapi import Response
 from opentelemetry import propagate, trace
 from redis.exceptions import RedisError
@@ -174,7 +173,14 @@ async def _submit(
     job_id: str,
     digest: str | None,
 ) -> None:
-    """Publish the job's events; the job exists once ``profile.submitted`` is acked."""
+    """Publish ``profile.submitted``: the job exists once it is acked.
+
+    One record per submit. The job's first status (``queued``, sequence 0) is not a record
+    of its own: this replica applies it locally once the broker acknowledged the submit,
+    and every other replica derives it from the ``profile.submitted`` record its
+    job-status follower reads (``ingest.job_status``), so a job accepted here is visible
+    through any replica without a second acknowledged record.
+    """
     submission = build_submission(
         job_id=job_id,
         user_id=user_id,
@@ -182,6 +188,9 @@ async def _submit(
         idempotency_key=idempotency_key,
         now=datetime.now(UTC),
     )
+    # Before the publish: the follower may read the record back before this coroutine
+    # resumes, and must skip it rather than decode it (applying it twice is harmless).
+    services.jobs.mark_local(submission.submitted_event_id)
     try:
         await _publish(
             services,
@@ -195,21 +204,8 @@ async def _submit(
         log.warning("publish failed", extra={"error": type(exc).__name__, "job_id": job_id})
         raise unavailable("The event broker") from exc
 
-    # The job exists from here on. Its `queued` status is a convenience (the orchestrator's
-    # own updates follow): a failure to publish it must not turn an accepted job into an
-    # error, so the 202 does not wait for its ack (it is still produced with acks=all; a
-    # failure is logged and recorded on its producer span).
-    services.jobs.apply_local(submission.queued, submission.queued_event_id)
-    try:
-        async with asyncio.timeout(services.settings.publish_timeout_s):
-            ack = await enqueue(
-                services.broker,
-                Outgoing(TOPICS.job_status, submission.queued, submission.queued_event_id),
-                services.settings.service_name,
-            )
-        ack.add_done_callback(_queued_acked)
-    except Exception as exc:
-        log.warning("queued status not published", extra={"error": type(exc).__name__})
+    # The job exists from here on.
+    services.jobs.apply(submission.queued)
     if idempotency_key is not None and digest is not None:
         completed = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="completed")
         try:
@@ -217,11 +213,6 @@ async def _submit(
         except RedisError as exc:
             # The job id is derived from the key, so a retry still lands on the same job.
             log.warning("idempotency record not completed", extra={"error": type(exc).__name__})
-
-
-def _queued_acked(ack: "asyncio.Future[Any]") -> None:
-    if not ack.cancelled() and (exc := ack.exception()) is not None:
-        log.warning("queued status not published", extra={"error": type(exc).__name__})
 
 
 async def _release(services: Services, user_id: str, key: str | None) -> None:
