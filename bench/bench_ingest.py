@@ -20,7 +20,7 @@ connections for ``--duration`` seconds (after a warm-up), on loopback only.
 A/B: ``--variant LABEL=DIR`` adds an ingest target run from another copy of the ingest
 package (``DIR`` goes first on ``PYTHONPATH``, e.g. ``git archive <commit>
 services/ingest/src | tar -x -C /tmp/a`` then ``--variant base=/tmp/a/services/ingest/src``);
-``--rounds N`` repeats the ingest targets interleaved (A B A B ...) and reports each
+``--rounds N`` repeats every target, interleaved (A B A B ...), and reports each
 target's median round. The ratios (ours / peer, ours / bare) are printed last.
 """
 
@@ -251,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         default="bare,peer,ingest,otlp",
         help="comma-separated: bare, peer, ingest, otlp (ingest with OTLP export)",
     )
-    parser.add_argument("--rounds", type=int, default=1, help="repeat ingest targets, interleaved")
+    parser.add_argument("--rounds", type=int, default=1, help="repeat every target, interleaved")
     parser.add_argument(
         "--variant",
         action="append",
@@ -303,13 +303,10 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 _stop(process)
 
-        if "bare" in targets:
-            run_server("bare FastAPI", "bare")
         if "peer" in targets:
             from careers_runtime.topics_admin import ensure_topics
 
             asyncio.run(ensure_topics(broker.bootstrap, [PEER_TOPIC]))
-            run_server(PEER, "peer", broker.bootstrap)
 
         otlp: subprocess.Popen[bytes] | None = None
         otlp_endpoint = ""
@@ -332,8 +329,13 @@ def main(argv: list[str] | None = None) -> int:
             ingests.append((EXPORTING, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint}))
         try:
             for _ in range(args.rounds):
+                # Every target once per round, one at a time (A B A B ... across rounds).
+                if "bare" in targets:
+                    run_server("bare FastAPI", "bare")
+                if "peer" in targets:
+                    run_server(PEER, "peer", broker.bootstrap)
                 # One ingest at a time: an idle second replica would still follow the
-                # job-status topic, decoding the other's records on the shared cores.
+                # job-status and profile.submitted topics on the shared cores.
                 for index, (name, extra) in enumerate(ingests):
                     port = free_port()
                     env = ingest_env(
@@ -380,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"\n{header}")
         for name, r in summary.items():
-            rounds = f"   rounds {r['rounds_rps']}" if args.rounds > 1 else ""
+            rounds = f"   rounds {r['rounds_rps']}" if len(r["rounds_rps"]) > 1 else ""
             print(
                 f"  {name:<32} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.1f} ms   "
                 f"p99 {r['p99_ms']:6.1f} ms   server CPU {r['server_cpu_ms_per_req']:.2f} ms/req"
