@@ -21,6 +21,7 @@ from ingest.api.deps import Services
 from ingest.api.errors import install_error_handlers
 from ingest.api.middleware import BodySizeLimit, HttpMetrics, StrictTransportSecurity
 from ingest.api.routes import analyze, health, jobs
+from ingest.api.submit_route import SubmitFastPath
 from ingest.auth import ClerkVerifier, JwksCache
 from ingest.dev_keys import DEV_JWKS_PATH, jwks_for_pem
 from ingest.domain.jobs import JobStatusStore
@@ -215,7 +216,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
 
     # Outermost first: metrics see everything, CORS headers go on every response
-    # (errors included), the body cap applies before anything reads the body.
+    # (errors included), the body cap applies before anything reads the body, and a valid
+    # submit is answered before Starlette's routing (SubmitFastPath, innermost).
+    app.add_middleware(SubmitFastPath, route=analyze.submit_route())
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,
