@@ -2,6 +2,7 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from careers_contracts import JobStatusChanged, ProfileSubmission
@@ -208,3 +209,19 @@ def test_submit_fast_path_parses_what_fastapi_parses_as_json(
     from ingest.api.submit_route import is_json
 
     assert is_json(content_type) is expected
+
+
+@pytest.mark.parametrize("job_id", ["3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f", 'odd "id" \\ é\n'])
+def test_the_202_body_is_what_the_response_model_writes(job_id: str) -> None:
+    from types import SimpleNamespace
+
+    from careers_contracts import AnalyzeAccepted
+    from ingest.api.responses import links
+    from ingest.api.submit import accepted
+
+    services: Any = SimpleNamespace(jobs=LiveJobs(JobStatusStore()))
+    response = accepted(job_id, services, replayed=True)
+    expected = AnalyzeAccepted(job_id=job_id, status="queued", links=links(job_id))
+    assert response.body == expected.model_dump_json().encode()
+    assert response.headers["location"] == f"/v1/jobs/{job_id}"
+    assert response.headers["idempotent-replayed"] == "true"

@@ -60,13 +60,13 @@ class LiveJobs:
         # Ids of events this replica applied before publishing them (its own `queued`
         # updates): the follower skips decoding them when they come back from the topic.
         self._local_ids: OrderedDict[str, None] = OrderedDict()
+        JOBS_TRACKED.set_function(lambda: len(store))  # read at scrape time, not per update
 
     def get(self, job_id: str) -> JobStatusRecord | None:
         return self.store.get(job_id, time.time())
 
     def apply(self, event: JobStatusChanged) -> bool:
         changed = self.store.apply(event, time.time())
-        JOBS_TRACKED.set(len(self.store))
         if changed:
             entry = self._waiters.pop(event.job_id, None)
             if entry is not None:

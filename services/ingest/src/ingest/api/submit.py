@@ -8,11 +8,12 @@ fast request path (``submit_route.py``) only get the request into this shape.
 """
 
 import asyncio
+import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
-from careers_contracts import TOPICS, AnalyzeAccepted, ProfileSubmission
+from careers_contracts import TOPICS, ProfileSubmission
 from careers_runtime.codec import EventTooLargeError, Outgoing
 from careers_runtime.delivery import publish
 from fastapi import Response
@@ -21,13 +22,17 @@ from redis.exceptions import RedisError
 
 from ingest.api.deps import Services
 from ingest.api.errors import ProblemError
-from ingest.api.responses import links
 from ingest.auth import Principal
 from ingest.domain.idempotency import IdempotencyOutcome, IdempotencyRecord, decide
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.metrics import RATE_LIMITED, SUBMITS
 
 SUBMITS_ACCEPTED = SUBMITS.labels("accepted")
+# JSON strings as pydantic writes them (UTF-8, not \u-escaped), for the 202 body.
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# The headers that carry a caller's trace context (W3C trace context and baggage): without
+# them there is nothing to continue, and the extraction is skipped.
+TRACE_HEADERS = ("traceparent", "baggage")
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("careers.ingest")
@@ -80,7 +85,7 @@ async def submit_profile(
     # events carry it in their Kafka headers to every service downstream.
     with tracer.start_as_current_span(
         "POST /v1/agents/analyze",
-        context=propagate.extract(headers),
+        context=propagate.extract(headers) if any(h in headers for h in TRACE_HEADERS) else None,
         kind=trace.SpanKind.SERVER,
         attributes={"careers.job_id": job_id, "http.route": "/v1/agents/analyze"},
     ):
@@ -104,19 +109,19 @@ async def count_submit(services: Services, user: Principal) -> None:
 
 
 def accepted(job_id: str, services: Services, *, replayed: bool = False) -> Response:
-    """The 202 ``AnalyzeAccepted`` response, serialised once (no response-model round trip)."""
+    """The 202 ``AnalyzeAccepted`` response, serialised once (no response-model round trip:
+    the same bytes as ``AnalyzeAccepted.model_dump_json()``, tested)."""
     record = services.jobs.get(job_id)
-    body = AnalyzeAccepted(
-        job_id=job_id,
-        status=record.latest.status if record is not None else "queued",
-        links=links(job_id),
+    status = record.latest.status if record is not None else "queued"
+    location = f"/v1/jobs/{job_id}"
+    body = (
+        f'{{"jobId":{_json(job_id)},"status":{_json(status)},'
+        f'"links":{{"self":{_json(location)},"events":{_json(location + "/events")}}}}}'
     )
-    headers = {"Location": f"/v1/jobs/{job_id}"}
+    headers = {"Location": location}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return Response(
-        body.model_dump_json(), status_code=202, media_type="application/json", headers=headers
-    )
+    return Response(body, status_code=202, media_type="application/json", headers=headers)
 
 
 def unavailable(what: str) -> ProblemError:
