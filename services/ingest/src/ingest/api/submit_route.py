@@ -11,7 +11,6 @@ from fastapi import Request, Response
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from redis.exceptions import RedisError
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest.api.deps import Services, clerk_session
@@ -160,12 +159,25 @@ class SubmitFastPath:
         if scope["type"] != "http" or scope["path"] != self.path or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        headers = Headers(scope=scope)
-        authorization = headers.get("authorization")
-        key = headers.get("idempotency-key")
+        # One pass over the raw headers (lower-case names, as the server gives them; the
+        # first of repeated ones, as Starlette's Headers.get): what the submit reads.
+        authorization = content_type = key = None
+        trace: dict[str, str] = {}
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                if authorization is None:
+                    authorization = value.decode("latin-1")
+            elif name == b"content-type":
+                if content_type is None:
+                    content_type = value.decode("latin-1")
+            elif name == b"idempotency-key":
+                if key is None:
+                    key = value.decode("latin-1")
+            elif name in _TRACE_HEADERS:
+                trace.setdefault(name.decode("latin-1"), value.decode("latin-1"))
         if (
             authorization is None
-            or not is_json(headers.get("content-type"))
+            or not is_json(content_type)
             or (key is not None and not valid_key(key))
         ):
             await self.app(scope, receive, send)
@@ -196,7 +208,7 @@ class SubmitFastPath:
             return
         scope["route"] = self.route  # as the router would
         try:
-            response = await submit_profile(services, profile, user, key, headers=headers)
+            response = await submit_profile(services, profile, user, key, headers=trace)
         except Exception as exc:
             await self._render(exc, scope, receive, send)
             return
@@ -210,6 +222,10 @@ class SubmitFastPath:
             raise exc
         response = await handler(Request(scope, receive), exc)
         await response(scope, receive, send)
+
+
+# The caller's trace context (W3C trace context and baggage), continued by the submit span.
+_TRACE_HEADERS = (b"traceparent", b"tracestate", b"baggage")
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
