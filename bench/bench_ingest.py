@@ -237,6 +237,8 @@ def _median_round(rounds: list[dict[str, Any]]) -> dict[str, Any]:
     ordered = sorted(rounds, key=lambda r: r["rps"])
     chosen = dict(ordered[(len(ordered) - 1) // 2])
     chosen["rounds_rps"] = [round(r["rps"]) for r in rounds]
+    chosen["rounds_cpu"] = [round(r["server_cpu_ms_per_req"], 2) for r in rounds]
+    chosen["median_cpu"] = statistics.median(r["server_cpu_ms_per_req"] for r in rounds)
     return chosen
 
 
@@ -382,7 +384,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print(f"\n{header}")
         for name, r in summary.items():
-            rounds = f"   rounds {r['rounds_rps']}" if len(r["rounds_rps"]) > 1 else ""
+            rounds = (
+                f"\n  {'':<32} rounds: req/s {r['rounds_rps']}, CPU ms/req {r['rounds_cpu']}"
+                if len(r["rounds_rps"]) > 1
+                else ""
+            )
             print(
                 f"  {name:<32} {r['rps']:8.0f} req/s   p50 {r['p50_ms']:6.1f} ms   "
                 f"p99 {r['p99_ms']:6.1f} ms   server CPU {r['server_cpu_ms_per_req']:.2f} ms/req"
