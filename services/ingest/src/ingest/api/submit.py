@@ -8,6 +8,7 @@ fast request path (``submit_route.py``) only get the request into this shape.
 """
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Mapping
@@ -16,7 +17,9 @@ from datetime import UTC, datetime
 from careers_contracts import TOPICS, ProfileSubmission
 from careers_runtime.codec import EventTooLargeError, Outgoing
 from careers_runtime.delivery import publish
+from careers_runtime.telemetry import PropagatingTracerProvider
 from fastapi import Response
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from redis.exceptions import RedisError
 
@@ -83,15 +86,35 @@ async def submit_profile(
 
     # The job's trace starts here (continuing the frontend's traceparent, if any); the
     # events carry it in their Kafka headers to every service downstream.
-    with tracer.start_as_current_span(
-        "POST /v1/agents/analyze",
-        context=propagate.extract(headers) if any(h in headers for h in TRACE_HEADERS) else None,
-        kind=trace.SpanKind.SERVER,
-        attributes={"careers.job_id": job_id, "http.route": "/v1/agents/analyze"},
-    ):
+    caller = propagate.extract(headers) if any(h in headers for h in TRACE_HEADERS) else None
+    if spans_recorded():
+        with tracer.start_as_current_span(
+            "POST /v1/agents/analyze",
+            context=caller,
+            kind=trace.SpanKind.SERVER,
+            attributes={"careers.job_id": job_id, "http.route": "/v1/agents/analyze"},
+        ):
+            await _submit(services, user.sub, profile, idempotency_key, job_id, digest)
+    elif caller is not None:
+        # Nothing records spans: the server span would be an id nobody can look up. The
+        # producer span continues the caller's trace directly (the same trace id, the
+        # same sampling flag in the Kafka headers); without a caller it starts the trace.
+        token = otel_context.attach(caller)
+        try:
+            await _submit(services, user.sub, profile, idempotency_key, job_id, digest)
+        finally:
+            otel_context.detach(token)
+    else:
         await _submit(services, user.sub, profile, idempotency_key, job_id, digest)
     SUBMITS_ACCEPTED.inc()
     return accepted(job_id, services)
+
+
+@functools.cache
+def spans_recorded() -> bool:
+    """False when the process only propagates trace context (no exporter configured:
+    ``careers_runtime.telemetry.PropagatingTracerProvider``); asked once tracing is set up."""
+    return not isinstance(trace.get_tracer_provider(), PropagatingTracerProvider)
 
 
 async def count_submit(services: Services, user: Principal) -> None:
