@@ -347,7 +347,6 @@ def main(argv: list[str] | None = None) -> int:
                         RATE_LIMIT="1000000/minute",
                         REDIS_URL=args.redis or "",
                         LOG_LEVEL="WARNING",
-                        KAFKA_LINGER_MS="5",
                         **TANSU_CLIENT_ENV,
                         **extra,
                     )
