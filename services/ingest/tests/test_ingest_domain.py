@@ -2,17 +2,18 @@
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from careers_contracts import JobStatusChanged, ProfileSubmission
 from ingest.domain.idempotency import (
     KEY_PATTERN,
+    IdempotencyOutcome,
     IdempotencyRecord,
-    Outcome,
     decide,
     valid_key,
 )
-from ingest.domain.jobs import JobStore
+from ingest.domain.jobs import JobStatusStore
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.idempotency_store import MemoryIdempotencyStore
 from ingest.job_status import LiveJobs
@@ -35,7 +36,7 @@ def status(job: str, seq: int, state: str = "analyzing", user: str = "u1", at=NO
 
 def test_store_state_is_highest_sequence_whatever_the_order() -> None:
     now = NOW.timestamp() + 100
-    forward, backward = JobStore(), JobStore()
+    forward, backward = JobStatusStore(), JobStatusStore()
     events = [status("j", 0, "queued"), status("j", 1), status("j", 2, "matching")]
     for e in events:
         forward.apply(e, now)
@@ -51,7 +52,7 @@ def test_store_state_is_highest_sequence_whatever_the_order() -> None:
 
 
 def test_store_ignores_duplicates_and_owner_changes() -> None:
-    store = JobStore()
+    store = JobStatusStore()
     now = NOW.timestamp() + 100
     assert store.apply(status("j", 1), now) is True
     assert store.apply(status("j", 1), now) is False
@@ -61,7 +62,7 @@ def test_store_ignores_duplicates_and_owner_changes() -> None:
 
 
 def test_store_is_bounded_lru_and_forgets_after_ttl() -> None:
-    store = JobStore(max_jobs=3, ttl_s=60)
+    store = JobStatusStore(max_jobs=3, ttl_s=60)
     now = NOW.timestamp() + 10
     for i in range(5):
         store.apply(status(f"j{i}", 0, "queued"), now)
@@ -71,7 +72,7 @@ def test_store_is_bounded_lru_and_forgets_after_ttl() -> None:
 
 
 def test_terminal_detection() -> None:
-    store = JobStore()
+    store = JobStatusStore()
     now = NOW.timestamp() + 100
     store.apply(status("j", 0, "queued"), now)
     record = store.get("j", now)
@@ -83,11 +84,11 @@ def test_terminal_detection() -> None:
 def test_idempotency_decisions() -> None:
     done = IdempotencyRecord("abc", "job-1", "completed")
     pending = IdempotencyRecord("abc", "job-1", "pending")
-    assert decide(None, "abc") is Outcome.NEW
-    assert decide(done, "abc") is Outcome.REPLAY
-    assert decide(done, "xyz") is Outcome.MISMATCH
-    assert decide(pending, "abc") is Outcome.IN_PROGRESS
-    assert decide(pending, "xyz") is Outcome.MISMATCH
+    assert decide(None, "abc") is IdempotencyOutcome.NEW
+    assert decide(done, "abc") is IdempotencyOutcome.REPLAY
+    assert decide(done, "xyz") is IdempotencyOutcome.MISMATCH
+    assert decide(pending, "abc") is IdempotencyOutcome.IN_PROGRESS
+    assert decide(pending, "xyz") is IdempotencyOutcome.MISMATCH
     assert IdempotencyRecord.from_json(done.to_json()) == done
     assert valid_key("5f2b7f0e-2f4a") and not valid_key("has space") and not valid_key("")
     assert not valid_key("x" * 256)
@@ -146,8 +147,8 @@ def test_job_ids_and_event_ids_are_deterministic_with_a_key() -> None:
     profile = ProfileSubmission(summary="x")
     a = build_submission(job_id="j", user_id="u1", profile=profile, idempotency_key="k", now=NOW)
     b = build_submission(job_id="j", user_id="u1", profile=profile, idempotency_key="k", now=NOW)
-    assert a.submitted_event_id == b.submitted_event_id != a.queued_event_id
-    assert a.queued.sequence == 0 and a.queued.status == "queued"
+    assert a.submitted_event_id == b.submitted_event_id
+    assert a.queued.sequence == 0 and a.queued.status == "queued" and a.queued.at == NOW
     assert a.submitted.user_id == "u1" and a.submitted.idempotency_key == "k"
 
 
@@ -167,7 +168,7 @@ async def test_memory_idempotency_store_reserve_is_exclusive_and_expires() -> No
 
 
 async def test_live_jobs_wakes_every_waiter_and_cleans_up() -> None:
-    live = LiveJobs(JobStore())
+    live = LiveJobs(JobStatusStore())
     waiters = [asyncio.create_task(live.wait("j", 5)) for _ in range(3)]
     await asyncio.sleep(0.01)
     assert live.waiting == 3
@@ -208,3 +209,19 @@ def test_submit_fast_path_parses_what_fastapi_parses_as_json(
     from ingest.api.submit_route import is_json
 
     assert is_json(content_type) is expected
+
+
+@pytest.mark.parametrize("job_id", ["3f1c2d4e-5a6b-4c7d-8e9f-0a1b2c3d4e5f", 'odd "id" \\ é\n'])
+def test_the_202_body_is_what_the_response_model_writes(job_id: str) -> None:
+    from types import SimpleNamespace
+
+    from careers_contracts import AnalyzeAccepted
+    from ingest.api.responses import links
+    from ingest.api.submit import accepted
+
+    services: Any = SimpleNamespace(jobs=LiveJobs(JobStatusStore()))
+    response = accepted(job_id, services, replayed=True)
+    expected = AnalyzeAccepted(job_id=job_id, status="queued", links=links(job_id))
+    assert response.body == expected.model_dump_json().encode()
+    assert response.headers["location"] == f"/v1/jobs/{job_id}"
+    assert response.headers["idempotent-replayed"] == "true"

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from aiokafka import AIOKafkaConsumer
 from careers_contracts import TOPICS, ProfileSubmitted
+from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_tools.local_servers import free_port
 from careers_tools.processes import ServiceProcess
 from careers_tools.testing.ingest import (
@@ -68,8 +70,12 @@ async def test_valid_token_publishes_one_event_and_a_replayed_key_publishes_none
     assert payload.profile.summary == PROFILE["summary"]
     assert envelope.subject == job_id and envelope.source == "ingest"
 
+    # One record per submit: the job's `queued` status is not published; every replica
+    # derives it from profile.submitted (test_ingest_sse: visible through another replica).
     statuses = await read_topic(kafka_bootstrap, TOPICS.job_status, {job_id}, settle_s=0.3)
-    assert [(p.status, p.sequence) for _, p in statuses] == [("queued", 0)]
+    assert statuses == []
+    view = await http.get(f"{api.url}/v1/jobs/{job_id}", headers=bearer(keys.token(user)))
+    assert view.status_code == 200 and view.json()["status"] == "queued"
 
 
 async def test_submits_without_a_key_are_separate_jobs(
@@ -352,6 +358,48 @@ async def test_cors_allows_only_the_configured_origins(
     assert denied.status_code == 401
     assert denied.headers["access-control-allow-origin"] == "http://localhost:3000"
     assert "www-authenticate" in denied.headers["access-control-expose-headers"].lower()
+
+
+async def test_accepted_submits_carry_cors_headers_and_traces_continue(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    """A valid submit is answered by ``SubmitFastPath`` (before the router): the outer
+    middleware (CORS) still applies and the caller's trace context still continues."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        json=PROFILE,
+        headers={
+            **bearer(keys.token(new_user())),
+            "Origin": "http://localhost:3000",
+            "traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+        },
+    )
+    assert response.status_code == 202
+    assert response.headers["access-control-allow-origin"] == "http://localhost:3000"
+    assert "location" in response.headers["access-control-expose-headers"].lower()
+    assert response.headers["vary"] == "Origin"
+    job_id = response.json()["jobId"]
+    consumer = AIOKafkaConsumer(
+        TOPICS.profile_submitted.name,
+        **kafka_client_kwargs(kafka_bootstrap),
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        headers: dict[str, bytes] = {}
+        for _ in range(50):
+            batches = await consumer.getmany(timeout_ms=200)
+            for record in (r for rs in batches.values() for r in rs):
+                if record.key == job_id.encode():
+                    headers = {k: v for k, v in record.headers if v is not None}
+            if headers:
+                break
+    finally:
+        await consumer.stop()
+    assert headers["traceparent"].decode().split("-")[1] == trace_id
 
 
 async def test_health_metrics_and_openapi(api: Ingest, http: httpx.AsyncClient) -> None:

@@ -19,7 +19,7 @@ from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import publish
 from careers_runtime.settings import ServiceSettings
-from careers_tools.testing.ingest import PROFILE, Ingest, Keys, bearer, new_user
+from careers_tools.testing.ingest import PROFILE, Ingest, Keys, bearer, new_user, read_topic
 from faststream.kafka import KafkaBroker
 
 pytestmark = pytest.mark.broker
@@ -161,6 +161,33 @@ async def test_sse_streams_to_the_terminal_state_from_another_replica_and_resume
         assert view["status"] == "completed"
         assert view["recommendations"][0]["title"] == "Data Scientists"
         assert view["summary"] == "One strong match"
+
+
+async def test_a_job_accepted_by_one_replica_is_visible_through_the_other_at_once(
+    replicas: tuple[Ingest, Ingest], keys: Keys, http: httpx.AsyncClient, kafka_bootstrap: str
+) -> None:
+    """No orchestrator here and no job-status record: replica B knows the job from the
+    ``profile.submitted`` record its follower reads (the one record a submit produces)."""
+    a, b = replicas
+    user = new_user()
+    for replica, other in ((a, b), (b, a)):
+        accepted = await http.post(
+            f"{replica.url}/v1/agents/analyze", json=PROFILE, headers=bearer(keys.token(user))
+        )
+        assert accepted.status_code == 202
+        job_id = accepted.json()["jobId"]
+        # The first GET through the other replica (it waits up to JOB_LOOKUP_WAIT_S).
+        view = await http.get(f"{other.url}/v1/jobs/{job_id}", headers=bearer(keys.token(user)))
+        assert view.status_code == 200, view.text
+        assert view.json()["status"] == "queued" and view.json()["progress"] == 0
+        local = await http.get(f"{replica.url}/v1/jobs/{job_id}", headers=bearer(keys.token(user)))
+        assert local.json() == view.json()  # the same status, derived on either side
+        # Someone else's job is still 404 there.
+        stranger = await http.get(
+            f"{other.url}/v1/jobs/{job_id}", headers=bearer(keys.token(new_user()))
+        )
+        assert stranger.status_code == 404
+        assert await read_topic(kafka_bootstrap, TOPICS.job_status, {job_id}, settle_s=0.2) == []
 
 
 async def test_redelivered_and_out_of_order_updates_do_not_confuse_the_stream(

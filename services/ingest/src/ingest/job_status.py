@@ -1,9 +1,13 @@
-"""Each replica follows the whole job-status topic and serves jobs from memory.
+"""Each replica follows the job-status and profile.submitted topics; serves jobs from memory.
 
-There is no shared consumer group: every ingest replica reads every partition from the
-earliest retained offset (aiokafka without ``group_id``), so any replica can answer
-``GET /v1/jobs/{id}`` and stream SSE for any job, whichever replica took the submit.
-Nothing is committed; a restarted replica rebuilds its (bounded) store from the topic.
+There is no shared consumer group: every ingest replica reads every partition of both
+topics from the earliest retained offset (aiokafka without ``group_id``), so any replica
+can answer ``GET /v1/jobs/{id}`` and stream SSE for any job, whichever replica took the
+submit. A job's first status (``queued``, sequence 0) is derived from its
+``profile.submitted`` record (only the envelope and the job's ids and time are decoded,
+not the profile); the orchestrator's updates (sequence 1 on) come from the job-status
+topic. Nothing is committed; a restarted replica rebuilds its (bounded) store from the
+topics.
 """
 
 import asyncio
@@ -12,14 +16,18 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
+from datetime import datetime
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from careers_contracts import TOPICS, JobStatusChanged
+from careers_contracts.events import JobEvent
 from careers_runtime.codec import HEADER_EVENT_ID, EventValidationError, decode
 from careers_runtime.kafka_client import kafka_client_kwargs
 from prometheus_client import Counter, Gauge
 
-from ingest.domain.jobs import JobRecord, JobStore
+from ingest.domain.jobs import JobStatusRecord, JobStatusStore
+from ingest.domain.submission import queued_status
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -31,35 +39,51 @@ JOBS_TRACKED = Gauge("ingest_jobs_tracked", "Jobs held in this replica's job sto
 LOCAL_IDS_KEPT = 10_000
 
 
+class SubmittedHead(JobEvent):
+    """What the follower reads of a ``ProfileSubmitted``: the job, its owner, its time
+    (the profile itself is skipped, unvalidated; unknown fields are ignored)."""
+
+    submitted_at: datetime
+
+
+# profile.submitted, decoded as its head: the same envelope checks as ``decode`` everywhere.
+SUBMITTED_HEADS = replace(TOPICS.profile_submitted, payload=SubmittedHead)
+
+
 class LiveJobs:
     """The job store plus wake-ups for requests waiting on a job (SSE, GET of a new job)."""
 
-    def __init__(self, store: JobStore) -> None:
+    def __init__(self, store: JobStatusStore) -> None:
         self.store = store
         # job id -> (event set on the job's next change, number of waiters)
         self._waiters: dict[str, tuple[asyncio.Event, int]] = {}
         # Ids of events this replica applied before publishing them (its own `queued`
         # updates): the follower skips decoding them when they come back from the topic.
         self._local_ids: OrderedDict[str, None] = OrderedDict()
+        JOBS_TRACKED.set_function(lambda: len(store))  # read at scrape time, not per update
 
-    def get(self, job_id: str) -> JobRecord | None:
+    def get(self, job_id: str) -> JobStatusRecord | None:
         return self.store.get(job_id, time.time())
 
     def apply(self, event: JobStatusChanged) -> bool:
         changed = self.store.apply(event, time.time())
-        JOBS_TRACKED.set(len(self.store))
         if changed:
             entry = self._waiters.pop(event.job_id, None)
             if entry is not None:
                 entry[0].set()
         return changed
 
-    def apply_local(self, event: JobStatusChanged, event_id: str) -> None:
-        """Apply an event this replica is about to publish (visible before the round trip)."""
-        self.apply(event)
+    def mark_local(self, event_id: str) -> None:
+        """This replica publishes ``event_id`` and applies its status itself: the follower
+        skips the record (without decoding it) when it comes back from the topic."""
         self._local_ids[event_id] = None
         if len(self._local_ids) > LOCAL_IDS_KEPT:
             self._local_ids.popitem(last=False)
+
+    def apply_local(self, event: JobStatusChanged, event_id: str) -> None:
+        """Apply an event this replica is about to publish (visible before the round trip)."""
+        self.apply(event)
+        self.mark_local(event_id)
 
     def is_local(self, event_id: str) -> bool:
         """True once for an event applied through ``apply_local``."""
@@ -88,12 +112,13 @@ class LiveJobs:
 
 
 class JobStatusFollower:
-    """Background task: job-status topic -> ``LiveJobs``."""
+    """Background task: job-status and profile.submitted topics -> ``LiveJobs``."""
 
     def __init__(self, settings: IngestSettings, jobs: LiveJobs) -> None:
         self.settings = settings
         self.jobs = jobs
         self.topic = TOPICS.job_status
+        self.submitted_topic = TOPICS.profile_submitted
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._initial_end: dict[TopicPartition, int] | None = None
@@ -102,6 +127,7 @@ class JobStatusFollower:
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
             self.topic.name,
+            self.submitted_topic.name,
             **kafka_client_kwargs(self.settings),
             client_id=f"{self.settings.service_name}-job-status",
             group_id=None,
@@ -150,9 +176,10 @@ class JobStatusFollower:
         while True:
             try:
                 batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                for records in batches.values():
+                for tp, records in batches.items():
+                    submitted = tp.topic == self.submitted_topic.name
                     for record in records:
-                        self._apply_safely(record.value, record.headers)
+                        self._apply_safely(record.value, record.headers, submitted=submitted)
                 if not self.caught_up:
                     await self._check_caught_up(consumer)
             except asyncio.CancelledError:
@@ -162,17 +189,29 @@ class JobStatusFollower:
                 await asyncio.sleep(1.0)
 
     def _apply_safely(
-        self, value: bytes | None, headers: Sequence[tuple[str, bytes | None]] = ()
+        self,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes | None]] = (),
+        *,
+        submitted: bool = False,
     ) -> None:
         """Apply one record; whatever it holds, skip and count it rather than lose the rest
         of the fetched batch (nothing is committed, so a dropped batch would be gone)."""
         try:
-            self._apply(value, headers)
+            self._apply(value, headers, submitted=submitted)
         except Exception as exc:
             STATUS_EVENTS.labels("invalid").inc()
             log.warning("unusable job-status record skipped", extra={"error": type(exc).__name__})
 
-    def _apply(self, value: bytes | None, headers: Sequence[tuple[str, bytes | None]] = ()) -> None:
+    def _apply(
+        self,
+        value: bytes | None,
+        headers: Sequence[tuple[str, bytes | None]] = (),
+        *,
+        submitted: bool = False,
+    ) -> None:
+        """One job-status record, or (``submitted``) one profile.submitted record as the
+        job's ``queued`` status."""
         for name, raw in headers:
             if name == HEADER_EVENT_ID:
                 if raw and self.jobs.is_local(raw.decode("utf-8", "replace")):
@@ -180,10 +219,14 @@ class JobStatusFollower:
                     return
                 break
         try:
-            _, payload = decode(value, self.topic)
+            _, decoded = decode(value, SUBMITTED_HEADS if submitted else self.topic)
         except EventValidationError as exc:
             STATUS_EVENTS.labels("invalid").inc()
             log.warning("invalid job-status record skipped", extra={"reason": str(exc)[:200]})
             return
-        assert isinstance(payload, JobStatusChanged)
+        if isinstance(decoded, SubmittedHead):
+            payload = queued_status(decoded.job_id, decoded.user_id, decoded.submitted_at)
+        else:
+            assert isinstance(decoded, JobStatusChanged)
+            payload = decoded
         STATUS_EVENTS.labels("applied" if self.jobs.apply(payload) else "duplicate").inc()

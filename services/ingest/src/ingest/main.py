@@ -21,9 +21,10 @@ from ingest.api.deps import Services
 from ingest.api.errors import install_error_handlers
 from ingest.api.middleware import BodySizeLimit, HttpMetrics, StrictTransportSecurity
 from ingest.api.routes import analyze, health, jobs
+from ingest.api.submit_route import SubmitFastPath
 from ingest.auth import ClerkVerifier, JwksCache
 from ingest.dev_jwks import DEV_JWKS_PATH, jwks_for_pem
-from ingest.domain.jobs import JobStore
+from ingest.domain.jobs import JobStatusStore
 from ingest.idempotency_store import (
     IdempotencyStore,
     MemoryIdempotencyStore,
@@ -138,7 +139,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 idempotency = MemoryIdempotencyStore(settings.idempotency_ttl_s)
             limiter = SubmitRateLimiter(settings.rate_limit, settings.redis_url)
 
-            live = LiveJobs(JobStore(settings.job_cache_size, settings.job_ttl_s))
+            live = LiveJobs(JobStatusStore(settings.job_cache_size, settings.job_ttl_s))
             follower = JobStatusFollower(settings, live)
             stack.push_async_callback(follower.stop)
 
@@ -215,7 +216,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
 
     # Outermost first: metrics see everything, CORS headers go on every response
-    # (errors included), the body cap applies before anything reads the body.
+    # (errors included), the body cap applies before anything reads the body, and a valid
+    # submit is answered before Starlette's routing (SubmitFastPath, innermost).
+    app.add_middleware(SubmitFastPath, route=analyze.submit_route())
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(
         CORSMiddleware,

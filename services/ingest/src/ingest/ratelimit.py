@@ -1,28 +1,72 @@
-"""Per-user rate limit of submits with the ``limits`` library.
+"""Per-user rate limits: a moving window, shared through Redis or kept in this process.
 
-With ``REDIS_URL`` the counters live in Redis, so every replica enforces one shared limit
-per user; without it each process counts on its own (fine for one replica and dev), in
-``limits_memory.SweepingMemoryStorage``.
+With ``REDIS_URL`` the counters live in Redis (the ``limits`` library's moving window),
+so every replica enforces one shared limit per user; without it each process counts on
+its own (fine for one replica and dev) in ``MemoryMovingWindow``.
 A moving window: "10/minute" means at most 10 submits in any 60 s.
 """
 
 import math
 import time
+from collections import deque
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage, Storage
+from limits.aio.storage import RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from ingest.limits_memory import SweepingMemoryStorage
+SWEEP_INTERVAL_S = 1.0
 
 
 @dataclass(frozen=True)
-class Decision:
+class RateLimitDecision:
     allowed: bool
     retry_after_s: int = 0
     limit: int = 0
     remaining: int = 0
+
+
+class MemoryMovingWindow:
+    """The moving window of ``limits``, in this process, without its storage machinery.
+
+    Each key keeps the times of its hits inside the window (oldest first, at most
+    ``amount``): a hit is allowed while fewer than ``amount`` are younger than the
+    window, and a refused caller may retry when the oldest leaves it. The same decisions
+    as ``limits``' in-process moving window, at a fraction of its cost per hit (no
+    per-key locks, no expiry task): it ran a quarter of a submit's own work. Keys whose
+    hits all left the window are dropped at most once per ``SWEEP_INTERVAL_S``.
+    """
+
+    def __init__(self, amount: int, window_s: float) -> None:
+        self.amount = amount
+        self.window_s = window_s
+        self._hits: dict[str, deque[float]] = {}
+        self._next_sweep = 0.0
+
+    def hit(self, key: str, now: float) -> float | None:
+        """Count a hit at ``now`` (monotonic seconds): None if allowed, else the seconds
+        until one is (nothing is counted then)."""
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_INTERVAL_S
+            self.sweep(now)
+        hits = self._hits.get(key)
+        if hits is None:
+            hits = self._hits[key] = deque()
+        cutoff = now - self.window_s
+        while hits and hits[0] <= cutoff:
+            hits.popleft()
+        if len(hits) >= self.amount:
+            return hits[0] + self.window_s - now
+        hits.append(now)
+        return None
+
+    def sweep(self, now: float) -> None:
+        cutoff = now - self.window_s
+        for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= cutoff]:
+            del self._hits[key]
+
+    def __len__(self) -> int:
+        return len(self._hits)
 
 
 class SubmitRateLimiter:
@@ -38,19 +82,27 @@ class SubmitRateLimiter:
     ) -> None:
         self.item: RateLimitItem = parse(rate)
         self.namespace = namespace
-        self.storage: Storage
+        self.memory: MemoryMovingWindow | None = None
+        self.limiter: MovingWindowRateLimiter | None = None
         if redis_url:
             uri = redis_url.replace("redis://", "async+redis://", 1).replace(
                 "rediss://", "async+rediss://", 1
             )
-            self.storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}:rl")
+            storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}:rl")
+            self.limiter = MovingWindowRateLimiter(storage)
         else:
-            self.storage = SweepingMemoryStorage()
-        self.limiter = MovingWindowRateLimiter(self.storage)
+            self.memory = MemoryMovingWindow(self.item.amount, self.item.get_expiry())
 
-    async def hit(self, user_id: str) -> Decision:
+    async def hit(self, user_id: str) -> RateLimitDecision:
+        if self.memory is not None:
+            wait_s = self.memory.hit(user_id, time.monotonic())
+            if wait_s is None:
+                return RateLimitDecision(True, limit=self.item.amount)
+            retry = max(1, math.ceil(wait_s))
+            return RateLimitDecision(False, retry_after_s=retry, limit=self.item.amount)
+        assert self.limiter is not None
         if await self.limiter.hit(self.item, self.namespace, user_id):
-            return Decision(True, limit=self.item.amount)
+            return RateLimitDecision(True, limit=self.item.amount)
         stats = await self.limiter.get_window_stats(self.item, self.namespace, user_id)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
-        return Decision(False, retry_after_s=retry, limit=self.item.amount, remaining=0)
+        return RateLimitDecision(False, retry_after_s=retry, limit=self.item.amount, remaining=0)

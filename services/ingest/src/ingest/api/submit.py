@@ -2,33 +2,40 @@
 
 For an authenticated caller and a validated body: the Idempotency-Key (replay, 409, or
 reserve; completed once the job exists, released when the publish fails), the caller's
-submit budget, the ``profile.submitted`` publish (the job exists once it is acked), the
-job's local ``queued`` status, and the 202. The route (``routes/analyze.py``) and its
+submit budget, the ``profile.submitted`` publish (the job exists once it is acked; the one
+record a submit produces), the job's local ``queued`` status, and the 202. The route (``routes/analyze.py``) and its
 fast request path (``submit_route.py``) only get the request into this shape.
 """
 
 import asyncio
+import functools
+import json
 import logging
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
 
-from careers_contracts import TOPICS, AnalyzeAccepted, ProfileSubmission
+from careers_contracts import TOPICS, ProfileSubmission
 from careers_runtime.codec import EventTooLargeError, Outgoing
-from careers_runtime.delivery import enqueue, publish
+from careers_runtime.delivery import publish
+from careers_runtime.telemetry import PropagatingTracerProvider
 from fastapi import Response
+from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from redis.exceptions import RedisError
 
 from ingest.api.deps import Services
 from ingest.api.errors import ProblemError
-from ingest.api.responses import links
 from ingest.auth import Principal
-from ingest.domain.idempotency import IdempotencyRecord, Outcome, decide
+from ingest.domain.idempotency import IdempotencyOutcome, IdempotencyRecord, decide
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.metrics import RATE_LIMITED, SUBMITS
 
 SUBMITS_ACCEPTED = SUBMITS.labels("accepted")
+# JSON strings as pydantic writes them (UTF-8, not \u-escaped), for the 202 body.
+_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+# The headers that carry a caller's trace context (W3C trace context and baggage): without
+# them there is nothing to continue, and the extraction is skipped.
+TRACE_HEADERS = ("traceparent", "baggage")
 
 log = logging.getLogger(__name__)
 tracer = trace.get_tracer("careers.ingest")
@@ -79,15 +86,35 @@ async def submit_profile(
 
     # The job's trace starts here (continuing the frontend's traceparent, if any); the
     # events carry it in their Kafka headers to every service downstream.
-    with tracer.start_as_current_span(
-        "POST /v1/agents/analyze",
-        context=propagate.extract(headers),
-        kind=trace.SpanKind.SERVER,
-        attributes={"careers.job_id": job_id, "http.route": "/v1/agents/analyze"},
-    ):
+    caller = propagate.extract(headers) if any(h in headers for h in TRACE_HEADERS) else None
+    if spans_recorded():
+        with tracer.start_as_current_span(
+            "POST /v1/agents/analyze",
+            context=caller,
+            kind=trace.SpanKind.SERVER,
+            attributes={"careers.job_id": job_id, "http.route": "/v1/agents/analyze"},
+        ):
+            await _submit(services, user.sub, profile, idempotency_key, job_id, digest)
+    elif caller is not None:
+        # Nothing records spans: the server span would be an id nobody can look up. The
+        # producer span continues the caller's trace directly (the same trace id, the
+        # same sampling flag in the Kafka headers); without a caller it starts the trace.
+        token = otel_context.attach(caller)
+        try:
+            await _submit(services, user.sub, profile, idempotency_key, job_id, digest)
+        finally:
+            otel_context.detach(token)
+    else:
         await _submit(services, user.sub, profile, idempotency_key, job_id, digest)
     SUBMITS_ACCEPTED.inc()
     return accepted(job_id, services)
+
+
+@functools.cache
+def spans_recorded() -> bool:
+    """False when the process only propagates trace context (no exporter configured:
+    ``careers_runtime.telemetry.PropagatingTracerProvider``); asked once tracing is set up."""
+    return not isinstance(trace.get_tracer_provider(), PropagatingTracerProvider)
 
 
 async def count_submit(services: Services, user: Principal) -> None:
@@ -105,19 +132,19 @@ async def count_submit(services: Services, user: Principal) -> None:
 
 
 def accepted(job_id: str, services: Services, *, replayed: bool = False) -> Response:
-    """The 202 ``AnalyzeAccepted`` response, serialised once (no response-model round trip)."""
+    """The 202 ``AnalyzeAccepted`` response, serialised once (no response-model round trip:
+    the same bytes as ``AnalyzeAccepted.model_dump_json()``, tested)."""
     record = services.jobs.get(job_id)
-    body = AnalyzeAccepted(
-        job_id=job_id,
-        status=record.latest.status if record is not None else "queued",
-        links=links(job_id),
+    status = record.latest.status if record is not None else "queued"
+    location = f"/v1/jobs/{job_id}"
+    body = (
+        f'{{"jobId":{_json(job_id)},"status":{_json(status)},'
+        f'"links":{{"self":{_json(location)},"events":{_json(location + "/events")}}}}}'
     )
-    headers = {"Location": f"/v1/jobs/{job_id}"}
+    headers = {"Location": location}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    return Response(
-        body.model_dump_json(), status_code=202, media_type="application/json", headers=headers
-    )
+    return Response(body, status_code=202, media_type="application/json", headers=headers)
 
 
 def unavailable(what: str) -> ProblemError:
@@ -143,21 +170,21 @@ async def _replay_or_refuse(
     body or still in progress, None for a key not seen yet."""
     existing = await services.idempotency.get(user_id, key)
     outcome = decide(existing, digest)
-    if outcome is Outcome.REPLAY and existing is not None:
+    if outcome is IdempotencyOutcome.REPLAY and existing is not None:
         SUBMITS.labels("replayed").inc()
         return accepted(existing.job_id, services, replayed=True)
     _refuse(outcome)
     return None
 
 
-def _refuse(outcome: Outcome) -> None:
-    if outcome is Outcome.MISMATCH:
+def _refuse(outcome: IdempotencyOutcome) -> None:
+    if outcome is IdempotencyOutcome.MISMATCH:
         raise ProblemError(
             409,
             "idempotency_key_reused",
             "This Idempotency-Key was used with a different body; use a new key.",
         )
-    if outcome is Outcome.IN_PROGRESS:
+    if outcome is IdempotencyOutcome.IN_PROGRESS:
         raise ProblemError(
             409,
             "idempotency_key_in_progress",
@@ -174,7 +201,14 @@ async def _submit(
     job_id: str,
     digest: str | None,
 ) -> None:
-    """Publish the job's events; the job exists once ``profile.submitted`` is acked."""
+    """Publish ``profile.submitted``: the job exists once it is acked.
+
+    One record per submit. The job's first status (``queued``, sequence 0) is not a record
+    of its own: this replica applies it locally once the broker acknowledged the submit,
+    and every other replica derives it from the ``profile.submitted`` record its
+    job-status follower reads (``ingest.job_status``), so a job accepted here is visible
+    through any replica without a second acknowledged record.
+    """
     submission = build_submission(
         job_id=job_id,
         user_id=user_id,
@@ -182,6 +216,9 @@ async def _submit(
         idempotency_key=idempotency_key,
         now=datetime.now(UTC),
     )
+    # Before the publish: the follower may read the record back before this coroutine
+    # resumes, and must skip it rather than decode it (applying it twice is harmless).
+    services.jobs.mark_local(submission.submitted_event_id)
     try:
         await _publish(
             services,
@@ -195,21 +232,8 @@ async def _submit(
         log.warning("publish failed", extra={"error": type(exc).__name__, "job_id": job_id})
         raise unavailable("The event broker") from exc
 
-    # The job exists from here on. Its `queued` status is a convenience (the orchestrator's
-    # own updates follow): a failure to publish it must not turn an accepted job into an
-    # error, so the 202 does not wait for its ack (it is still produced with acks=all; a
-    # failure is logged and recorded on its producer span).
-    services.jobs.apply_local(submission.queued, submission.queued_event_id)
-    try:
-        async with asyncio.timeout(services.settings.publish_timeout_s):
-            ack = await enqueue(
-                services.broker,
-                Outgoing(TOPICS.job_status, submission.queued, submission.queued_event_id),
-                services.settings.service_name,
-            )
-        ack.add_done_callback(_queued_acked)
-    except Exception as exc:
-        log.warning("queued status not published", extra={"error": type(exc).__name__})
+    # The job exists from here on.
+    services.jobs.apply(submission.queued)
     if idempotency_key is not None and digest is not None:
         completed = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="completed")
         try:
@@ -217,11 +241,6 @@ async def _submit(
         except RedisError as exc:
             # The job id is derived from the key, so a retry still lands on the same job.
             log.warning("idempotency record not completed", extra={"error": type(exc).__name__})
-
-
-def _queued_acked(ack: "asyncio.Future[Any]") -> None:
-    if not ack.cancelled() and (exc := ack.exception()) is not None:
-        log.warning("queued status not published", extra={"error": type(exc).__name__})
 
 
 async def _release(services: Services, user_id: str, key: str | None) -> None:

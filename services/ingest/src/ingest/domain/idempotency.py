@@ -34,21 +34,21 @@ class IdempotencyRecord:
         return cls(fingerprint=data["fingerprint"], job_id=data["jobId"], state=state)
 
 
-class Outcome(Enum):
+class IdempotencyOutcome(Enum):
     NEW = "new"  # no record: publish a new job
     REPLAY = "replay"  # same body, completed: return the same job, publish nothing
     IN_PROGRESS = "in_progress"  # same body, first request still publishing: 409, retry
     MISMATCH = "mismatch"  # same key, different body: 409
 
 
-def decide(existing: IdempotencyRecord | None, fingerprint: str) -> Outcome:
+def decide(existing: IdempotencyRecord | None, fingerprint: str) -> IdempotencyOutcome:
     if existing is None:
-        return Outcome.NEW
+        return IdempotencyOutcome.NEW
     if existing.fingerprint != fingerprint:
-        return Outcome.MISMATCH
+        return IdempotencyOutcome.MISMATCH
     if existing.state == "pending":
-        return Outcome.IN_PROGRESS
-    return Outcome.REPLAY
+        return IdempotencyOutcome.IN_PROGRESS
+    return IdempotencyOutcome.REPLAY
 
 
 def valid_key(key: str) -> bool:

@@ -20,7 +20,7 @@ MAX_EVENTS_PER_JOB = 64
 
 
 @dataclass
-class JobRecord:
+class JobStatusRecord:
     job_id: str
     user_id: str
     events: dict[int, JobStatusChanged] = field(default_factory=dict)
@@ -43,11 +43,11 @@ class JobRecord:
         return [self.events[s] for s in sorted(self.events) if s > sequence]
 
 
-class JobStore:
+class JobStatusStore:
     def __init__(self, max_jobs: int = 10_000, ttl_s: float = 172_800.0) -> None:
         self.max_jobs = max_jobs
         self.ttl_s = ttl_s
-        self._jobs: OrderedDict[str, JobRecord] = OrderedDict()
+        self._jobs: OrderedDict[str, JobStatusRecord] = OrderedDict()
 
     def __len__(self) -> int:
         return len(self._jobs)
@@ -59,7 +59,7 @@ class JobStore:
         """
         record = self._jobs.get(event.job_id)
         if record is None:
-            record = JobRecord(job_id=event.job_id, user_id=event.user_id)
+            record = JobStatusRecord(job_id=event.job_id, user_id=event.user_id)
             self._jobs[event.job_id] = record
         elif record.user_id != event.user_id:
             return False  # a job never changes owner; ignore a forged or buggy event
@@ -75,7 +75,7 @@ class JobStore:
         self._evict(now)
         return True
 
-    def get(self, job_id: str, now: float) -> JobRecord | None:
+    def get(self, job_id: str, now: float) -> JobStatusRecord | None:
         record = self._jobs.get(job_id)
         if record is None:
             return None

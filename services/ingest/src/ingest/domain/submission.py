@@ -33,13 +33,34 @@ def fingerprint(profile: ProfileSubmission) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+QUEUED_MESSAGE = "Profile received; waiting for analysis"
+
+
+def queued_status(job_id: str, user_id: str, at: datetime) -> JobStatusChanged:
+    """A job's first status (sequence 0), derived from its ``profile.submitted``.
+
+    Not published: the replica that took the submit applies it locally, every other
+    replica derives it from the ``profile.submitted`` record it follows (the same fields,
+    so the same status everywhere); the orchestrator continues at sequence 1.
+    """
+    return JobStatusChanged(
+        job_id=job_id,
+        user_id=user_id,
+        status="queued",
+        sequence=0,
+        progress=0,
+        step="queued",
+        message=QUEUED_MESSAGE,
+        at=at,
+    )
+
+
 @dataclass(frozen=True)
 class Submission:
     job_id: str
     submitted: ProfileSubmitted
     submitted_event_id: str
     queued: JobStatusChanged
-    queued_event_id: str
 
 
 def build_submission(
@@ -61,15 +82,5 @@ def build_submission(
             idempotency_key=idempotency_key,
         ),
         submitted_event_id=submitted_id,
-        queued=JobStatusChanged(
-            job_id=job_id,
-            user_id=user_id,
-            status="queued",
-            sequence=0,
-            progress=0,
-            step="queued",
-            message="Profile received; waiting for analysis",
-            at=now,
-        ),
-        queued_event_id=derive_event_id(job_id, "status-queued"),
+        queued=queued_status(job_id, user_id, now),
     )

@@ -4,6 +4,7 @@ from typing import Annotated, Any
 
 from careers_contracts import AnalyzeAccepted, ProfileSubmission
 from fastapi import APIRouter, Body, Header, Request, Response
+from fastapi.routing import APIRoute
 
 from ingest.api.deps import CurrentUser
 from ingest.api.responses import problem_responses
@@ -66,3 +67,11 @@ async def analyze_profile(
         headers=request.headers,
         counted=getattr(request.state, "submit_counted", False),
     )
+
+
+def submit_route() -> APIRoute:
+    """The declared submit route (``SubmitFastPath`` answers valid requests for it)."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.endpoint is analyze_profile:
+            return route
+    raise LookupError("analyze_profile is not on the router")

@@ -14,7 +14,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from ingest.api.deps import CurrentUser, Services, ServicesDep
 from ingest.api.errors import NothingToStreamError, ProblemError
 from ingest.api.responses import links, problem_responses
-from ingest.domain.jobs import JobRecord
+from ingest.domain.jobs import JobStatusRecord
 from ingest.metrics import RATE_LIMITED, SSE_STREAMS
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ JobId = Annotated[
 ]
 
 
-def view(record: JobRecord, event: JobStatusChanged | None = None) -> JobView:
+def view(record: JobStatusRecord, event: JobStatusChanged | None = None) -> JobView:
     """The job as of ``event`` (default: its latest state)."""
     event = event or record.latest
     return JobView(
@@ -71,7 +71,7 @@ async def count_read(services: Services, user_id: str) -> None:
         )
 
 
-async def owned_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> JobRecord:
+async def owned_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> JobStatusRecord:
     """The caller's job, or 404 (also when it exists but belongs to someone else)."""
     await count_read(services, user.sub)
     not_found = ProblemError(404, "job_not_found", "No such job.")
@@ -91,7 +91,7 @@ async def owned_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> 
     return record
 
 
-OwnedJob = Annotated[JobRecord, Depends(owned_job)]
+OwnedJob = Annotated[JobStatusRecord, Depends(owned_job)]
 
 
 @router.get(
