@@ -95,7 +95,9 @@ class TopicRegistry:
         payload=ProfileSubmitted,
         description="A signed-in user submitted a profile; starts a job",
         producers=("ingest",),
-        consumers=(ConsumerGroup.ORCHESTRATOR,),
+        # Ingest's replicas read it too: each derives a job's "queued" status from it, so a
+        # job accepted through one replica is visible through every other.
+        consumers=(ConsumerGroup.ORCHESTRATOR, ConsumerGroup.INGEST),
     )
     analysis_requested: Topic = Topic(
         name="careers.analysis.requested.v1",
@@ -143,7 +145,7 @@ class TopicRegistry:
         name="careers.job-status.changed.v1",
         payload=JobStatusChanged,
         description="Job progress; ingest serves it as job status and Server-Sent Events",
-        producers=("orchestrator", "ingest"),
+        producers=("orchestrator",),
         consumers=(ConsumerGroup.INGEST,),
         retention_ms=2 * DAY_MS,
     )
