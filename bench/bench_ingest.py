@@ -258,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=1, help="repeat every target, interleaved")
     parser.add_argument(
+        "--kafka",
+        choices=("tansu", "apache"),
+        default="tansu",
+        help="embedded tansu (a fresh one per target run) or one Apache Kafka node for all",
+    )
+    parser.add_argument(
         "--variant",
         action="append",
         default=[],
@@ -297,6 +303,20 @@ def main(argv: list[str] | None = None) -> int:
         "concurrency": args.concurrency,
     }
 
+    apache: Any = None
+    client_env: dict[str, str] = dict(TANSU_CLIENT_ENV)
+    if args.kafka == "apache":
+        from careers_tools.apache_kafka import ApacheKafka
+
+        apache = ApacheKafka(nodes=1, workdir=work / "kafka").start()
+        client_env = {
+            k: v for k, v in apache.client_env().items() if k != "KAFKA_BOOTSTRAP_SERVERS"
+        }
+        if "peer" in targets:
+            from careers_runtime.topics_admin import ensure_topics
+
+            asyncio.run(ensure_topics(apache.bootstrap, [PEER_TOPIC]))
+
     @contextlib.contextmanager
     def fresh_broker() -> Iterator[str]:
         """A new embedded broker for one target run: every run starts from the same state.
@@ -304,7 +324,11 @@ def main(argv: list[str] | None = None) -> int:
         The embedded broker (tansu, memory storage) answers a fetch in time that grows with
         what its partition holds, and slows the produces beside it: on one broker for the
         whole bench, each ingest run (its follower reads profile.submitted back) would meet
-        every earlier run's records, and the later a target ran the slower it looked."""
+        every earlier run's records, and the later a target ran the slower it looked.
+        Apache Kafka finds a fetch's offset through its index: one node serves every run."""
+        if apache is not None:
+            yield apache.bootstrap
+            return
         with EmbeddedKafka(log_file=work / "broker.log") as broker:
             if "peer" in targets:
                 from careers_runtime.topics_admin import ensure_topics
@@ -362,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                         RATE_LIMIT="1000000/minute",
                         REDIS_URL=args.redis or "",
                         LOG_LEVEL="WARNING",
-                        **TANSU_CLIENT_ENV,
+                        **client_env,
                         **extra,
                     )
                     process = ServiceProcess("ingest", env, work / f"ingest-{index}.log")
@@ -380,6 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if otlp is not None:
             _stop(otlp)
+        if apache is not None:
+            apache.stop()
 
     summary = {name: _median_round(rounds) for name, rounds in results.items()}
     machine = f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
