@@ -148,7 +148,7 @@ bench-hop: install ## one hop: our relay vs FastStream's vs raw aiokafka, CPU pe
 	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
 	$(PY) bench/bench_hop.py --kafka $(KAFKA) $(BENCH_ARGS)
 
-bench-ingest: install ## ingest vs the FastAPI + FastStream peer and a bare FastAPI endpoint (BENCH_ARGS: --rounds, --variant)
+bench-ingest: install ## ingest vs the FastAPI + FastStream peer and a bare FastAPI endpoint (BENCH_ARGS: --rounds, --variant, --kafka apache)
 	$(PY) bench/bench_ingest.py $(BENCH_ARGS)
 
 bench-agents: install ## agents in-process: profiles/s, p50/p99, RSS

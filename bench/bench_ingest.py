@@ -3,11 +3,12 @@
     python bench/bench_ingest.py [--duration 10] [--concurrency 32] [--redis URL] [--markdown]
         [--targets bare,peer,ingest,otlp] [--rounds 1] [--variant LABEL=SRC_DIR ...]
 
-Starts an embedded Kafka broker, the real ingest service (``python -m ingest``: Clerk
-RS256 verification with a local key, validation, per-user rate limit, 202 after the
-broker acknowledged ``profile.submitted``, then the ``queued`` status) and a *bare* FastAPI app
-(``POST`` with the same ``ProfileSubmission`` body model, answering 202 with a uuid: no
-auth, no limit, no broker), and the *peer*: the idiomatic FastAPI + FastStream app
+Starts an embedded Kafka broker (a fresh one for every target run: see ``fresh_broker``),
+the real ingest service (``python -m ingest``: Clerk RS256 verification with a local
+key, validation, per-user rate limit, 202 after the broker acknowledged
+``profile.submitted``, then the ``queued`` status) and a *bare* FastAPI app (``POST``
+with the same ``ProfileSubmission`` body model, answering 202 with a uuid: no auth, no
+limit, no broker), and the *peer*: the idiomatic FastAPI + FastStream app
 (``faststream.kafka.fastapi.KafkaRouter(bootstrap)`` with its defaults, a ``@router.post``
 endpoint taking the same body model and answering 202 after ``await
 router.broker.publish(profile, topic)``: one acknowledged record, no auth, no limit, no
@@ -26,6 +27,7 @@ target's median round. The ratios (ours / peer, ours / bare) are printed last.
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -34,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -255,6 +258,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--rounds", type=int, default=1, help="repeat every target, interleaved")
     parser.add_argument(
+        "--kafka",
+        choices=("tansu", "apache"),
+        default="tansu",
+        help="embedded tansu (a fresh one per target run) or one Apache Kafka node for all",
+    )
+    parser.add_argument(
         "--variant",
         action="append",
         default=[],
@@ -293,62 +302,91 @@ def main(argv: list[str] | None = None) -> int:
         "duration_s": args.duration,
         "concurrency": args.concurrency,
     }
-    with EmbeddedKafka(log_file=work / "broker.log") as broker:
 
-        def run_server(name: str, role: str, *extra: str) -> None:
-            port = free_port()
-            process = _serve_in_process(role, port, *extra, log=work / f"{role}.log")
-            try:
-                _wait_healthy(port, process)
-                print(f"driving {name} for {args.duration:.0f} s ...", flush=True)
-                result = asyncio.run(drive(port=port, tokens=[], pid=process.pid, **load))
-                results.setdefault(name, []).append(result)
-            finally:
-                _stop(process)
+    apache: Any = None
+    client_env: dict[str, str] = dict(TANSU_CLIENT_ENV)
+    if args.kafka == "apache":
+        from careers_tools.apache_kafka import ApacheKafka
 
+        apache = ApacheKafka(nodes=1, workdir=work / "kafka").start()
+        client_env = {
+            k: v for k, v in apache.client_env().items() if k != "KAFKA_BOOTSTRAP_SERVERS"
+        }
         if "peer" in targets:
             from careers_runtime.topics_admin import ensure_topics
 
-            asyncio.run(ensure_topics(broker.bootstrap, [PEER_TOPIC]))
+            asyncio.run(ensure_topics(apache.bootstrap, [PEER_TOPIC]))
 
-        otlp: subprocess.Popen[bytes] | None = None
-        otlp_endpoint = ""
-        if "otlp" in targets:
-            otlp = subprocess.Popen(
-                [sys.executable, str(Path(__file__).resolve()), "--serve-otlp"],
-                stdout=subprocess.PIPE,
-                start_new_session=True,
-            )
-            assert otlp.stdout is not None
-            otlp_endpoint = otlp.stdout.readline().decode().strip()
-        # (label, extra env): ours as checked out, each --variant, then OTLP export.
-        ingests: list[tuple[str, dict[str, str]]] = []
-        if "ingest" in targets:
-            ingests.append((OURS, {}))
-        for label, src in variants:
-            path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
-            ingests.append((f"ingest [{label}]", {"PYTHONPATH": path}))
-        if otlp is not None:
-            ingests.append((EXPORTING, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint}))
+    @contextlib.contextmanager
+    def fresh_broker() -> Iterator[str]:
+        """A new embedded broker for one target run: every run starts from the same state.
+
+        The embedded broker (tansu, memory storage) answers a fetch in time that grows with
+        what its partition holds, and slows the produces beside it: on one broker for the
+        whole bench, each ingest run (its follower reads profile.submitted back) would meet
+        every earlier run's records, and the later a target ran the slower it looked.
+        Apache Kafka finds a fetch's offset through its index: one node serves every run."""
+        if apache is not None:
+            yield apache.bootstrap
+            return
+        with EmbeddedKafka(log_file=work / "broker.log") as broker:
+            if "peer" in targets:
+                from careers_runtime.topics_admin import ensure_topics
+
+                asyncio.run(ensure_topics(broker.bootstrap, [PEER_TOPIC]))
+            yield broker.bootstrap
+
+    def run_server(name: str, role: str, *extra: str) -> None:
+        port = free_port()
+        process = _serve_in_process(role, port, *extra, log=work / f"{role}.log")
         try:
-            for _ in range(args.rounds):
-                # Every target once per round, one at a time (A B A B ... across rounds).
-                if "bare" in targets:
-                    run_server("bare FastAPI", "bare")
-                if "peer" in targets:
-                    run_server(PEER, "peer", broker.bootstrap)
-                # One ingest at a time: an idle second replica would still follow the
-                # job-status and profile.submitted topics on the shared cores.
-                for index, (name, extra) in enumerate(ingests):
+            _wait_healthy(port, process)
+            print(f"driving {name} for {args.duration:.0f} s ...", flush=True)
+            result = asyncio.run(drive(port=port, tokens=[], pid=process.pid, **load))
+            results.setdefault(name, []).append(result)
+        finally:
+            _stop(process)
+
+    otlp: subprocess.Popen[bytes] | None = None
+    otlp_endpoint = ""
+    if "otlp" in targets:
+        otlp = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--serve-otlp"],
+            stdout=subprocess.PIPE,
+            start_new_session=True,
+        )
+        assert otlp.stdout is not None
+        otlp_endpoint = otlp.stdout.readline().decode().strip()
+    # (label, extra env): ours as checked out, each --variant, then OTLP export.
+    ingests: list[tuple[str, dict[str, str]]] = []
+    if "ingest" in targets:
+        ingests.append((OURS, {}))
+    for label, src in variants:
+        path = os.pathsep.join(p for p in (src, os.environ.get("PYTHONPATH", "")) if p)
+        ingests.append((f"ingest [{label}]", {"PYTHONPATH": path}))
+    if otlp is not None:
+        ingests.append((EXPORTING, {"OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint}))
+    try:
+        for _ in range(args.rounds):
+            # Every target once per round, one at a time (A B A B ... across rounds).
+            if "bare" in targets:
+                run_server("bare FastAPI", "bare")
+            if "peer" in targets:
+                with fresh_broker() as bootstrap:
+                    run_server(PEER, "peer", bootstrap)
+            # One ingest at a time: an idle second replica would still follow the
+            # job-status and profile.submitted topics on the shared cores.
+            for index, (name, extra) in enumerate(ingests):
+                with fresh_broker() as bootstrap:
                     port = free_port()
                     env = ingest_env(
                         keys,
-                        broker.bootstrap,
+                        bootstrap,
                         port,
                         RATE_LIMIT="1000000/minute",
                         REDIS_URL=args.redis or "",
                         LOG_LEVEL="WARNING",
-                        **TANSU_CLIENT_ENV,
+                        **client_env,
                         **extra,
                     )
                     process = ServiceProcess("ingest", env, work / f"ingest-{index}.log")
@@ -363,9 +401,11 @@ def main(argv: list[str] | None = None) -> int:
                         results.setdefault(name, []).append(result)
                     finally:
                         process.stop()
-        finally:
-            if otlp is not None:
-                _stop(otlp)
+    finally:
+        if otlp is not None:
+            _stop(otlp)
+        if apache is not None:
+            apache.stop()
 
     summary = {name: _median_round(rounds) for name, rounds in results.items()}
     machine = f"{os.cpu_count()} CPUs, {platform.machine()}, Python {platform.python_version()}"
