@@ -1,29 +1,7 @@
-import { Infer, v } from "convex/values";
-import { Id } from "./_generated/dataModel";
-import { internalMutation, MutationCtx, query } from "./_generated/server";
+import { v } from "convex/values";
+import { internalMutation, query } from "./_generated/server";
+import { insertOnce } from "./lib/insertOnce";
 import { agentOutputDocument, agentOutputFields } from "./validators";
-
-const agentOutputArgs = v.object(agentOutputFields);
-
-/** The upsert itself, shared by `upsert` and the batch mutation (batch.ts). */
-export async function upsertAgentOutput(
-  ctx: MutationCtx,
-  args: Infer<typeof agentOutputArgs>,
-): Promise<{ id: Id<"agentOutputs">; created: boolean; conflict: boolean }> {
-  const existing = await ctx.db
-    .query("agentOutputs")
-    .withIndex("by_idempotency_key", (q) =>
-      q.eq("idempotencyKey", args.idempotencyKey),
-    )
-    .first();
-  if (existing !== null) {
-    const conflict =
-      existing.userId !== args.userId || existing.jobId !== args.jobId;
-    return { id: existing._id, created: false, conflict };
-  }
-  const id = await ctx.db.insert("agentOutputs", args);
-  return { id, created: true, conflict: false };
-}
 
 /**
  * Insert an agent output unless a document with the same idempotencyKey exists.
@@ -40,7 +18,7 @@ export const upsert = internalMutation({
     created: v.boolean(),
     conflict: v.boolean(),
   }),
-  handler: (ctx, args) => upsertAgentOutput(ctx, args),
+  handler: (ctx, args) => insertOnce(ctx, "agentOutputs", args),
 });
 
 /**

@@ -1,7 +1,6 @@
 import { v } from "convex/values";
 import { internalMutation } from "./_generated/server";
-import { upsertAgentOutput } from "./agentOutputs";
-import { upsertCareerRecommendations } from "./careerRecommendations";
+import { insertOnce } from "./lib/insertOnce";
 import { agentOutputFields, careerRecommendationFields } from "./validators";
 
 /** One document of a `POST /sync/batch` request, already validated by the action. */
@@ -33,8 +32,8 @@ export const upsertMany = internalMutation({
     for (const item of items) {
       results.push(
         item.table === "agentOutputs"
-          ? await upsertAgentOutput(ctx, item.document)
-          : await upsertCareerRecommendations(ctx, item.document),
+          ? await insertOnce(ctx, "agentOutputs", item.document)
+          : await insertOnce(ctx, "careerRecommendations", item.document),
       );
     }
     return results;

@@ -1,32 +1,10 @@
-import { Infer, v } from "convex/values";
-import { Id } from "./_generated/dataModel";
-import { internalMutation, MutationCtx, query } from "./_generated/server";
+import { v } from "convex/values";
+import { internalMutation, query } from "./_generated/server";
+import { insertOnce } from "./lib/insertOnce";
 import {
   careerRecommendationDocument,
   careerRecommendationFields,
 } from "./validators";
-
-const careerRecommendationArgs = v.object(careerRecommendationFields);
-
-/** The upsert itself, shared by `upsert` and the batch mutation (batch.ts). */
-export async function upsertCareerRecommendations(
-  ctx: MutationCtx,
-  args: Infer<typeof careerRecommendationArgs>,
-): Promise<{ id: Id<"careerRecommendations">; created: boolean; conflict: boolean }> {
-  const existing = await ctx.db
-    .query("careerRecommendations")
-    .withIndex("by_idempotency_key", (q) =>
-      q.eq("idempotencyKey", args.idempotencyKey),
-    )
-    .first();
-  if (existing !== null) {
-    const conflict =
-      existing.userId !== args.userId || existing.jobId !== args.jobId;
-    return { id: existing._id, created: false, conflict };
-  }
-  const id = await ctx.db.insert("careerRecommendations", args);
-  return { id, created: true, conflict: false };
-}
 
 /**
  * Insert the final recommendations of a job unless a document with the same
@@ -39,7 +17,7 @@ export const upsert = internalMutation({
     created: v.boolean(),
     conflict: v.boolean(),
   }),
-  handler: (ctx, args) => upsertCareerRecommendations(ctx, args),
+  handler: (ctx, args) => insertOnce(ctx, "careerRecommendations", args),
 });
 
 /**

@@ -18,6 +18,7 @@ import type * as batch from "../batch.js";
 import type * as careerRecommendations from "../careerRecommendations.js";
 import type * as http from "../http.js";
 import type * as lib_httpUtil from "../lib/httpUtil.js";
+import type * as lib_insertOnce from "../lib/insertOnce.js";
 import type * as lib_validation from "../lib/validation.js";
 import type * as validators from "../validators.js";
 
@@ -35,6 +36,7 @@ declare const fullApi: ApiFromModules<{
   careerRecommendations: typeof careerRecommendations;
   http: typeof http;
   "lib/httpUtil": typeof lib_httpUtil;
+  "lib/insertOnce": typeof lib_insertOnce;
   "lib/validation": typeof lib_validation;
   validators: typeof validators;
 }>;
