@@ -144,10 +144,14 @@ async def relay_ours(args: argparse.Namespace, stop: asyncio.Event) -> None:
         return [event.emit(out_topic, event.payload, "hop")]
 
     broker = create_broker(settings)
-    consume(broker, settings, group=args.group, routes={hop_topic(args.input): handle})
+    consumer = consume(broker, settings, group=args.group, routes={hop_topic(args.input): handle})
     await broker.start()
+    if hasattr(consumer, "start"):  # since issue 17's own consumer loop (older trees: no)
+        await consumer.start()
     print("ready", flush=True)
     await stop.wait()
+    if hasattr(consumer, "stop"):
+        await consumer.stop()
     await broker.stop()
 
 

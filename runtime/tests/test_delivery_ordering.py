@@ -77,7 +77,7 @@ async def test_slow_job_does_not_stall_its_partition_and_keys_stay_ordered(
         max_in_flight=4,
     )
     broker = create_broker(settings)
-    consume(broker, settings, group=group, routes={TOPIC: handler})
+    consumer = consume(broker, settings, group=group, routes={TOPIC: handler})
     events = [
         Outgoing(
             TOPIC,
@@ -97,11 +97,13 @@ async def test_slow_job_does_not_stall_its_partition_and_keys_stay_ordered(
     await publish_all(producer, events, "test")  # one partition, interleaved keys
     await producer.stop()
     await broker.start()
+    await consumer.start()
     try:
         deadline = time.monotonic() + 30
         while len(finished) < len(events) and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
     finally:
+        await consumer.stop()
         await broker.stop()
 
     assert len(finished) == len(events)
@@ -121,7 +123,7 @@ def test_retry_topic_is_polled_slowly() -> None:
         kafka_retry_poll_ms=500,
     )
     consumer = consume(create_broker(settings), settings, group="poll-test", routes={TOPIC: _noop})
-    main, retry = consumer.subscribers
+    main, retry = consumer.subscriptions
     assert main.batch_timeout_ms == 50
     assert retry.batch_timeout_ms == 500
 

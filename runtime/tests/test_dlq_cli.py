@@ -45,8 +45,9 @@ async def test_dead_letter_can_be_listed_inspected_and_replayed(
         kafka_heartbeat_interval_ms=500,
     )
     broker = create_broker(settings)
-    consume(broker, settings, group=group, routes={TOPICS.profile_submitted: handler})
+    consumer = consume(broker, settings, group=group, routes={TOPICS.profile_submitted: handler})
     await broker.start()
+    await consumer.start()
     try:
         payload = ProfileSubmitted(
             job_id=job_id,
@@ -95,6 +96,7 @@ async def test_dead_letter_can_be_listed_inspected_and_replayed(
             "the replayed record reached the handler once"
         )
     finally:
+        await consumer.stop()
         await broker.stop()
 
     code = await asyncio.to_thread(

@@ -69,7 +69,7 @@ async def test_lag_is_produced_minus_consumed(
         assert (partition, committed) == (0, CONSUMED)
 
         monitor = LagMonitor(
-            [SimpleNamespace(group=group, subscribers=[SimpleNamespace(consumer=consumer)])]
+            [SimpleNamespace(group=group, subscriptions=[SimpleNamespace(client=consumer)])]
         )  # type: ignore[list-item]
         await monitor.refresh()
         gauge = REGISTRY.get_sample_value(

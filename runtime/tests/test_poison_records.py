@@ -106,8 +106,9 @@ async def test_every_poison_shape_is_dead_lettered_and_the_partition_moves_on(
         retry_max_attempts=2,
     )
     broker = create_broker(settings)
-    consume(broker, settings, group=group, routes={topic: handler})
+    consumer = consume(broker, settings, group=group, routes={topic: handler})
     await broker.start()
+    await consumer.start()
     try:
         deadline = time.monotonic() + 45
         while time.monotonic() < deadline and not {
@@ -116,6 +117,7 @@ async def test_every_poison_shape_is_dead_lettered_and_the_partition_moves_on(
         } <= set(handled):
             await asyncio.sleep(0.2)
     finally:
+        await consumer.stop()
         await broker.stop()
     assert f"{prefix}-after" in handled, "the main partition is stuck behind poison"
     assert f"{prefix}-retry-after" in handled, "the retry partition is stuck behind poison"

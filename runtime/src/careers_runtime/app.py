@@ -1,9 +1,9 @@
 """A worker service's process: broker + /healthz, /readyz, /metrics, AsyncAPI docs.
 
 Every worker (orchestrator, agents, convex-sync) is an ``AsgiFastStream`` app served by
-uvicorn. SIGTERM → uvicorn stops accepting, FastStream stops fetching, waits up to
-``shutdown_grace_s`` for in-flight batches (which commit on completion), closes the
-consumers (leaving their groups) and the producer (flushing).
+uvicorn. SIGTERM → uvicorn stops accepting, the consumers stop fetching, wait up to
+``shutdown_grace_s`` for in-flight batches (which commit on completion) and leave their
+groups; then FastStream closes the producer (flushing).
 
 Kafka is connected *after* HTTP is up: while the cluster refuses the connection (down,
 wrong password, untrusted certificate) the process stays alive, ``/healthz`` answers,
@@ -16,6 +16,7 @@ is in flight; a shutdown that overruns the grace period is cut short (records no
 committed are re-delivered to the next consumer, and deterministic ids make that safe).
 """
 
+import asyncio
 import json
 import logging
 import os
@@ -31,7 +32,6 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from careers_runtime._faststream_adapter import subscriber_consumer
 from careers_runtime.delivery import EventConsumer
 from careers_runtime.kafka_client import wait_for_kafka
 from careers_runtime.lag import LagMonitor
@@ -50,17 +50,12 @@ def _json(body: dict[str, Any], status: int) -> AsgiResponse:
 
 
 def assigned_partitions(consumers: Sequence[EventConsumer]) -> int:
-    total = 0
-    for consumer in consumers:
-        for subscriber in consumer.subscribers:
-            client = subscriber_consumer(subscriber)
-            if client is not None:
-                total += len(client.assignment())
-    return total
+    return sum(len(s.assignment()) for c in consumers for s in c.subscriptions)
 
 
 class _WorkerApp(AsgiFastStream):
-    """Starts the broker only once Kafka accepts our connection (``wait_for_kafka``).
+    """Starts the broker only once Kafka accepts our connection (``wait_for_kafka``), and
+    the consumers once the broker (their outputs' producer) has started.
 
     FastStream's ASGI app reports lifespan start-up complete (uvicorn then serves HTTP)
     before it starts the broker, in ``_start_broker``; waiting there keeps health and
@@ -68,14 +63,21 @@ class _WorkerApp(AsgiFastStream):
     """
 
     def __init__(
-        self, *args: Any, before_broker: Callable[[], Awaitable[None]], **kwargs: Any
+        self,
+        *args: Any,
+        before_broker: Callable[[], Awaitable[None]],
+        consumers: Sequence[EventConsumer],
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self._before_broker = before_broker
+        self._consumers = consumers
 
     async def _start_broker(self) -> None:
         await self._before_broker()
         await super()._start_broker()
+        for consumer in self._consumers:
+            await consumer.start()
 
 
 def create_worker_app(
@@ -87,8 +89,9 @@ def create_worker_app(
     on_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
     after_shutdown: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> AsgiFastStream:
-    """``on_shutdown`` hooks run before the broker stops (in-flight handlers may still be
-    running); ``after_shutdown`` hooks run once it has stopped (close what handlers use)."""
+    """``on_shutdown`` hooks run once the consumers have stopped (their batches finished or
+    cut short after ``shutdown_grace_s``) and before the broker stops (publishing still
+    works); ``after_shutdown`` hooks run once it has stopped (close what handlers use)."""
     lag = LagMonitor(consumers)
     kafka: dict[str, str | None] = {"error": "connecting"}
 
@@ -135,14 +138,20 @@ def create_worker_app(
     async def stop_lag() -> None:
         await lag.stop()
 
+    async def stop_consumers() -> None:
+        # First: stop fetching and finish the batches in hand (they commit) while the
+        # producer their outputs need is still up; the broker stops after the hooks.
+        await asyncio.gather(*(consumer.stop() for consumer in consumers))
+
     return _WorkerApp(
         broker,
         before_broker=connect_kafka,
+        consumers=consumers,
         asgi_routes=[("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)],
         asyncapi_path="/docs/asyncapi",
         on_startup=list(on_startup),
         after_startup=[start_lag],
-        on_shutdown=[stop_lag, *on_shutdown],
+        on_shutdown=[stop_consumers, stop_lag, *on_shutdown],
         after_shutdown=list(after_shutdown),
         logger=logging.getLogger(f"{settings.service_name}.app"),
     )

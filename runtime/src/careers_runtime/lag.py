@@ -12,7 +12,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from careers_runtime import metrics
-from careers_runtime._faststream_adapter import subscriber_consumer
 
 if TYPE_CHECKING:
     from careers_runtime.delivery import EventConsumer
@@ -26,8 +25,8 @@ class LagMonitor:
 
     async def refresh(self) -> None:
         for consumer in self.consumers:
-            for subscriber in consumer.subscribers:
-                client = subscriber_consumer(subscriber)
+            for subscription in consumer.subscriptions:
+                client = subscription.client
                 if client is None:
                     continue
                 for tp in client.assignment():

@@ -3,14 +3,10 @@
 Records are grouped by key (job id). Keys run concurrently, at most as many records at
 once as the semaphore allows; the records of one key run one after another, in offset
 order. One slow job therefore does not hold up the other jobs in its partition.
-
-Also FastStream's batch parser and decoder, made unable to fail on a record: the policy
-decodes every record itself.
 """
 
 import asyncio
-import dataclasses
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Any, Protocol
 
 from aiokafka import ConsumerRecord
@@ -58,32 +54,3 @@ async def run_in_key_order(
             raise
     for task in tasks:
         task.result()  # the first failure, in key order (a cancelled key raises CancelledError)
-
-
-async def _parse_batch(
-    records: tuple[ConsumerRecord[Any, Any], ...], original: Callable[..., Awaitable[Any]]
-) -> Any:
-    """FastStream's batch parser, made unable to fail on a record's headers.
-
-    It decodes every header value as strict UTF-8, so a null or non-UTF-8 header value
-    would fail the whole batch before the policy sees it (and be re-delivered forever).
-    Such headers are rewritten (null -> empty, invalid bytes replaced) and parsing retried;
-    the common case costs nothing extra.
-    """
-    try:
-        return await original(records)
-    except (UnicodeDecodeError, AttributeError):
-        return await original(tuple(_with_text_headers(r) for r in records))
-
-
-def _with_text_headers(record: ConsumerRecord[Any, Any]) -> ConsumerRecord[Any, Any]:
-    headers = [
-        (str(k), (v or b"").decode("utf-8", "replace").encode()) for k, v in record.headers or ()
-    ]
-    return dataclasses.replace(record, headers=headers)
-
-
-async def _undecoded(message: Any) -> Any:
-    """The batch's raw values: the policy decodes records itself (FastStream's decoder
-    would parse them again, and a JSON content-type header would make it parse poison)."""
-    return message.body

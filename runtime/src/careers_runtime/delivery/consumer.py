@@ -2,8 +2,9 @@
 
 For each fetched batch (``batching``): every record is validated, handled, and its
 outputs published (``publishing``); a failure goes to the retry topic or the dead-letter
-topic (``retries``). Commit after produce: FastStream commits the batch's offsets only
-when this returns, and anything escaping rewinds the batch for re-delivery.
+topic (``retries``). Commit after produce: the subscription (``subscription``) commits the
+batch's offsets only when this returns, and anything escaping rewinds the batch for
+re-delivery.
 """
 
 import asyncio
@@ -15,13 +16,11 @@ from typing import Any
 from aiokafka import ConsumerRecord, TopicPartition
 from careers_contracts import JobEvent, Topic
 from careers_contracts.topics import dead_letter_topic, retry_topic
-from faststream import AckPolicy
-from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka import KafkaBroker
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from careers_runtime import metrics
-from careers_runtime._faststream_adapter import subscriber_consumer
 from careers_runtime.codec import (
     EventValidationError,
     Incoming,
@@ -30,7 +29,7 @@ from careers_runtime.codec import (
     decode,
     decode_headers,
 )
-from careers_runtime.delivery.batching import _parse_batch, _undecoded, run_in_key_order
+from careers_runtime.delivery.batching import run_in_key_order
 from careers_runtime.delivery.publishing import enqueue, tracer
 from careers_runtime.delivery.retries import (
     RetryPolicy,
@@ -39,6 +38,7 @@ from careers_runtime.delivery.retries import (
     dead_letter,
     retry_headers,
 )
+from careers_runtime.delivery.subscription import Subscription
 from careers_runtime.logging import job_id_var
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.telemetry import continue_trace
@@ -96,60 +96,51 @@ class EventConsumer:
         # so that partition p of every consumed topic lands on the same member (a process
         # manager needs all of one job's events, whatever their topic, in one replica).
         self._assignors = tuple(partition_assignment_strategy or ())
-        self.subscribers = [
+        self.subscriptions = [
             self._subscribe(list(self.routes), from_retry=False),
             self._subscribe([self.retry_topic.name], from_retry=True),
         ]
 
     def assignment(self) -> set[TopicPartition]:
         """The partitions the main subscription (not the retry one) holds now; empty
-        before the broker started."""
-        client = subscriber_consumer(self.subscribers[0])
-        return set(client.assignment()) if client is not None else set()
+        before ``start``."""
+        return self.subscriptions[0].assignment()
+
+    async def start(self) -> None:
+        """Join the groups and start fetching (the broker, whose producer the outputs go
+        to, is started first: ``create_worker_app`` does both in that order)."""
+        for subscription in self.subscriptions:
+            await subscription.start()
+
+    async def stop(self) -> None:
+        """Stop fetching, finish the batches in hand within ``shutdown_grace_s`` (they
+        commit), leave the groups. Before the broker stops: outputs still need its producer."""
+        await asyncio.gather(*(s.stop(self.settings.shutdown_grace_s) for s in self.subscriptions))
 
     # ------------------------------------------------------------------ wiring
 
-    def _subscribe(self, topic_names: list[str], *, from_retry: bool) -> Any:
-        extra: dict[str, Any] = {}
-        if self._assignors and not from_retry:
-            extra["partition_assignment_strategy"] = self._assignors
+    def _subscribe(self, topic_names: list[str], *, from_retry: bool) -> Subscription:
         batch_timeout_ms = self.settings.kafka_batch_timeout_ms
         fetch_max_wait_ms = self.settings.kafka_fetch_max_wait_ms
         if from_retry:
             # Retried records wait out a backoff anyway: poll the retry topic slowly.
             batch_timeout_ms = max(batch_timeout_ms, self.settings.kafka_retry_poll_ms)
             fetch_max_wait_ms = max(fetch_max_wait_ms, self.settings.kafka_retry_poll_ms)
-        subscriber = self.broker.subscriber(
-            *topic_names,
+
+        def on_batch(records: Sequence[ConsumerRecord[Any, Any]]) -> Awaitable[None]:
+            return self.process_batch(records, from_retry=from_retry)
+
+        return Subscription(
+            self.settings,
+            topics=topic_names,
             # The retry topic has its own group: members of one group should subscribe to
             # the same topics, or assignment depends on the broker's assignor quirks.
             group_id=f"{self.group}-retry" if from_retry else self.group,
-            batch=True,
-            max_records=self.settings.kafka_max_batch_records,
+            process=on_batch,
             batch_timeout_ms=batch_timeout_ms,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self.settings.kafka_session_timeout_ms,
             fetch_max_wait_ms=fetch_max_wait_ms,
-            heartbeat_interval_ms=self.settings.kafka_heartbeat_interval_ms,
-            # Commit only after the batch's outputs are acknowledged; anything escaping
-            # (e.g. the broker is unreachable while producing) rewinds for re-delivery.
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            parser=_parse_batch,
-            decoder=_undecoded,
-            title=f"{self.group}:{'+'.join(topic_names)}",
-            description="; ".join(
-                self.routes[t][0].description for t in topic_names if t in self.routes
-            )
-            or f"Retries of {self.group}",
-            **extra,
+            assignors=() if from_retry else self._assignors,
         )
-
-        async def on_batch(body: list[Any], message: KafkaMessage) -> None:
-            records: tuple[ConsumerRecord[Any, Any], ...] = tuple(message.raw_message)  # type: ignore[arg-type]
-            await self.process_batch(records, from_retry=from_retry)
-
-        subscriber(on_batch)
-        return subscriber
 
     # --------------------------------------------------------------- processing
 
@@ -158,7 +149,7 @@ class EventConsumer:
     ) -> None:
         """Handle every record, then wait once for every output's acknowledgement: the
         outputs are enqueued as each record is handled (a key's in offset order), and the
-        batch returns (FastStream then commits) only when the broker has them all."""
+        batch returns (the subscription then commits) only when the broker has them all."""
         batch = _Batch()
         if not from_retry:  # counted as taken in, once per batch and topic (a retried
             # record's topic is in its headers: counted as each is read, in ``_process``)

@@ -51,7 +51,7 @@ def create_app(settings: ConvexSyncSettings, writer: ConvexWriter | None = None)
     }
     consumer = consume(broker, settings, group=settings.convex_sync_consumer_group, routes=routes)
     app = create_worker_app(settings, broker, [consumer], on_startup=[writer.start])
-    # After the broker stopped (in-flight handlers drained and committed), not before:
-    # on_shutdown hooks run while handlers may still be writing.
+    # Last, after the broker stopped: the consumers drained (or cut short after the grace
+    # period) first, so no handler is writing any more.
     app.after_shutdown(writer.aclose)
     return app
