@@ -1,7 +1,11 @@
 """Contract models: camelCase on the wire, bounded fields, deterministic ids."""
 
+import random
+import uuid
+
 import pytest
 from careers_contracts import TOPICS, ProfileSubmission, derive_event_id
+from careers_contracts.envelope import EVENT_ID_NAMESPACE
 from careers_contracts.topics import ConsumerGroup, dead_letter_topic
 from pydantic import ValidationError
 
@@ -51,6 +55,18 @@ def test_invalid_profiles_name_the_field(patch: dict, field: str) -> None:
 def test_event_ids_are_deterministic() -> None:
     assert derive_event_id("a", "analysis") == derive_event_id("a", "analysis")
     assert derive_event_id("a", "analysis") != derive_event_id("a", "match")
+
+
+def test_event_ids_are_the_uuid5_of_cause_and_step() -> None:
+    """The fast derivation is exactly ``uuid.uuid5`` (ids already in Convex stay valid)."""
+    rng = random.Random(5)
+    steps = ["analysis", "match", "", "ñ/é", "x" * 300]
+    for _ in range(5000):
+        cause = str(uuid.UUID(int=rng.getrandbits(128)))
+        step = rng.choice(steps)
+        assert derive_event_id(cause, step) == str(
+            uuid.uuid5(EVENT_ID_NAMESPACE, f"{cause}/{step}")
+        )
     assert derive_event_id("a", "analysis") != derive_event_id("b", "analysis")
 
 

@@ -161,6 +161,13 @@ def child_traceparent() -> dict[str, str] | None:
     parent = trace.get_current_span(context).get_span_context()
     if parent.trace_state:
         return None
+    return traceparent_under(parent)
+
+
+def traceparent_under(parent: trace.SpanContext) -> dict[str, str]:
+    """``child_traceparent`` for a known parent without baggage or ``tracestate`` (the
+    span ``continue_trace`` made): the consumer passes its record's span, skipping the
+    context look-ups for every output."""
     if parent.is_valid:
         trace_id, flags = parent.trace_id, parent.trace_flags
     else:
@@ -232,4 +239,5 @@ __all__ = [
     "current_trace_id",
     "propagate_only",
     "traced_node",
+    "traceparent_under",
 ]

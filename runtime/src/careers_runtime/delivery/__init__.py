@@ -25,7 +25,6 @@ Import from ``careers_runtime.delivery``; the modules are its parts, not its int
 
 from careers_runtime.delivery.consumer import EventConsumer, Handler, consume
 from careers_runtime.delivery.publishing import (
-    HEADER_CONTENT_TYPE,
     HEADER_CORRELATION_ID,
     enqueue,
     publish,
@@ -50,7 +49,6 @@ from careers_runtime.delivery.retries import (
 __all__ = [
     "DEAD_LETTER_HEADERS_CHARS",
     "DEAD_LETTER_VALUE_BYTES",
-    "HEADER_CONTENT_TYPE",
     "HEADER_CORRELATION_ID",
     "H_ATTEMPT",
     "H_HISTORY",

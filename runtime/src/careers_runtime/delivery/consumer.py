@@ -13,7 +13,7 @@ import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import Any
 
-from aiokafka import ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaProducer, ConsumerRecord, TopicPartition
 from careers_contracts import JobEvent, Topic
 from careers_contracts.topics import dead_letter_topic, retry_topic
 from faststream.kafka import KafkaBroker
@@ -21,6 +21,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 
 from careers_runtime import metrics
+from careers_runtime._faststream_adapter import started_producer
 from careers_runtime.codec import (
     EventValidationError,
     Incoming,
@@ -55,11 +56,12 @@ class _Batch:
     """What the records of one batch leave for the batch's end: the acknowledgements of
     their outputs (awaited before commit); and the batch's records per topic label."""
 
-    __slots__ = ("acks", "consumed")
+    __slots__ = ("acks", "consumed", "producer")
 
-    def __init__(self) -> None:
+    def __init__(self, producer: AIOKafkaProducer | None) -> None:
         self.acks: list[asyncio.Future[Any]] = []
         self.consumed: dict[str, int] = {}
+        self.producer = producer  # looked up once per batch (None: FastStream's test broker)
 
 
 class EventConsumer:
@@ -150,7 +152,7 @@ class EventConsumer:
         """Handle every record, then wait once for every output's acknowledgement: the
         outputs are enqueued as each record is handled (a key's in offset order), and the
         batch returns (the subscription then commits) only when the broker has them all."""
-        batch = _Batch()
+        batch = _Batch(started_producer(self.broker))
         if not from_retry:  # counted as taken in, once per batch and topic (a retried
             # record's topic is in its headers: counted as each is read, in ``_process``)
             for record in records:
@@ -211,7 +213,7 @@ class EventConsumer:
         if span is not None:  # nothing records spans: the span is ids only (``telemetry``)
             token = otel_context.attach(trace.set_span_in_context(span))
             try:
-                await self._handle(record, headers, origin, span, batch.acks)
+                await self._handle(record, headers, origin, span, batch, span.get_span_context())
             finally:
                 self._in_flight.dec()
                 self._handler_seconds(label).observe(time.perf_counter() - started)
@@ -231,7 +233,7 @@ class EventConsumer:
                     "careers.attempt": attempt,
                 },
             ) as span:
-                await self._handle(record, headers, origin, span, batch.acks)
+                await self._handle(record, headers, origin, span, batch, None)
         finally:
             self._in_flight.dec()
             self._handler_seconds(label).observe(time.perf_counter() - started)
@@ -259,8 +261,11 @@ class EventConsumer:
         headers: dict[str, str],
         origin: "_Origin",
         span: trace.Span,
-        acks: "list[asyncio.Future[Any]]",
+        batch: "_Batch",
+        parent: trace.SpanContext | None,
     ) -> None:
+        """``parent``: the record's span context when nothing records spans (its outputs'
+        ``traceparent`` is made from it), else None (the SDK's producer spans)."""
         source_topic = origin.topic
         try:
             if source_topic not in self.routes:
@@ -316,8 +321,11 @@ class EventConsumer:
                 return
             # Enqueued in order (a key's outputs keep their order); acknowledged before
             # the batch returns (``process_batch``).
+            acks, producer, source = batch.acks, batch.producer, self.settings.service_name
             for event in outputs:
-                acks.append(await enqueue(self.broker, event, self.settings.service_name))
+                acks.append(
+                    await enqueue(self.broker, event, source, producer=producer, parent=parent)
+                )
         finally:
             job_id_var.reset(job_token)
 

@@ -11,18 +11,20 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from aiokafka import AIOKafkaProducer
 from faststream.kafka import KafkaBroker
 from opentelemetry import trace
 
 from careers_runtime import metrics
 from careers_runtime._faststream_adapter import started_producer
 from careers_runtime.codec import Outgoing, encode
-from careers_runtime.telemetry import child_traceparent
+from careers_runtime.telemetry import child_traceparent, traceparent_under
 
 tracer = trace.get_tracer("careers.delivery")
 
-# What FastStream's own publish adds to a bytes record (kept for consumers that read them).
-HEADER_CONTENT_TYPE = "content-type"
+# What FastStream's own publish adds (its AsyncAPI documents declare it as the messages'
+# correlation id): the event id. Not its empty ``content-type`` for bytes, which FastStream
+# reads as no content type (a FastStream consumer then parses the JSON value either way).
 HEADER_CORRELATION_ID = "correlation_id"
 
 _produced: dict[str, Any] = {}
@@ -50,7 +52,14 @@ def _on_ack(topic: str, span: trace.Span) -> Callable[["asyncio.Future[Any]"], N
     return done
 
 
-async def enqueue(broker: KafkaBroker, event: Outgoing, source: str) -> "asyncio.Future[Any]":
+async def enqueue(
+    broker: KafkaBroker,
+    event: Outgoing,
+    source: str,
+    *,
+    producer: AIOKafkaProducer | None = None,
+    parent: trace.SpanContext | None = None,
+) -> "asyncio.Future[Any]":
     """Hand one event to the producer; the returned future resolves on the broker's ack.
 
     Awaiting the future is ``publish``; not awaiting it is fire-and-forget (the record is
@@ -60,14 +69,18 @@ async def enqueue(broker: KafkaBroker, event: Outgoing, source: str) -> "asyncio
     job, one trace, across services.
 
     Records go straight to the aiokafka producer FastStream started (its publish pipeline
-    costs more CPU than the produce itself). They carry the same headers FastStream would
-    add (an empty ``content-type`` for bytes, ``correlation_id``, here the event id).
+    costs more CPU than the produce itself). Besides ``ce_id``, ``ce_type`` and the trace
+    context they carry FastStream's ``correlation_id`` (the event id).
+
+    The consumer passes what it knows per batch and record: ``producer`` (the started
+    producer, looked up once per batch) and ``parent`` (the record's span when nothing
+    records spans: its outputs' ``traceparent`` is made from it directly).
     """
     topic = event.topic.name
-    trace_headers = child_traceparent()
+    trace_headers = traceparent_under(parent) if parent is not None else child_traceparent()
     if trace_headers is not None:  # nothing records spans: the header is all (``telemetry``)
         value, headers = encode(event, source, trace_headers)
-        ack = await _send(broker, topic, event, value, headers)
+        ack = await _send(broker, producer, topic, event, value, headers)
         ack.add_done_callback(_counter(topic))
         return ack
     span = tracer.start_span(
@@ -83,7 +96,7 @@ async def enqueue(broker: KafkaBroker, event: Outgoing, source: str) -> "asyncio
     try:
         with trace.use_span(span, end_on_exit=False):
             value, headers = encode(event, source)
-        ack = await _send(broker, topic, event, value, headers)
+        ack = await _send(broker, producer, topic, event, value, headers)
     except BaseException as exc:
         span.record_exception(exc)
         span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
@@ -94,21 +107,23 @@ async def enqueue(broker: KafkaBroker, event: Outgoing, source: str) -> "asyncio
 
 
 async def _send(
-    broker: KafkaBroker, topic: str, event: Outgoing, value: bytes, headers: dict[str, str]
+    broker: KafkaBroker,
+    producer: AIOKafkaProducer | None,
+    topic: str,
+    event: Outgoing,
+    value: bytes,
+    headers: dict[str, str],
 ) -> "asyncio.Future[Any]":
-    producer = started_producer(broker)
+    if producer is None:
+        producer = started_producer(broker)
     if producer is None:
         ack: asyncio.Future[Any] = await broker.publish(
             value, topic=topic, key=event.key.encode(), headers=headers, no_confirm=True
         )
         return ack
-    headers[HEADER_CORRELATION_ID] = event.event_id
-    return await producer.send(
-        topic,
-        value,
-        key=event.key.encode(),
-        headers=[(HEADER_CONTENT_TYPE, b""), *((k, v.encode()) for k, v in headers.items())],
-    )
+    record_headers = [(name, text.encode()) for name, text in headers.items()]
+    record_headers.append((HEADER_CORRELATION_ID, event.event_id.encode()))
+    return await producer.send(topic, value, key=event.key.encode(), headers=record_headers)
 
 
 def _counter(topic: str) -> Callable[["asyncio.Future[Any]"], None]:
