@@ -136,8 +136,18 @@ def completion_times(stack: LocalStack, jobs: set[str]) -> dict[str, float]:
     }
 
 
-def drive(stack: LocalStack, rate: float | None, count: int, timeout_s: float) -> dict[str, Any]:
-    """Submit ``count`` profiles at ``rate``/s (None: as fast as possible), wait for all."""
+def drive(
+    stack: LocalStack,
+    rate: float | None,
+    count: int,
+    timeout_s: float,
+    idle: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Submit ``count`` profiles at ``rate``/s (None: as fast as possible), wait for all.
+
+    The CPU window ends at the last completion: completion is polled every 2 s, so the
+    window would otherwise end up to 2 s late, by a tail in which every process only
+    idles; that tail is taken out at each process's ``idle`` rate (measured beforehand)."""
     submitted: dict[str, float] = {}
     users = [f"user_bench_{i}" for i in range(8)]
     tokens = {u: stack.token(u) for u in users}
@@ -172,11 +182,17 @@ def drive(stack: LocalStack, rate: float | None, count: int, timeout_s: float) -
         # and keeps the stand-in's CPU (which counts as plumbing) for the pipeline itself.
         time.sleep(2.0)
     cpu_after = stack_cpu(stack)
+    sampled_at = time.time()
     window_s = time.monotonic() - window_start
     client.close()
     latencies = [finished[j] - submitted[j] for j in finished]
     first, last = min(submitted.values()), max(finished.values(), default=time.time())
     cpu = {name: cpu_after.get(name, 0) - cpu_before.get(name, 0) for name in cpu_after}
+    rates = idle or {}
+    tail_s = max(0.0, sampled_at - last) if finished and rates else 0.0
+    if tail_s:
+        cpu = {name: max(0.0, v - rates.get(name, 0.0) * tail_s) for name, v in cpu.items()}
+        window_s -= tail_s
     return {
         "submitted": len(submitted),
         "completed": len(finished),
@@ -301,13 +317,9 @@ def run_stack(
         drive(stack, None, 5, args.timeout)  # warm-up: first requests, group settling
         idle = idle_cpu(stack)
         for rate in rates:
-            results.append(
-                (
-                    f"{rate:g}/s open loop",
-                    drive(stack, rate, max(1, int(rate * args.duration)), args.timeout),
-                )
-            )
-        results.append(("saturation", drive(stack, None, args.burst, args.timeout)))
+            count = max(1, int(rate * args.duration))
+            results.append((f"{rate:g}/s open loop", drive(stack, rate, count, args.timeout, idle)))
+        results.append(("saturation", drive(stack, None, args.burst, args.timeout, idle)))
     return idle, results
 
 
