@@ -168,3 +168,63 @@ def test_a_handler_may_return_any_awaitable() -> None:
         assert [k for _, _, k in broker.published] == [b"a"]
 
     asyncio.run(run())
+
+
+def _sample(name: str, **labels: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_acknowledged_outputs_are_counted_as_produced_once_per_batch() -> None:
+    """``careers_messages_produced_total`` counts each acknowledged output; a batch whose
+    outputs the broker refused counts none of them (they are produced again)."""
+    produced = "careers_messages_produced_total"
+
+    async def handler(event: Incoming[Any]) -> list[Outgoing]:
+        return _emit(event)
+
+    async def run(fail: bool) -> float:
+        consumer, broker = _consumer(handler)
+        broker.fail = fail
+        before = _sample(produced, topic=OUT.name)
+        batch = asyncio.create_task(
+            consumer.process_batch([_record("a", 0), _record("b", 1)], from_retry=False)
+        )
+        for _ in range(20):
+            await asyncio.sleep(0)
+        broker.ack_all()
+        if fail:
+            with pytest.raises(RuntimeError):
+                await batch
+        else:
+            await batch
+        return _sample(produced, topic=OUT.name) - before
+
+    assert asyncio.run(run(fail=False)) == 2
+    assert asyncio.run(run(fail=True)) == 0
+
+
+def test_the_in_flight_gauge_counts_records_in_handlers() -> None:
+    release = asyncio.Event()
+
+    async def handler(event: Incoming[Any]) -> list[Outgoing]:
+        await release.wait()
+        return []
+
+    async def run() -> None:
+        consumer, _ = _consumer(handler)
+        group = {"group": "batch-test"}
+        batch = asyncio.create_task(
+            consumer.process_batch(
+                [_record("a", 0), _record("b", 1), _record("a", 2)], from_retry=False
+            )
+        )
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert _sample("careers_in_flight", **group) == 2, "one per key: a's second waits"
+        release.set()
+        await batch
+        assert _sample("careers_in_flight", **group) == 0
+
+    asyncio.run(run())

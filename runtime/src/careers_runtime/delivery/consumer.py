@@ -31,7 +31,7 @@ from careers_runtime.codec import (
     decode_headers,
 )
 from careers_runtime.delivery.batching import run_in_key_order
-from careers_runtime.delivery.publishing import enqueue, tracer
+from careers_runtime.delivery.publishing import count_acknowledged, enqueue, tracer
 from careers_runtime.delivery.retries import (
     RetryPolicy,
     _Origin,
@@ -56,10 +56,11 @@ class _Batch:
     """What the records of one batch leave for the batch's end: the acknowledgements of
     their outputs (awaited before commit); and the batch's records per topic label."""
 
-    __slots__ = ("acks", "consumed", "producer")
+    __slots__ = ("acks", "consumed", "producer", "topics")
 
     def __init__(self, producer: AIOKafkaProducer | None) -> None:
         self.acks: list[asyncio.Future[Any]] = []
+        self.topics: list[str] = []  # each ack's topic (counted as produced once acked)
         self.consumed: dict[str, int] = {}
         self.producer = producer  # looked up once per batch (None: FastStream's test broker)
 
@@ -91,7 +92,10 @@ class EventConsumer:
         )
         self._slots = asyncio.Semaphore(settings.max_in_flight)
         # Metric children by label, looked up once (``labels()`` costs more than ``inc()``).
-        self._in_flight = metrics.IN_FLIGHT.labels(group)
+        # Records in handlers now: a plain count, read by the gauge when scraped (an
+        # inc/dec of the gauge per record cost more than the count).
+        self._running = 0
+        metrics.IN_FLIGHT.labels(group).set_function(lambda: self._running)
         self._consumed: dict[str, Any] = {}
         self._latency: dict[str, Any] = {}
         # Optional assignor for the main subscription, e.g. aiokafka's RangePartitionAssignor
@@ -165,7 +169,10 @@ class EventConsumer:
 
         await run_in_key_order(records, self._slots, process, from_retry=from_retry)
         if batch.acks:
-            await asyncio.gather(*batch.acks)
+            try:
+                await asyncio.gather(*batch.acks)
+            finally:
+                count_acknowledged(batch.acks, batch.topics)
 
     async def process_record(self, record: ConsumerRecord[Any, Any], *, from_retry: bool) -> None:
         """One record, its outputs acknowledged (``process_batch`` for a batch of one)."""
@@ -208,14 +215,14 @@ class EventConsumer:
 
         started = time.perf_counter()
         # Per record (a scrape can see it only while a handler waits): bounded by the slots.
-        self._in_flight.inc()
+        self._running += 1
         span = continue_trace(headers)
         if span is not None:  # nothing records spans: the span is ids only (``telemetry``)
             token = otel_context.attach(trace.set_span_in_context(span))
             try:
                 await self._handle(record, headers, origin, span, batch, span.get_span_context())
             finally:
-                self._in_flight.dec()
+                self._running -= 1
                 self._handler_seconds(label).observe(time.perf_counter() - started)
                 otel_context.detach(token)
             return
@@ -235,7 +242,7 @@ class EventConsumer:
             ) as span:
                 await self._handle(record, headers, origin, span, batch, None)
         finally:
-            self._in_flight.dec()
+            self._running -= 1
             self._handler_seconds(label).observe(time.perf_counter() - started)
             otel_context.detach(token)
 
@@ -324,8 +331,11 @@ class EventConsumer:
             acks, producer, source = batch.acks, batch.producer, self.settings.service_name
             for event in outputs:
                 acks.append(
-                    await enqueue(self.broker, event, source, producer=producer, parent=parent)
+                    await enqueue(
+                        self.broker, event, source, producer=producer, parent=parent, counted=False
+                    )
                 )
+                batch.topics.append(event.topic.name)
         finally:
             job_id_var.reset(job_token)
 

@@ -38,14 +38,14 @@ def _count_produced(topic: str) -> None:
     child.inc()
 
 
-def _on_ack(topic: str, span: trace.Span) -> Callable[["asyncio.Future[Any]"], None]:
+def _on_ack(topic: str, span: trace.Span, counted: bool) -> Callable[["asyncio.Future[Any]"], None]:
     def done(ack: "asyncio.Future[Any]") -> None:
         if ack.cancelled():
             span.set_status(trace.Status(trace.StatusCode.ERROR, "cancelled"))
         elif (exc := ack.exception()) is not None:  # retrieved: never "never retrieved"
             span.record_exception(exc)
             span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
-        else:
+        elif counted:
             _count_produced(topic)
         span.end()
 
@@ -59,6 +59,7 @@ async def enqueue(
     *,
     producer: AIOKafkaProducer | None = None,
     parent: trace.SpanContext | None = None,
+    counted: bool = True,
 ) -> "asyncio.Future[Any]":
     """Hand one event to the producer; the returned future resolves on the broker's ack.
 
@@ -74,14 +75,17 @@ async def enqueue(
 
     The consumer passes what it knows per batch and record: ``producer`` (the started
     producer, looked up once per batch) and ``parent`` (the record's span when nothing
-    records spans: its outputs' ``traceparent`` is made from it directly).
+    records spans: its outputs' ``traceparent`` is made from it directly), and
+    ``counted=False`` when it counts a batch's acknowledged records itself
+    (``count_acknowledged``) rather than with a callback per record.
     """
     topic = event.topic.name
     trace_headers = traceparent_under(parent) if parent is not None else child_traceparent()
     if trace_headers is not None:  # nothing records spans: the header is all (``telemetry``)
         value, headers = encode(event, source, trace_headers)
         ack = await _send(broker, producer, topic, event, value, headers)
-        ack.add_done_callback(_counter(topic))
+        if counted:
+            ack.add_done_callback(_counter(topic))
         return ack
     span = tracer.start_span(
         f"{topic} publish",
@@ -102,7 +106,7 @@ async def enqueue(
         span.set_status(trace.Status(trace.StatusCode.ERROR, type(exc).__name__))
         span.end()
         raise
-    ack.add_done_callback(_on_ack(topic, span))
+    ack.add_done_callback(_on_ack(topic, span, counted))
     return ack
 
 
@@ -138,6 +142,23 @@ def _counter(topic: str) -> Callable[["asyncio.Future[Any]"], None]:
 
         _counters[topic] = callback
     return callback
+
+
+def count_acknowledged(acks: "Sequence[asyncio.Future[Any]]", topics: Sequence[str]) -> None:
+    """Count the acknowledged ones of ``acks`` (produced to ``topics``, in the same order)
+    as produced, once per topic; every failure's exception is retrieved, now or when it
+    resolves. For records enqueued with ``counted=False``, after awaiting them."""
+    produced: dict[str, int] = {}
+    for ack, topic in zip(acks, topics, strict=True):
+        if not ack.done():
+            ack.add_done_callback(_counter(topic))  # still pending after a batch failed
+        elif not ack.cancelled() and ack.exception() is None:
+            produced[topic] = produced.get(topic, 0) + 1
+    for topic, count in produced.items():
+        child = _produced.get(topic)
+        if child is None:
+            child = _produced[topic] = metrics.PRODUCED.labels(topic)
+        child.inc(count)
 
 
 async def publish(broker: KafkaBroker, event: Outgoing, source: str) -> None:
