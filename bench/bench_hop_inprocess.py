@@ -49,9 +49,13 @@ def measure(n: int, batch: int, repeats: int) -> float:
     stub = StubProducer()
     # Both names, whichever the tree's publishing module uses.
     publishing.started_producer = lambda broker: stub  # type: ignore[assignment]
-    consumer = consume(create_broker(settings), settings, group="hop-inprocess", routes={in_topic: handle})
+    consumer = consume(
+        create_broker(settings), settings, group="hop-inprocess", routes={in_topic: handle}
+    )
     records = [
-        ConsumerRecord(in_topic.name, i % 6, i, 0, 0, key, value, None, len(key), len(value), headers)
+        ConsumerRecord(
+            in_topic.name, i % 6, i, 0, 0, key, value, None, len(key), len(value), headers
+        )
         for i, (key, value, headers) in enumerate(bench_hop.make_records(n))
     ]
     batches = [records[i : i + batch] for i in range(0, n, batch)]
@@ -88,16 +92,29 @@ def main() -> int:
         order = sources if round_ % 2 == 0 else list(reversed(sources))
         for src in order:
             out = subprocess.run(
-                [sys.executable, __file__, "--child", "--n", str(args.n), "--batch", str(args.batch),
-                 "--repeats", str(args.repeats)],
+                [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    "--n",
+                    str(args.n),
+                    "--batch",
+                    str(args.batch),
+                    "--repeats",
+                    str(args.repeats),
+                ],
                 env={**__import__("os").environ, "PYTHONPATH": src},
-                capture_output=True, text=True, check=True,
+                capture_output=True,
+                text=True,
+                check=True,
             )
             results[src].append(float(out.stdout.strip().splitlines()[-1]))
     first = statistics.median(results[sources[0]])
     for src, values in results.items():
         med = statistics.median(values)
-        print(f"  {src:<40} min {min(values):6.1f}  median {med:6.1f} µs/record  ({med / first:.2f}x the first)")
+        print(
+            f"  {src:<40} min {min(values):6.1f}  median {med:6.1f} µs/record  ({med / first:.2f}x the first)"
+        )
     return 0
 
 

@@ -24,6 +24,36 @@ async def test_work_runs_on_the_compute_thread_with_the_callers_context() -> Non
         compute.stop()
 
 
+def _compute_cpu(loop: str) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value("careers_compute_cpu_seconds", {"loop": loop}) or 0.0
+
+
+def _burn(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
+async def test_the_compute_threads_cpu_is_exported_apart_from_the_callers() -> None:
+    """``careers_compute_cpu_seconds`` counts work on the compute loop, not the caller's."""
+    compute = ComputeLoop("test-cpu").start()
+    try:
+        before = _compute_cpu("test-cpu")
+        _burn(0.2)  # on the caller's thread: not the compute thread's
+        assert _compute_cpu("test-cpu") - before < 0.05
+
+        async def work() -> None:
+            _burn(0.3)
+
+        await compute.run(work())
+        assert 0.28 <= _compute_cpu("test-cpu") - before < 0.5
+    finally:
+        compute.stop()
+    assert _compute_cpu("test-cpu") >= 0.28, "the last reading stays after the thread ended"
+
+
 async def test_blocking_work_on_the_compute_loop_leaves_the_caller_loop_free() -> None:
     compute = ComputeLoop("test-blocking").start()
 

@@ -16,13 +16,17 @@ input (pydantic errors otherwise echo ``input_value``, i.e. profile text).
 """
 
 import asyncio
+import contextlib
 import contextvars
 import threading
+import time
 from collections.abc import Coroutine
 from concurrent.futures import Future
 from typing import Any
 
 from pydantic import ValidationError
+
+from careers_runtime import metrics
 
 
 class ComputeLoop:
@@ -40,8 +44,25 @@ class ComputeLoop:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._main, name=self.name, daemon=True)
                 self._thread.start()
+                self._export_cpu(self._thread)
         self._ready.wait()
         return self
+
+    def _export_cpu(self, thread: threading.Thread) -> None:
+        """``careers_compute_cpu_seconds{loop=name}``: this thread's CPU clock, read when
+        scraped. The agent's own compute apart from everything else in the process
+        (Kafka, HTTP, metrics): what ``make bench`` splits plumbing from compute with."""
+        assert thread.ident is not None
+        clock = time.pthread_getcpuclockid(thread.ident)
+        last = 0.0
+
+        def cpu_seconds() -> float:
+            nonlocal last
+            with contextlib.suppress(OSError):  # the thread has ended: its last reading
+                last = time.clock_gettime(clock)
+            return last
+
+        metrics.COMPUTE_CPU_SECONDS.labels(self.name).set_function(cpu_seconds)
 
     def _main(self) -> None:
         loop = asyncio.new_event_loop()

@@ -23,3 +23,8 @@ CONSUMER_LAG = Gauge(
     "careers_consumer_lag", "Records behind the partition end", ["topic", "partition", "group"]
 )
 IN_FLIGHT = Gauge("careers_in_flight", "Records being processed", ["group"])
+COMPUTE_CPU_SECONDS = Gauge(
+    "careers_compute_cpu_seconds",
+    "CPU seconds used so far by the compute thread (an agent's graph runs), by loop name",
+    ["loop"],
+)
