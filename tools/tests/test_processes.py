@@ -34,3 +34,15 @@ def test_without_a_log_file_output_is_echoed_behind_the_name(
     assert wait_until(echoed, timeout_s=20)
     stop_all(processes, timeout_s=10)
     assert [p.returncode() for p in processes] == [-15, -15]
+
+
+def test_kraft_cluster_ids_never_start_with_a_dash() -> None:
+    """``kafka-storage format --cluster-id -…`` would read the id as an option (1 in 64
+    random ids start with ``-``); ids are 22 URL-safe base64 characters, as Kafka's."""
+    import re
+
+    from careers_tools.apache_kafka import random_cluster_id
+
+    for _ in range(3000):
+        cluster_id = random_cluster_id()
+        assert re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}", cluster_id), cluster_id

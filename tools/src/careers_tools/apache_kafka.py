@@ -207,6 +207,16 @@ class KafkaNode:
         return self.process is not None and self.process.poll() is None
 
 
+def random_cluster_id() -> str:
+    """A KRaft cluster id as ``kafka-storage random-uuid`` makes it: a random UUID in
+    URL-safe base64, never starting with ``-`` (Kafka's ``Uuid.randomUuid`` skips those:
+    ``kafka-storage format --cluster-id -x…`` would read the id as an option)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 @dataclass
 class ApacheKafka(LocalServer):
     """``with ApacheKafka(nodes=3, secure=True) as kafka: kafka.bootstrap`` — a running KRaft
@@ -231,7 +241,7 @@ class ApacheKafka(LocalServer):
             raise ValueError("nodes must be at least 1")
         self._own_workdir = self.workdir is None
         self.workdir = Path(self.workdir or tempfile.mkdtemp(prefix="careers-kafka-"))
-        self.cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        self.cluster_id = random_cluster_id()
         if self.secure and not self.users:
             self.users = {"careers": secrets.token_urlsafe(18)}
         self.pki: TestPki | None = None
