@@ -174,3 +174,36 @@ async def test_stop_past_the_grace_period_leaves_the_batch_uncommitted(
     finally:
         await successor.stop(grace_s=5)
     assert again == list(range(RECORDS)), "the next member re-reads the cut-short batch"
+
+
+async def test_a_refused_commit_does_not_stop_the_loop(kafka_bootstrap: str, unique: str) -> None:
+    """A commit that fails (a rebalance, a lost connection) is logged; fetching goes on and
+    the next batch's commit covers the offsets."""
+    topic, group = await _topic(kafka_bootstrap, unique), f"sub-{unique}"
+    seen: list[int] = []
+
+    async def process(records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        seen.extend(r.offset for r in records)
+
+    subscription = _subscription(kafka_bootstrap, topic, group, process)
+    await subscription.start()
+    client = subscription.client
+    assert client is not None
+    commit = client.commit
+    refused = 0
+
+    async def flaky_commit(*args: Any, **kwargs: Any) -> None:
+        nonlocal refused
+        if refused == 0:
+            refused += 1
+            raise ConnectionResetError("connection lost")
+        await commit(*args, **kwargs)
+
+    client.commit = flaky_commit  # type: ignore[method-assign]
+    try:
+        await _until(lambda: len(seen) == RECORDS)
+        await _until(lambda: refused == 1)
+    finally:
+        await subscription.stop(grace_s=5)
+    assert seen == list(range(RECORDS))
+    assert await _committed(kafka_bootstrap, group, topic) == RECORDS

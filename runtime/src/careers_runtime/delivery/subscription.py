@@ -25,7 +25,7 @@ from itertools import chain
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
-from aiokafka.errors import ConsumerStoppedError, KafkaError
+from aiokafka.errors import ConsumerStoppedError
 
 from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_runtime.settings import ServiceSettings
@@ -140,7 +140,7 @@ class Subscription:
                 )
             except ConsumerStoppedError:
                 return
-            except KafkaError as exc:
+            except Exception as exc:  # KafkaError mostly; the loop must not die of any
                 log.error(
                     "fetch failed, retrying",
                     extra={"group": self.group_id, "error": f"{type(exc).__name__}: {exc}"[:300]},
@@ -186,9 +186,10 @@ class Subscription:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
         try:
             await client.commit(offsets)
-        except KafkaError as exc:  # includes CommitFailedError and IllegalStateError
-            # The group rebalanced while the batch ran: its partitions' new owner reads
-            # from the last commit (the same events again, with the same ids).
+        except Exception as exc:  # CommitFailedError, IllegalStateError, a lost connection
+            # Typically the group rebalanced while the batch ran: its partitions' new owner
+            # reads from the last commit (the same events again, with the same ids). The
+            # loop goes on either way: a dead loop would leave the member assigned, idle.
             log.warning(
                 "commit refused, batch will be re-delivered",
                 extra={"group": self.group_id, "error": f"{type(exc).__name__}: {exc}"[:300]},
