@@ -31,11 +31,12 @@ _produced: dict[str, Any] = {}
 _counters: dict[str, Callable[["asyncio.Future[Any]"], None]] = {}
 
 
-def _count_produced(topic: str) -> None:
+def _count_produced(topic: str, count: int = 1) -> None:
+    """``careers_messages_produced_total`` by ``count`` (the label's child looked up once)."""
     child = _produced.get(topic)
     if child is None:
         child = _produced[topic] = metrics.PRODUCED.labels(topic)
-    child.inc()
+    child.inc(count)
 
 
 def _on_ack(topic: str, span: trace.Span, counted: bool) -> Callable[["asyncio.Future[Any]"], None]:
@@ -155,10 +156,7 @@ def count_acknowledged(acks: "Sequence[asyncio.Future[Any]]", topics: Sequence[s
         elif not ack.cancelled() and ack.exception() is None:
             produced[topic] = produced.get(topic, 0) + 1
     for topic, count in produced.items():
-        child = _produced.get(topic)
-        if child is None:
-            child = _produced[topic] = metrics.PRODUCED.labels(topic)
-        child.inc(count)
+        _count_produced(topic, count)
 
 
 async def publish(broker: KafkaBroker, event: Outgoing, source: str) -> None:
