@@ -21,6 +21,7 @@ from careers_runtime.delivery import publish
 from careers_runtime.settings import ServiceSettings
 from careers_tools.testing.ingest import PROFILE, Ingest, Keys, bearer, new_user, read_topic
 from faststream.kafka import KafkaBroker
+from prometheus_client.parser import text_string_to_metric_families
 
 pytestmark = pytest.mark.broker
 
@@ -188,6 +189,82 @@ async def test_a_job_accepted_by_one_replica_is_visible_through_the_other_at_onc
         )
         assert stranger.status_code == 404
         assert await read_topic(kafka_bootstrap, TOPICS.job_status, {job_id}, settle_s=0.2) == []
+
+
+async def metric(http: httpx.AsyncClient, replica: Ingest, name: str, **labels: str) -> float:
+    text = (await http.get(f"{replica.url}/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return sample.value
+    return 0.0
+
+
+async def test_a_replica_reads_other_replicas_submits_only_when_a_request_asks(
+    replicas: tuple[Ingest, Ingest], keys: Keys, http: httpx.AsyncClient
+) -> None:
+    """B does not read every submit A takes (that would cost each replica the cluster's
+    whole submit traffic); the first request for one of them reads its partition."""
+    a, b = replicas
+    user = new_user()
+    tracked_before = await metric(http, b, "ingest_jobs_tracked")
+    reads_before = await metric(http, b, "ingest_submitted_read_backs_total", result="read")
+    job_ids = []
+    for _ in range(6):
+        accepted = await http.post(
+            f"{a.url}/v1/agents/analyze", json=PROFILE, headers=bearer(keys.token(user))
+        )
+        assert accepted.status_code == 202
+        job_ids.append(accepted.json()["jobId"])
+    await asyncio.sleep(0.5)  # the job-status follower would have read them by now
+    assert await metric(http, b, "ingest_jobs_tracked") == tracked_before
+
+    for job_id in job_ids:  # on whichever partitions their keys put them
+        view = await http.get(f"{b.url}/v1/jobs/{job_id}", headers=bearer(keys.token(user)))
+        assert view.status_code == 200, view.text
+        local = await http.get(f"{a.url}/v1/jobs/{job_id}", headers=bearer(keys.token(user)))
+        assert view.json() == local.json()  # status and createdAt: the submit's own
+    assert await metric(http, b, "ingest_jobs_tracked") >= tracked_before + len(job_ids)
+    reads = await metric(http, b, "ingest_submitted_read_backs_total", result="read")
+    assert 1 <= reads - reads_before <= len(job_ids)
+
+
+async def test_a_job_known_from_its_updates_still_shows_its_submit(
+    replicas: tuple[Ingest, Ingest],
+    keys: Keys,
+    http: httpx.AsyncClient,
+    orchestrator: KafkaBroker,
+) -> None:
+    """B learns of A's job from the orchestrator's first update before anyone asks; the
+    first request still reads the submit: the job's creation time and its queued event."""
+    a, b = replicas
+    user = new_user()
+    accepted = await http.post(
+        f"{a.url}/v1/agents/analyze", json=PROFILE, headers=bearer(keys.token(user))
+    )
+    job_id = accepted.json()["jobId"]
+    created_at = (
+        await http.get(f"{a.url}/v1/jobs/{job_id}", headers=bearer(keys.token(user)))
+    ).json()["createdAt"]
+    tracked = await metric(http, b, "ingest_jobs_tracked")
+    await emit(orchestrator, job_id, user, 1, "analyzing")
+    for _ in range(50):  # B's job-status follower applies the update
+        if await metric(http, b, "ingest_jobs_tracked") > tracked:
+            break
+        await asyncio.sleep(0.05)
+    await emit(orchestrator, job_id, user, 2, "completed")
+
+    received: list[dict[str, Any]] = []
+    url = f"{b.url}/v1/jobs/{job_id}/events"
+    for _ in range(50):
+        received.clear()
+        assert await asyncio.wait_for(collect(http, url, bearer(keys.token(user)), received), 10)
+        if received and received[-1]["data"]["status"] == "completed":
+            break
+        await asyncio.sleep(0.1)
+    assert [e["id"] for e in received] == ["0", "1", "2"]
+    assert received[0]["data"]["status"] == "queued"
+    assert {e["data"]["createdAt"] for e in received} == {created_at}
 
 
 async def test_redelivered_and_out_of_order_updates_do_not_confuse_the_stream(

@@ -1,13 +1,15 @@
-"""Each replica follows the job-status and profile.submitted topics; serves jobs from memory.
+"""Each replica follows the job-status topic and reads profile.submitted; serves jobs from memory.
 
 There is no shared consumer group: every ingest replica reads every partition of both
 topics from the earliest retained offset (aiokafka without ``group_id``), so any replica
 can answer ``GET /v1/jobs/{id}`` and stream SSE for any job, whichever replica took the
-submit. A job's first status (``queued``, sequence 0) is derived from its
+submit. The orchestrator's updates (sequence 1 on) come from the job-status topic, followed
+as they come. A job's first status (``queued``, sequence 0) is derived from its
 ``profile.submitted`` record (only the envelope and the job's ids and time are decoded,
-not the profile); the orchestrator's updates (sequence 1 on) come from the job-status
-topic. Nothing is committed; a restarted replica rebuilds its (bounded) store from the
-topics.
+not the profile): the replica that took the submit applies it itself, the others read the
+topic at start-up and then only when a request asks for a job they have not seen submitted
+(``SubmittedReader``). Nothing is committed; a restarted replica rebuilds its (bounded)
+store from the topics.
 """
 
 import asyncio
@@ -24,6 +26,7 @@ from careers_contracts import TOPICS, JobStatusChanged
 from careers_contracts.events import JobEvent
 from careers_runtime.codec import HEADER_EVENT_ID, EventValidationError, decode
 from careers_runtime.kafka_client import kafka_client_kwargs
+from careers_runtime.partitioner import key_partitioner
 from prometheus_client import Counter, Gauge
 
 from ingest.domain.jobs import JobStatusRecord, JobStatusStore
@@ -36,7 +39,17 @@ STATUS_EVENTS = Counter(
     "ingest_job_status_events_total", "job-status records consumed by this replica", ["result"]
 )
 JOBS_TRACKED = Gauge("ingest_jobs_tracked", "Jobs held in this replica's job store")
+READ_BACKS = Counter(
+    "ingest_submitted_read_backs_total",
+    "Requests that read profile.submitted for a job not seen submitted here "
+    "(read: records fetched; current: nothing new; timeout; error)",
+    ["result"],
+)
 LOCAL_IDS_KEPT = 10_000
+# A read-back fetches only records that exist (below the end it waits for): the last fetch,
+# past the end, should not hold the partition long.
+READ_BACK_FETCH_WAIT_MS = 10
+IDLE_CHECK_S = 30.0
 
 
 class SubmittedHead(JobEvent):
@@ -112,22 +125,22 @@ class LiveJobs:
 
 
 class JobStatusFollower:
-    """Background task: job-status and profile.submitted topics -> ``LiveJobs``."""
+    """Background task: the job-status topic -> ``LiveJobs``, plus ``profile.submitted``
+    read on demand (``SubmittedReader``) for jobs accepted by another replica."""
 
     def __init__(self, settings: IngestSettings, jobs: LiveJobs) -> None:
         self.settings = settings
         self.jobs = jobs
         self.topic = TOPICS.job_status
-        self.submitted_topic = TOPICS.profile_submitted
+        self.submitted = SubmittedReader(settings, jobs)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._initial_end: dict[TopicPartition, int] | None = None
-        self.caught_up = False
+        self._status_caught_up = False
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
             self.topic.name,
-            self.submitted_topic.name,
             **kafka_client_kwargs(self.settings),
             client_id=f"{self.settings.service_name}-job-status",
             group_id=None,
@@ -141,12 +154,109 @@ class JobStatusFollower:
         await consumer.start()
         self._consumer = consumer
         self._task = asyncio.create_task(self._run(), name="job-status-follower")
+        await self.submitted.start()
+
+    async def stop(self) -> None:
+        await self.submitted.stop()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._consumer is not None:
+            await self._consumer.stop()
+
+    async def read_back(self, job_id: str, timeout_s: float) -> bool:
+        """Read ``job_id``'s ``profile.submitted`` partition up to its end (see
+        ``SubmittedReader.read_back``)."""
+        return await self.submitted.read_back(job_id, timeout_s)
+
+    @property
+    def caught_up(self) -> bool:
+        return self._status_caught_up and self.submitted.caught_up
+
+    @property
+    def assigned_partitions(self) -> int:
+        status = len(self._consumer.assignment()) if self._consumer is not None else 0
+        return status + self.submitted.assigned_partitions
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done() and self.submitted.running
+
+    async def _run(self) -> None:
+        assert self._consumer is not None
+        consumer = self._consumer
+        while True:
+            try:
+                batches = await consumer.getmany(timeout_ms=500, max_records=500)
+                for records in batches.values():
+                    for record in records:
+                        apply_record(self.jobs, record.value, record.headers, submitted=False)
+                if not self._status_caught_up:
+                    if self._initial_end is None and consumer.assignment():
+                        self._initial_end = await consumer.end_offsets(list(consumer.assignment()))
+                    if self._initial_end is not None and await reached(consumer, self._initial_end):
+                        self._status_caught_up = True
+                        log.info("job-status caught up", extra={"jobs": len(self.jobs.store)})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # keep following; the broker may come back
+                log.warning("job-status follower error", extra={"error": type(exc).__name__})
+                await asyncio.sleep(1.0)
+
+
+class SubmittedReader:
+    """``profile.submitted``, read at start-up and then only when a request asks for a job.
+
+    A job accepted by another replica is known here from the orchestrator's updates on the
+    job-status topic, but its first status (``queued``, with the submit's time) only exists
+    in its ``profile.submitted`` record. Reading every submit of every replica as it comes
+    would cost each replica the whole cluster's submit traffic (and, on the embedded broker,
+    slows the submits' own acks, docs/benchmarks.md); so once start-up has replayed the
+    topic its partitions are paused, and a GET or SSE request for a job this replica has
+    not seen submitted resumes the job's partition (the job id is the key) until it reaches
+    the end it had when the request came: the job was acknowledged before its 202, so its
+    record is below that end.
+    """
+
+    def __init__(self, settings: IngestSettings, jobs: LiveJobs) -> None:
+        self.settings = settings
+        self.jobs = jobs
+        self.topic = TOPICS.profile_submitted
+        self._consumer: AIOKafkaConsumer | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._initial_end: dict[TopicPartition, int] | None = None
+        # partition -> (end offset a request waits for, its future), in arrival order
+        self._demands: dict[TopicPartition, list[tuple[int, asyncio.Future[None]]]] = {}
+        self._demanded = asyncio.Event()
+        self.caught_up = False
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(
+            self.topic.name,
+            **kafka_client_kwargs(self.settings),
+            client_id=f"{self.settings.service_name}-submitted",
+            group_id=None,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            request_timeout_ms=self.settings.kafka_request_timeout_ms,
+            # Fetches only run while there is something to read (start-up, a request's
+            # read-back): a short wait ends the last one soon after the end is reached.
+            fetch_max_wait_ms=READ_BACK_FETCH_WAIT_MS,
+        )
+        await consumer.start()
+        self._consumer = consumer
+        self._task = asyncio.create_task(self._run(), name="profile-submitted-reader")
 
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        for waiting in self._demands.values():
+            for _, future in waiting:
+                future.cancel()
+        self._demands.clear()
         if self._consumer is not None:
             await self._consumer.stop()
 
@@ -158,75 +268,160 @@ class JobStatusFollower:
     def running(self) -> bool:
         return self._task is not None and not self._task.done()
 
-    async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
-        assignment = consumer.assignment()
-        if not assignment:
-            return
-        if self._initial_end is None:
-            self._initial_end = await consumer.end_offsets(list(assignment))
-        for tp, end in self._initial_end.items():
-            if await consumer.position(tp) < end:
-                return
-        self.caught_up = True
-        log.info("job-status caught up", extra={"jobs": len(self.jobs.store)})
+    async def read_back(self, job_id: str, timeout_s: float) -> bool:
+        """Read the partition of ``job_id`` up to its current end, waiting at most
+        ``timeout_s``: True once read (the job's submit, if it exists, is then applied),
+        False on timeout or when the broker cannot answer (the caller serves what it has)."""
+        consumer = self._consumer
+        if consumer is None or timeout_s <= 0:
+            return False
+        futures: list[asyncio.Future[None]] = []
+        try:
+            async with asyncio.timeout(timeout_s):
+                ends = await consumer.end_offsets(self._partitions_of(consumer, job_id))
+                for tp, end in ends.items():
+                    if await consumer.position(tp) >= end:
+                        continue
+                    future = asyncio.get_running_loop().create_future()
+                    self._demands.setdefault(tp, []).append((end, future))
+                    futures.append(future)
+                    consumer.resume(tp)
+                if futures:
+                    self._demanded.set()
+                    await asyncio.gather(*futures)
+        except TimeoutError:
+            READ_BACKS.labels("timeout").inc()
+            return False
+        except Exception as exc:  # the broker is away: GET/SSE still serve what is known
+            READ_BACKS.labels("error").inc()
+            log.warning("profile.submitted read-back failed", extra={"error": type(exc).__name__})
+            return False
+        finally:
+            for future in futures:
+                future.cancel()  # no-op once done; a timed-out request stops waiting
+        READ_BACKS.labels("read" if futures else "current").inc()
+        return True
+
+    def _partitions_of(self, consumer: AIOKafkaConsumer, job_id: str) -> list[TopicPartition]:
+        """The job's partition, chosen as every producer chooses it (``key_partitioner``);
+        every assigned partition when the topic's partitions are not known yet."""
+        partitions = sorted(consumer.partitions_for_topic(self.topic.name) or ())
+        if not partitions:
+            return sorted(consumer.assignment())
+        chosen = key_partitioner(job_id.encode(), partitions, partitions)
+        return [TopicPartition(self.topic.name, chosen)]
 
     async def _run(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
         while True:
             try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                for tp, records in batches.items():
-                    submitted = tp.topic == self.submitted_topic.name
+                if self.caught_up and not self._demands:
+                    # Nothing to read: no fetches at all until a request asks (or, now
+                    # and then, to pause partitions a metadata change assigned).
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(IDLE_CHECK_S):
+                            await self._demanded.wait()
+                    self._demanded.clear()
+                    self._pause_idle(consumer)
+                    continue
+                batches = await consumer.getmany(timeout_ms=200, max_records=500)
+                for records in batches.values():
                     for record in records:
-                        self._apply_safely(record.value, record.headers, submitted=submitted)
+                        apply_record(self.jobs, record.value, record.headers, submitted=True)
                 if not self.caught_up:
                     await self._check_caught_up(consumer)
+                await self._settle(consumer)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # keep following; the broker may come back
-                log.warning("job-status follower error", extra={"error": type(exc).__name__})
+            except Exception as exc:  # keep reading; the broker may come back
+                log.warning("profile.submitted reader error", extra={"error": type(exc).__name__})
                 await asyncio.sleep(1.0)
 
-    def _apply_safely(
-        self,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes | None]] = (),
-        *,
-        submitted: bool = False,
-    ) -> None:
-        """Apply one record; whatever it holds, skip and count it rather than lose the rest
-        of the fetched batch (nothing is committed, so a dropped batch would be gone)."""
-        try:
-            self._apply(value, headers, submitted=submitted)
-        except Exception as exc:
-            STATUS_EVENTS.labels("invalid").inc()
-            log.warning("unusable job-status record skipped", extra={"error": type(exc).__name__})
-
-    def _apply(
-        self,
-        value: bytes | None,
-        headers: Sequence[tuple[str, bytes | None]] = (),
-        *,
-        submitted: bool = False,
-    ) -> None:
-        """One job-status record, or (``submitted``) one profile.submitted record as the
-        job's ``queued`` status."""
-        for name, raw in headers:
-            if name == HEADER_EVENT_ID:
-                if raw and self.jobs.is_local(raw.decode("utf-8", "replace")):
-                    STATUS_EVENTS.labels("local").inc()
-                    return
-                break
-        try:
-            _, decoded = decode(value, SUBMITTED_HEADS if submitted else self.topic)
-        except EventValidationError as exc:
-            STATUS_EVENTS.labels("invalid").inc()
-            log.warning("invalid job-status record skipped", extra={"reason": str(exc)[:200]})
+    async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
+        assignment = consumer.assignment()
+        if not assignment:
             return
-        if isinstance(decoded, SubmittedHead):
-            payload = queued_status(decoded.job_id, decoded.user_id, decoded.submitted_at)
-        else:
-            assert isinstance(decoded, JobStatusChanged)
-            payload = decoded
-        STATUS_EVENTS.labels("applied" if self.jobs.apply(payload) else "duplicate").inc()
+        if self._initial_end is None:
+            self._initial_end = await consumer.end_offsets(list(assignment))
+        if await reached(consumer, self._initial_end):
+            self.caught_up = True
+            self._pause_idle(consumer)
+            log.info("profile.submitted caught up", extra={"jobs": len(self.jobs.store)})
+
+    async def _settle(self, consumer: AIOKafkaConsumer) -> None:
+        """Answer the requests whose end was reached; pause partitions nobody waits on."""
+        for tp in list(self._demands):
+            position = await consumer.position(tp)
+            waiting = []
+            for end, future in self._demands[tp]:
+                if future.done():
+                    continue  # the request gave up (timeout) or was answered
+                if position >= end:
+                    future.set_result(None)
+                else:
+                    waiting.append((end, future))
+            if waiting:
+                self._demands[tp] = waiting
+            else:
+                del self._demands[tp]
+        self._pause_idle(consumer)
+
+    def _pause_idle(self, consumer: AIOKafkaConsumer) -> None:
+        if not self.caught_up:
+            return
+        idle = consumer.assignment() - self._demands.keys() - consumer.paused()
+        if idle:
+            consumer.pause(*idle)
+
+
+async def reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
+    """True when the consumer's position is at or past ``ends`` on every partition."""
+    for tp, end in ends.items():
+        if await consumer.position(tp) < end:
+            return False
+    return True
+
+
+def apply_record(
+    jobs: LiveJobs,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]] = (),
+    *,
+    submitted: bool,
+) -> None:
+    """Apply one job-status record, or (``submitted``) one profile.submitted record as the
+    job's ``queued`` status. Whatever it holds, skip and count it rather than lose the rest
+    of the fetched batch (nothing is committed, so a dropped batch would be gone)."""
+    try:
+        _apply(jobs, value, headers, submitted=submitted)
+    except Exception as exc:
+        STATUS_EVENTS.labels("invalid").inc()
+        log.warning("unusable job-status record skipped", extra={"error": type(exc).__name__})
+
+
+def _apply(
+    jobs: LiveJobs,
+    value: bytes | None,
+    headers: Sequence[tuple[str, bytes | None]],
+    *,
+    submitted: bool,
+) -> None:
+    for name, raw in headers:
+        if name == HEADER_EVENT_ID:
+            if raw and jobs.is_local(raw.decode("utf-8", "replace")):
+                STATUS_EVENTS.labels("local").inc()
+                return
+            break
+    try:
+        _, decoded = decode(value, SUBMITTED_HEADS if submitted else TOPICS.job_status)
+    except EventValidationError as exc:
+        STATUS_EVENTS.labels("invalid").inc()
+        log.warning("invalid job-status record skipped", extra={"reason": str(exc)[:200]})
+        return
+    if isinstance(decoded, SubmittedHead):
+        payload = queued_status(decoded.job_id, decoded.user_id, decoded.submitted_at)
+    else:
+        assert isinstance(decoded, JobStatusChanged)
+        payload = decoded
+    STATUS_EVENTS.labels("applied" if jobs.apply(payload) else "duplicate").inc()

@@ -17,6 +17,7 @@ from datetime import datetime
 from careers_contracts import TERMINAL_STATES, JobStatusChanged
 
 MAX_EVENTS_PER_JOB = 64
+QUEUED_SEQUENCE = 0  # a job's first status, derived from its submit
 
 
 @dataclass
@@ -33,6 +34,12 @@ class JobStatusRecord:
     @property
     def created_at(self) -> datetime:
         return min(event.at for event in self.events.values())
+
+    @property
+    def submit_seen(self) -> bool:
+        """Whether the job's first status (``queued``, from its submit) is here; a replica
+        that knows the job only from the orchestrator's updates has not read it yet."""
+        return QUEUED_SEQUENCE in self.events
 
     @property
     def terminal(self) -> bool:

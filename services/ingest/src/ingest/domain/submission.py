@@ -13,6 +13,8 @@ from careers_contracts import (
     derive_event_id,
 )
 
+from ingest.domain.jobs import QUEUED_SEQUENCE
+
 # Job ids for submits with an Idempotency-Key are UUIDv5 under this namespace, from the
 # user and the key: even if the idempotency store were lost, a retried submit yields the
 # same job id and the same event ids, which downstream idempotent sinks collapse.
@@ -47,7 +49,7 @@ def queued_status(job_id: str, user_id: str, at: datetime) -> JobStatusChanged:
         job_id=job_id,
         user_id=user_id,
         status="queued",
-        sequence=0,
+        sequence=QUEUED_SEQUENCE,
         progress=0,
         step="queued",
         message=QUEUED_MESSAGE,

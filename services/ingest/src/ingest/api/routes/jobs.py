@@ -77,11 +77,14 @@ async def owned_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> 
     not_found = ProblemError(404, "job_not_found", "No such job.")
     if len(job_id) > MAX_JOB_ID_CHARS:
         raise not_found
-    # A job submitted through another replica shows up here once this replica consumed its
-    # `queued` status (milliseconds); wait briefly rather than 404 a job that exists.
+    # A job submitted through another replica: read its submit (this replica reads
+    # profile.submitted on demand), then wait briefly rather than 404 a job that exists.
     # Someone else's job waits the same way, so timing does not reveal that it exists.
     deadline = time.monotonic() + services.settings.job_lookup_wait_s
     record = services.jobs.get(job_id)
+    if record is None or not record.submit_seen:
+        await services.follower.read_back(job_id, deadline - time.monotonic())
+        record = services.jobs.get(job_id)
     while record is None or record.user_id != user.sub:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
