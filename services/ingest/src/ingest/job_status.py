@@ -255,7 +255,8 @@ class SubmittedReader:
                 await self._task
         for waiting in self._demands.values():
             for _, future in waiting:
-                future.cancel()
+                if not future.done():  # a request still waiting serves what is known
+                    future.set_result(None)
         self._demands.clear()
         if self._consumer is not None:
             await self._consumer.stop()
