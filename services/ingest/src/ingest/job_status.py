@@ -135,8 +135,7 @@ class JobStatusFollower:
         self.submitted = SubmittedReader(settings, jobs)
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._initial_end: dict[TopicPartition, int] | None = None
-        self._status_caught_up = False
+        self._start = StartCatchUp()
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -172,7 +171,7 @@ class JobStatusFollower:
 
     @property
     def caught_up(self) -> bool:
-        return self._status_caught_up and self.submitted.caught_up
+        return self._start.done and self.submitted.caught_up
 
     @property
     def assigned_partitions(self) -> int:
@@ -192,12 +191,8 @@ class JobStatusFollower:
                 for records in batches.values():
                     for record in records:
                         apply_record(self.jobs, record.value, record.headers, submitted=False)
-                if not self._status_caught_up:
-                    if self._initial_end is None and consumer.assignment():
-                        self._initial_end = await consumer.end_offsets(list(consumer.assignment()))
-                    if self._initial_end is not None and await reached(consumer, self._initial_end):
-                        self._status_caught_up = True
-                        log.info("job-status caught up", extra={"jobs": len(self.jobs.store)})
+                if not self._start.done and await self._start.check(consumer):
+                    log.info("job-status caught up", extra={"jobs": len(self.jobs.store)})
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep following; the broker may come back
@@ -225,11 +220,10 @@ class SubmittedReader:
         self.topic = TOPICS.profile_submitted
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
-        self._initial_end: dict[TopicPartition, int] | None = None
+        self._start = StartCatchUp()
         # partition -> (end offset a request waits for, its future), in arrival order
         self._demands: dict[TopicPartition, list[tuple[int, asyncio.Future[None]]]] = {}
         self._demanded = asyncio.Event()
-        self.caught_up = False
 
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(
@@ -260,6 +254,10 @@ class SubmittedReader:
         self._demands.clear()
         if self._consumer is not None:
             await self._consumer.stop()
+
+    @property
+    def caught_up(self) -> bool:
+        return self._start.done
 
     @property
     def assigned_partitions(self) -> int:
@@ -330,25 +328,15 @@ class SubmittedReader:
                 for records in batches.values():
                     for record in records:
                         apply_record(self.jobs, record.value, record.headers, submitted=True)
-                if not self.caught_up:
-                    await self._check_caught_up(consumer)
+                if not self._start.done and await self._start.check(consumer):
+                    self._pause_idle(consumer)
+                    log.info("profile.submitted caught up", extra={"jobs": len(self.jobs.store)})
                 await self._settle(consumer)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # keep reading; the broker may come back
                 log.warning("profile.submitted reader error", extra={"error": type(exc).__name__})
                 await asyncio.sleep(1.0)
-
-    async def _check_caught_up(self, consumer: AIOKafkaConsumer) -> None:
-        assignment = consumer.assignment()
-        if not assignment:
-            return
-        if self._initial_end is None:
-            self._initial_end = await consumer.end_offsets(list(assignment))
-        if await reached(consumer, self._initial_end):
-            self.caught_up = True
-            self._pause_idle(consumer)
-            log.info("profile.submitted caught up", extra={"jobs": len(self.jobs.store)})
 
     async def _settle(self, consumer: AIOKafkaConsumer) -> None:
         """Answer the requests whose end was reached; pause partitions nobody waits on."""
@@ -376,12 +364,27 @@ class SubmittedReader:
             consumer.pause(*idle)
 
 
-async def reached(consumer: AIOKafkaConsumer, ends: dict[TopicPartition, int]) -> bool:
-    """True when the consumer's position is at or past ``ends`` on every partition."""
-    for tp, end in ends.items():
-        if await consumer.position(tp) < end:
+class StartCatchUp:
+    """Whether a consumer has read up to the ends its partitions had when first checked
+    (a replica is ready once it has replayed what the topics held at its start)."""
+
+    def __init__(self) -> None:
+        self._ends: dict[TopicPartition, int] | None = None
+        self.done = False
+
+    async def check(self, consumer: AIOKafkaConsumer) -> bool:
+        if self.done:
+            return True
+        assignment = consumer.assignment()
+        if not assignment:
             return False
-    return True
+        if self._ends is None:
+            self._ends = await consumer.end_offsets(list(assignment))
+        for tp, end in self._ends.items():
+            if await consumer.position(tp) < end:
+                return False
+        self.done = True
+        return True
 
 
 def apply_record(
