@@ -191,6 +191,21 @@ async def test_a_job_accepted_by_one_replica_is_visible_through_the_other_at_onc
         assert await read_topic(kafka_bootstrap, TOPICS.job_status, {job_id}, settle_s=0.2) == []
 
 
+async def stream_to_completion(
+    http: httpx.AsyncClient, url: str, keys: Keys, user: str
+) -> list[dict[str, Any]]:
+    """The job's whole stream, once it ends with `completed` (reconnecting until the
+    replica's follower has consumed the terminal event)."""
+    received: list[dict[str, Any]] = []
+    for _ in range(50):
+        received.clear()
+        assert await asyncio.wait_for(collect(http, url, bearer(keys.token(user)), received), 10)
+        if received and received[-1]["data"]["status"] == "completed":
+            break
+        await asyncio.sleep(0.1)
+    return received
+
+
 async def metric(http: httpx.AsyncClient, replica: Ingest, name: str, **labels: str) -> float:
     text = (await http.get(f"{replica.url}/metrics")).text
     for family in text_string_to_metric_families(text):
@@ -254,14 +269,7 @@ async def test_a_job_known_from_its_updates_still_shows_its_submit(
         await asyncio.sleep(0.05)
     await emit(orchestrator, job_id, user, 2, "completed")
 
-    received: list[dict[str, Any]] = []
-    url = f"{b.url}/v1/jobs/{job_id}/events"
-    for _ in range(50):
-        received.clear()
-        assert await asyncio.wait_for(collect(http, url, bearer(keys.token(user)), received), 10)
-        if received and received[-1]["data"]["status"] == "completed":
-            break
-        await asyncio.sleep(0.1)
+    received = await stream_to_completion(http, f"{b.url}/v1/jobs/{job_id}/events", keys, user)
     assert [e["id"] for e in received] == ["0", "1", "2"]
     assert received[0]["data"]["status"] == "queued"
     assert {e["data"]["createdAt"] for e in received} == {created_at}
@@ -284,14 +292,7 @@ async def test_redelivered_and_out_of_order_updates_do_not_confuse_the_stream(
     await emit(orchestrator, job_id, user, 1, "analyzing")
     await emit(orchestrator, job_id, user, 1, "analyzing")
     await emit(orchestrator, job_id, user, 2, "completed")
-    received: list[dict[str, Any]] = []
-    url = f"{a.url}/v1/jobs/{job_id}/events"
-    for _ in range(50):
-        received.clear()
-        assert await asyncio.wait_for(collect(http, url, bearer(keys.token(user)), received), 10)
-        if received and received[-1]["data"]["status"] == "completed":
-            break
-        await asyncio.sleep(0.1)  # the follower has not consumed the terminal event yet
+    received = await stream_to_completion(http, f"{a.url}/v1/jobs/{job_id}/events", keys, user)
     assert [e["id"] for e in received] == ["0", "1", "2"]
 
     # An event claiming the job for another user is ignored.

@@ -138,17 +138,10 @@ class JobStatusFollower:
         self._start = StartCatchUp()
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            self.topic.name,
-            **kafka_client_kwargs(self.settings),
-            client_id=f"{self.settings.service_name}-job-status",
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            request_timeout_ms=self.settings.kafka_request_timeout_ms,
-            # Progress is user-facing: bound how long a fetch may sit on the broker (the
-            # embedded broker answers at the deadline rather than when data arrives).
-            fetch_max_wait_ms=self.settings.job_status_fetch_wait_ms,
+        # Progress is user-facing: bound how long a fetch may sit on the broker (the
+        # embedded broker answers at the deadline rather than when data arrives).
+        consumer = reader(
+            self.settings, self.topic.name, "job-status", self.settings.job_status_fetch_wait_ms
         )
         await consumer.start()
         self._consumer = consumer
@@ -226,18 +219,9 @@ class SubmittedReader:
         self._demanded = asyncio.Event()
 
     async def start(self) -> None:
-        consumer = AIOKafkaConsumer(
-            self.topic.name,
-            **kafka_client_kwargs(self.settings),
-            client_id=f"{self.settings.service_name}-submitted",
-            group_id=None,
-            enable_auto_commit=False,
-            auto_offset_reset="earliest",
-            request_timeout_ms=self.settings.kafka_request_timeout_ms,
-            # Fetches only run while there is something to read (start-up, a request's
-            # read-back): a short wait ends the last one soon after the end is reached.
-            fetch_max_wait_ms=READ_BACK_FETCH_WAIT_MS,
-        )
+        # Fetches only run while there is something to read (start-up, a request's
+        # read-back): a short wait ends the last one soon after the end is reached.
+        consumer = reader(self.settings, self.topic.name, "submitted", READ_BACK_FETCH_WAIT_MS)
         await consumer.start()
         self._consumer = consumer
         self._task = asyncio.create_task(self._run(), name="profile-submitted-reader")
@@ -362,6 +346,23 @@ class SubmittedReader:
         idle = consumer.assignment() - self._demands.keys() - consumer.paused()
         if idle:
             consumer.pause(*idle)
+
+
+def reader(
+    settings: IngestSettings, topic: str, role: str, fetch_max_wait_ms: int
+) -> AIOKafkaConsumer:
+    """A consumer of every partition of ``topic`` from the earliest retained offset, in no
+    group and committing nothing (each replica reads for itself)."""
+    return AIOKafkaConsumer(
+        topic,
+        **kafka_client_kwargs(settings),
+        client_id=f"{settings.service_name}-{role}",
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        request_timeout_ms=settings.kafka_request_timeout_ms,
+        fetch_max_wait_ms=fetch_max_wait_ms,
+    )
 
 
 class StartCatchUp:
