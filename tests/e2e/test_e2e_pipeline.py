@@ -88,11 +88,7 @@ def jobs(stack: tuple[LocalStack, OtlpSink]) -> dict[str, str]:
         job_ids = list(pool.map(lambda r: running.submit(r[1], r[0]), requests))
     submitted = {job_id: user for job_id, (user, _) in zip(job_ids, requests, strict=True)}
 
-    def all_landed() -> bool:
-        docs = {d["jobId"] for d in running.convex.documents("careerRecommendations")}
-        return set(submitted) <= docs
-
-    assert wait_until(all_landed, timeout_s=120, interval_s=0.5), (
+    assert wait_until(lambda: running.landed(submitted), timeout_s=120, interval_s=0.5), (
         f"not every job reached Convex\n{running.logs()}"
     )
     return submitted

@@ -50,12 +50,7 @@ def test_pipeline_runs_end_to_end_over_sasl_ssl(cluster: ApacheKafka, tmp_path: 
         tmp_path / "stack", bootstrap=env["KAFKA_BOOTSTRAP_SERVERS"], broker_env=env
     ) as stack:
         jobs = {stack.submit(PROFILE, f"user_secure_{i}"): f"user_secure_{i}" for i in range(3)}
-
-        def landed() -> bool:
-            docs = {d["jobId"] for d in stack.convex.documents("careerRecommendations")}
-            return set(jobs) <= docs
-
-        assert wait_until(landed, timeout_s=120, interval_s=0.5), stack.logs()
+        assert wait_until(lambda: stack.landed(jobs), timeout_s=120, interval_s=0.5), stack.logs()
         recommendations = [
             d for d in stack.convex.documents("careerRecommendations") if d["jobId"] in jobs
         ]

@@ -181,11 +181,7 @@ def wait_and_tally(stack: LocalStack, submitted: dict[str, str], timeout_s: floa
     """Wait for every job's documents *in the Convex stand-in*, then count them: a job
     or agent output missing is lost, a second document for one is a duplicate."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        recommendations = stack.convex.documents("careerRecommendations")
-        done = {d["jobId"] for d in recommendations} & set(submitted)
-        if len(done) == len(submitted):
-            break
+    while time.monotonic() < deadline and not stack.landed(submitted):
         time.sleep(1)
     time.sleep(2)  # let any late duplicate write land before counting
     recommendations = [

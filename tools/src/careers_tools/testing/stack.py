@@ -32,6 +32,9 @@ from careers_tools.processes import ServiceProcess
 from careers_tools.services import LOCAL_KAFKA_ENV, SERVICES, Service
 from careers_tools.testing.convex_standin import ConvexStandin
 
+# The agents whose every result convex-sync writes to Convex's agentOutputs.
+OUTPUT_AGENTS = ("profile-analyzer", "career-matcher")
+
 
 class LocalStack:
     def __init__(
@@ -213,6 +216,16 @@ class LocalStack:
             self.url("ingest", f"/v1/jobs/{job_id}"),
             headers={"Authorization": f"Bearer {self.token(user)}"},
         )
+
+    def landed(self, job_ids: Iterable[str]) -> bool:
+        """Whether every job's recommendations and both agents' outputs are in Convex.
+
+        convex-sync writes them from different topics, so a job's recommendations may
+        land before its last agent output: wait for both before counting either."""
+        wanted = set(job_ids)
+        done = {d["jobId"] for d in self.convex.documents("careerRecommendations")}
+        outputs = {(d["jobId"], d["agent"]) for d in self.convex.documents("agentOutputs")}
+        return wanted <= done and all((j, a) in outputs for j in wanted for a in OUTPUT_AGENTS)
 
     def logs(self) -> str:
         return "\n".join(f"--- {name}\n{p.tail(30)}" for name, p in self.processes.items())
