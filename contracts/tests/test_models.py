@@ -2,11 +2,13 @@
 
 import random
 import uuid
+from dataclasses import dataclass
 
 import pytest
 from careers_contracts import TOPICS, ProfileSubmission, derive_event_id
+from careers_contracts.base import ContractModel
 from careers_contracts.envelope import EVENT_ID_NAMESPACE
-from careers_contracts.topics import ConsumerGroup, dead_letter_topic
+from careers_contracts.topics import ConsumerGroup, Topic, TopicRegistry, dead_letter_topic
 from pydantic import ValidationError
 
 PROFILE = {
@@ -79,3 +81,24 @@ def test_registry_names_are_versioned_and_unique() -> None:
         assert topic.partitions >= 1
     assert TOPICS.by_name("careers.profile.submitted.v1") is TOPICS.profile_submitted
     assert dead_letter_topic(ConsumerGroup.CONVEX_SYNC).name in names
+
+
+def test_business_topics_are_every_topic_the_registry_declares() -> None:
+    """A topic added to the registry reaches the schemas, topics.json, AsyncAPI and KEDA."""
+    declared = [v for v in vars(TOPICS).values() if isinstance(v, Topic)]
+    assert TOPICS.business_topics() == declared
+    assert len(declared) == 8
+
+    @dataclass(frozen=True)
+    class Grown(TopicRegistry):
+        extra: Topic = Topic(  # noqa: RUF009 (frozen, as the registry's own fields)
+            name="careers.extra.v1",
+            payload=ContractModel,
+            description="a throwaway topic",
+            producers=("x",),
+            consumers=("y",),
+        )
+
+    grown = Grown()
+    assert grown.business_topics()[-1].name == "careers.extra.v1"
+    assert grown.by_name("careers.extra.v1") is grown.extra

@@ -5,7 +5,7 @@ names, the embedded broker launcher and deploy/ create them from it, and docs ar
 generated from it.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 
 from careers_contracts.base import ContractModel
@@ -151,16 +151,10 @@ class TopicRegistry:
     )
 
     def business_topics(self) -> list[Topic]:
-        return [
-            self.profile_submitted,
-            self.analysis_requested,
-            self.analysis_completed,
-            self.match_requested,
-            self.match_completed,
-            self.agent_outputs,
-            self.recommendations,
-            self.job_status,
-        ]
+        """Every topic declared above, in declaration order: a topic added as a field is in
+        the schemas, ``deploy/topics.json``, AsyncAPI and KEDA without another edit."""
+        declared = (getattr(self, f.name) for f in fields(self))
+        return [topic for topic in declared if isinstance(topic, Topic)]
 
     def all_topics(self) -> list[Topic]:
         groups = [g for g in ConsumerGroup.ALL if g != ConsumerGroup.INGEST]
