@@ -4,7 +4,7 @@ import random
 
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.partitioner import murmur2 as aiokafka_murmur2
-from careers_runtime.partitioner import key_partitioner, murmur2
+from careers_runtime.partitioner import key_partitioner, murmur2, partition_of
 
 
 def test_murmur2_equals_aiokafka_for_every_length() -> None:
@@ -25,6 +25,7 @@ def test_same_partition_as_the_default_partitioner() -> None:
             expected = default(key, all_partitions, all_partitions)
             assert key_partitioner(key, all_partitions, all_partitions) == expected
             assert key_partitioner(key, all_partitions, all_partitions) == expected  # cached
+            assert partition_of(key.decode(), partitions) == expected  # the job id as text
 
 
 def test_unkeyed_records_go_to_an_available_partition() -> None:

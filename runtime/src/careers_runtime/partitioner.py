@@ -45,10 +45,17 @@ def murmur2(data: bytes) -> int:
 _cached_murmur2 = functools.lru_cache(maxsize=4096)(murmur2)
 
 
+def partition_of(key: str | bytes, partitions: int) -> int:
+    """The partition (of ``partitions``) that every producer puts ``key`` in: the one
+    answer to "which partition holds this job" (producers, the orchestrator's ownership)."""
+    data = key.encode() if isinstance(key, str) else key
+    return (_cached_murmur2(data) & 0x7FFFFFFF) % partitions
+
+
 def key_partitioner(
     key: bytes | None, all_partitions: Sequence[int], available: Sequence[int]
 ) -> int:
     """aiokafka's partitioner interface, same choices as its ``DefaultPartitioner``."""
     if key is None:  # unkeyed (none of our events): any available partition
         return random.choice(available or all_partitions)
-    return all_partitions[(_cached_murmur2(key) & 0x7FFFFFFF) % len(all_partitions)]
+    return all_partitions[partition_of(key, len(all_partitions))]

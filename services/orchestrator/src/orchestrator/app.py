@@ -14,12 +14,12 @@ import logging
 from typing import Any
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.partitioner import murmur2
 from careers_contracts import TOPICS
 from careers_runtime.app import create_worker_app
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import EventConsumer, consume, publish_all
+from careers_runtime.partitioner import partition_of
 
 from orchestrator.domain.workflow import Policy
 from orchestrator.graph import Workflow
@@ -29,11 +29,6 @@ from orchestrator.store import create_store
 
 log = logging.getLogger(__name__)
 CONSUMED_TOPICS = (TOPICS.profile_submitted, TOPICS.analysis_completed, TOPICS.match_completed)
-
-
-def partition_of(job_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner puts key ``job_id`` in."""
-    return (murmur2(job_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 class Ownership:
