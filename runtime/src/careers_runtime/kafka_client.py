@@ -16,7 +16,6 @@ logging each new reason once. Neither ever puts a password in a message.
 
 import asyncio
 import logging
-import random
 import ssl
 from collections.abc import Callable
 from typing import Any
@@ -38,6 +37,7 @@ from faststream.security import (
     SASLScram512,
 )
 
+from careers_runtime.backoff import Backoff
 from careers_runtime.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
@@ -222,10 +222,11 @@ async def wait_for_kafka(
     on_failure: Callable[[str], None] | None = None,
 ) -> None:
     """Block until Kafka accepts a connection with these settings, retrying with capped
-    exponential backoff (and jitter) forever. Logs an error line when the reason changes
+    exponential backoff (``careers_runtime.backoff``) forever. Logs an error line when the reason changes
     (and again every ``repeat_log_s`` while it persists), then "Kafka connection ok".
     ``on_failure(message)`` is called with each attempt's message (for readiness)."""
-    backoff = initial_backoff_s
+    backoff = Backoff(initial_backoff_s, max_backoff_s)
+    failures = 0
     last_message: str | None = None
     last_logged = 0.0
     loop = asyncio.get_running_loop()
@@ -234,14 +235,15 @@ async def wait_for_kafka(
             await probe_kafka(settings)
         except (OSError, TimeoutError, KafkaError) as exc:
             message = describe_kafka_error(exc, settings)
+            failures += 1
+            delay = backoff.delay_s(failures)
             now = loop.time()
             if message != last_message or now - last_logged >= repeat_log_s:
-                log.error(message, extra={"retry_in_s": round(backoff, 1)})
+                log.error(message, extra={"retry_in_s": round(delay, 1)})
                 last_message, last_logged = message, now
             if on_failure is not None:
                 on_failure(message)
-            await asyncio.sleep(backoff * random.uniform(0.8, 1.2))  # jitter
-            backoff = min(backoff * 2, max_backoff_s)
+            await asyncio.sleep(delay)
             continue
         if last_message is not None:
             log.info("Kafka connection ok", extra={"bootstrap": settings.kafka_bootstrap_servers})

@@ -1,7 +1,6 @@
 """Pure logic: event -> Convex document, idempotency keys, retry classification and delays."""
 
 import json
-import random
 from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -15,7 +14,7 @@ from convex_sync.domain.documents import (
     iso,
     recommendations_document,
 )
-from convex_sync.domain.retry import Backoff, WriteOutcome, classify, next_delay, parse_retry_after
+from convex_sync.domain.retry import WriteOutcome, classify, next_delay, parse_retry_after
 from convex_sync.settings import ConvexSyncSettings
 from pydantic import ValidationError
 
@@ -177,22 +176,12 @@ def test_retry_after_seconds_and_http_dates() -> None:
         assert parse_retry_after(junk, now) is None
 
 
-def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
-    random.seed(7)
-    backoff = Backoff(base_s=0.2, max_s=5.0)
-    for failures, ceiling in [(1, 0.2), (2, 0.4), (3, 0.8), (6, 5.0), (20, 5.0)]:
-        delays = [backoff.delay_s(failures) for _ in range(200)]
-        assert all(ceiling / 2 <= d <= ceiling for d in delays)
-        assert max(delays) - min(delays) > ceiling / 4, "jittered, not a constant"
-
-
 def test_retry_after_is_a_floor_and_the_deadline_a_ceiling() -> None:
-    backoff = Backoff(base_s=0.2, max_s=5.0)
-    assert backoff.delay_s(1, retry_after_s=3) == 3
-    assert 0.1 <= backoff.delay_s(1, retry_after_s=0) <= 0.2
-    assert next_delay(backoff, 1, 3, remaining_s=10) == 3
-    assert next_delay(backoff, 1, 3, remaining_s=2) is None, "would start past the deadline"
-    assert next_delay(backoff, 1, None, remaining_s=0) is None
+    assert next_delay(0.2, 3, remaining_s=10) == 3
+    assert next_delay(0.2, 0, remaining_s=10) == 0.2, "the backoff when Retry-After is shorter"
+    assert next_delay(0.2, None, remaining_s=10) == 0.2
+    assert next_delay(0.2, 3, remaining_s=2) is None, "would start past the deadline"
+    assert next_delay(0.2, None, remaining_s=0) is None
 
 
 def test_settings_require_a_secret_and_keep_it_secret(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,7 +9,6 @@ reason to dead-letter, not an exception that would stall the partition.
 
 import base64
 import json
-import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -17,6 +16,8 @@ from typing import Any, NamedTuple
 
 from aiokafka import ConsumerRecord
 from careers_contracts import DeadLetter
+
+from careers_runtime.backoff import Backoff
 
 H_ATTEMPT = "x-retry-attempt"
 H_NOT_BEFORE = "x-retry-not-before-ms"
@@ -47,9 +48,9 @@ class RetryPolicy:
     max_s: float
 
     def backoff_s(self, attempt: int) -> float:
-        """Delay before ``attempt`` (2, 3, ...): exponential, capped, with full jitter."""
-        ceiling = min(self.max_s, self.base_s * 2 ** (attempt - 2))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        """Delay before ``attempt`` (2, 3, ...): the shared backoff after ``attempt - 1``
+        failures (from ``base_s``, capped at ``max_s``, equal jitter)."""
+        return Backoff(self.base_s, self.max_s).delay_s(attempt - 1)
 
 
 class _Origin(NamedTuple):

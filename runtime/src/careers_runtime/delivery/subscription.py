@@ -27,6 +27,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import ConsumerStoppedError
 
+from careers_runtime.backoff import Backoff
 from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_runtime.settings import ServiceSettings
 
@@ -36,8 +37,8 @@ BatchProcessor = Callable[[Sequence[ConsumerRecord[Any, Any]]], Awaitable[None]]
 
 # After a fetch error (broker unreachable, ...) or a failed batch: wait before trying again
 # so that a lasting fault is not a hot loop (doubling up to the cap, reset on success).
-_BACKOFF_FIRST_S = 0.2
-_BACKOFF_MAX_S = 5.0
+# After a failed fetch or batch: 0.1-0.2 s, doubling up to 5 s while failures go on.
+_BACKOFF = Backoff(base_s=0.2, max_s=5.0)
 
 
 class _LogAssignment(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -131,7 +132,7 @@ class Subscription:
 
     async def _run(self, client: AIOKafkaConsumer) -> None:
         idle = self._idle
-        backoff = _BACKOFF_FIRST_S
+        failures = 0
         max_records = self.settings.kafka_max_batch_records
         while self._running:
             try:
@@ -145,8 +146,8 @@ class Subscription:
                     "fetch failed, retrying",
                     extra={"group": self.group_id, "error": f"{type(exc).__name__}: {exc}"[:300]},
                 )
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+                failures += 1
+                await asyncio.sleep(_BACKOFF.delay_s(failures))
                 continue
             if not fetched:
                 continue
@@ -170,12 +171,12 @@ class Subscription:
                     },
                 )
                 _rewind(client, records)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, _BACKOFF_MAX_S)
+                failures += 1
+                await asyncio.sleep(_BACKOFF.delay_s(failures))
                 continue
             finally:
                 idle.set()
-            backoff = _BACKOFF_FIRST_S
+            failures = 0
             await self._commit(client, records)
 
     async def _commit(

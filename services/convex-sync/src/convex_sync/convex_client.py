@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+from careers_runtime.backoff import Backoff
 from careers_runtime.codec import PermanentError
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -38,7 +39,7 @@ from pydantic_core import from_json, to_json
 
 from convex_sync import metrics
 from convex_sync.domain.documents import BATCH_PATH, ConvexWrite
-from convex_sync.domain.retry import Backoff, WriteOutcome, classify, next_delay, parse_retry_after
+from convex_sync.domain.retry import WriteOutcome, classify, next_delay, parse_retry_after
 from convex_sync.settings import ConvexSyncSettings
 
 log = logging.getLogger(__name__)
@@ -324,7 +325,9 @@ class ConvexWriter:
                 last_error = f"HTTP {response.status}: {body[:200]}"
             self._observe(path, status_label)
             failures += 1
-            delay = next_delay(self.backoff, failures, retry_after, deadline - time.monotonic())
+            delay = next_delay(
+                self.backoff.delay_s(failures), retry_after, deadline - time.monotonic()
+            )
             if delay is None:
                 raise ConvexUnavailableError(
                     f"Convex {path} still failing after {failures} attempt(s) in "

@@ -2,12 +2,10 @@
 
 Convex answers 429 when rate limited and 503 when overloaded or on an internal conflict;
 HTTP actions are never retried by Convex itself. So: 408, 429 and 5xx and transport errors
-are retryable, with exponential backoff and jitter, never sooner than ``Retry-After``;
+are retryable, after the shared exponential backoff, never sooner than ``Retry-After``;
 every other 4xx is permanent (the request itself is wrong; retrying cannot fix it).
 """
 
-import random
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
@@ -56,32 +54,11 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     return max(0.0, seconds)
 
 
-@dataclass(frozen=True)
-class Backoff:
-    base_s: float
-    max_s: float
-
-    def delay_s(self, failures: int, retry_after_s: float | None = None) -> float:
-        """Wait after the ``failures``-th failed attempt (1, 2, ...).
-
-        Exponential with "equal jitter" (half fixed, half random, so concurrent writers
-        spread out but never hammer), capped at ``max_s``; never less than Retry-After.
-        """
-        ceiling = min(self.max_s, self.base_s * 2 ** max(0, failures - 1))
-        delay = ceiling / 2 + random.uniform(0, ceiling / 2)
-        if retry_after_s is not None:
-            delay = max(delay, retry_after_s)
-        return delay
-
-
-def next_delay(
-    backoff: Backoff,
-    failures: int,
-    retry_after_s: float | None,
-    remaining_s: float,
-) -> float | None:
-    """The wait before the next attempt, or None when it would start past the deadline."""
-    delay = backoff.delay_s(failures, retry_after_s)
+def next_delay(backoff_s: float, retry_after_s: float | None, remaining_s: float) -> float | None:
+    """The wait before the next attempt: the backoff (``careers_runtime.backoff``, chosen
+    by the caller), never less than Retry-After, or None when it would start past the
+    deadline."""
+    delay = backoff_s if retry_after_s is None else max(backoff_s, retry_after_s)
     if delay > remaining_s:
         return None
     return delay
