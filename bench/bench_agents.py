@@ -136,8 +136,7 @@ def bench_in_process(profiles: list[dict[str, Any]], n: int) -> dict[str, dict[s
 
 
 def bench_services() -> dict[str, dict[str, float]]:
-    from careers_runtime.kafka_client import TANSU_CLIENT_ENV
-    from careers_tools.embedded_broker import EmbeddedKafka
+    from careers_tools.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka
     from careers_tools.local_servers import free_port
     from careers_tools.processes import ServiceProcess
 

@@ -430,7 +430,7 @@ def through_convex_sync(
     timeout_s: float,
     profile_dir: Path | None = None,
 ) -> dict[str, Any]:
-    from careers_runtime.kafka_client import TANSU_CLIENT_ENV
+    from careers_tools.embedded_broker import TANSU_CLIENT_ENV
     from careers_tools.local_servers import free_port
     from careers_tools.processes import ServiceProcess
 

@@ -374,7 +374,7 @@ async def run_one(
 
 
 def drive(args: argparse.Namespace) -> int:
-    from careers_runtime.kafka_client import TANSU_CLIENT_ENV
+    from careers_tools.embedded_broker import TANSU_CLIENT_ENV
 
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, broker: {args.kafka}, "

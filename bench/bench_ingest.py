@@ -285,8 +285,7 @@ def main(argv: list[str] | None = None) -> int:
         serve_otlp()
         return 0
 
-    from careers_runtime.kafka_client import TANSU_CLIENT_ENV
-    from careers_tools.embedded_broker import EmbeddedKafka
+    from careers_tools.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka
     from careers_tools.local_servers import free_port
     from careers_tools.processes import ServiceProcess
     from careers_tools.testing.ingest import Keys, ingest_env

@@ -3,11 +3,13 @@
 import asyncio
 import logging
 import os
+from pathlib import Path
 from typing import Any, TypedDict
 
 import pytest
 from careers_runtime.agent_kit import AgentSettings, LLMSettings
 from careers_runtime.agent_kit.graph import LinearGraph
+from careers_runtime.config import ConfigError
 from careers_runtime.logging import SPOON_ENGINE_LOG_LEVEL
 
 
@@ -23,13 +25,29 @@ def test_agent_settings_hand_the_llm_settings_over_without_touching_the_environm
     assert AgentSettings().llm.offline
 
 
-def test_llm_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_llm_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CAREERS_LLM_PROVIDER", " ")
-    monkeypatch.setenv("CAREERS_LLM_TIMEOUT_S", "not read when offline")
     assert LLMSettings.from_env().offline
     monkeypatch.setenv("CAREERS_LLM_PROVIDER", "ollama")
     monkeypatch.setenv("CAREERS_LLM_TIMEOUT_S", "2.5")
     assert LLMSettings.from_env() == LLMSettings(provider="ollama", timeout_s=2.5)
+
+
+def test_llm_settings_for_a_command_read_env_file_and_bounds_as_a_service_does(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """One settings path: ``.env`` is read and the 60 s bound holds outside a service too."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CAREERS_LLM_PROVIDER", raising=False)
+    monkeypatch.delenv("CAREERS_LLM_TIMEOUT_S", raising=False)
+    (tmp_path / ".env").write_text("CAREERS_LLM_PROVIDER=gemini\nCAREERS_LLM_TIMEOUT_S=4\n")
+    assert LLMSettings.from_env() == LLMSettings(provider="gemini", timeout_s=4.0)
+    assert AgentSettings().llm == LLMSettings.from_env()
+    monkeypatch.setenv("CAREERS_LLM_TIMEOUT_S", "600")
+    with pytest.raises(ConfigError) as caught:
+        LLMSettings.from_env()
+    assert caught.value.setting == "CAREERS_LLM_TIMEOUT_S"
 
 
 class State(TypedDict, total=False):

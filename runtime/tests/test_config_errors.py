@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from careers_runtime.config import EX_CONFIG, ConfigError, describe
@@ -17,13 +18,32 @@ CASES = [
     ("convex_sync", {}, "CONVEX_SYNC_SECRET"),
     ("orchestrator", {"KAFKA_COMPRESSION": "brotli"}, "KAFKA_COMPRESSION"),
     ("career_matcher", {"SHUTDOWN_GRACE_S": "soon"}, "SHUTDOWN_GRACE_S"),
+    # Kafka's security settings: a mechanism no client speaks, a CA file that is not PEM
+    # (``not-pem.crt`` is written into the working directory below).
+    (
+        "orchestrator",
+        {"KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "KAFKA_SASL_MECHANISM": "GSSAPI"},
+        "KAFKA_SASL_MECHANISM",
+    ),
+    (
+        "profile_analyzer",
+        {"KAFKA_SECURITY_PROTOCOL": "SSL", "KAFKA_SSL_CAFILE": "not-pem.crt"},
+        "KAFKA_SSL_CAFILE",
+    ),
+    # The optional LLM: at most 60 s per job.
+    (
+        "career_matcher",
+        {"CAREERS_LLM_PROVIDER": "openai", "CAREERS_LLM_TIMEOUT_S": "600"},
+        "CAREERS_LLM_TIMEOUT_S",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("module", "env", "setting"), CASES)
 def test_service_exits_78_with_one_line_naming_the_setting(
-    module: str, env: dict[str, str], setting: str, tmp_path: object
+    module: str, env: dict[str, str], setting: str, tmp_path: Path
 ) -> None:
+    (tmp_path / "not-pem.crt").write_text("not a certificate\n")
     result = subprocess.run(
         [sys.executable, "-m", module],
         env={"PATH": os.environ["PATH"], **env},

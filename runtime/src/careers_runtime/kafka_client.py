@@ -38,21 +38,17 @@ from faststream.security import (
 )
 
 from careers_runtime.backoff import Backoff
+from careers_runtime.config import ConfigError
 from careers_runtime.settings import KafkaSettings
 
 log = logging.getLogger(__name__)
 
 _SASL = {"PLAIN": SASLPlaintext, "SCRAM-SHA-256": SASLScram256, "SCRAM-SHA-512": SASLScram512}
 
-# What clients of the embedded tansu broker must set: it answers InitProducerId with
-# UnknownError, so idempotent producers cannot start there, and it answers a fetch only at
-# its deadline, so consumers wait 50 ms rather than Kafka's 500. Every place that starts
-# tansu (make dev, the test fixtures, chaos, the benches) adds this to its services' env.
-TANSU_CLIENT_ENV = {"KAFKA_ENABLE_IDEMPOTENCE": "false", "KAFKA_FETCH_MAX_WAIT_MS": "50"}
 
-
-class KafkaConfigError(ValueError):
-    """The TLS files cannot be loaded (the message names the setting)."""
+class KafkaConfigError(ConfigError):
+    """A Kafka setting cannot be used (the TLS files cannot be loaded): a configuration
+    error like any other, so a service exits 78 with one line naming it."""
 
 
 def as_kafka_settings(kafka: "str | KafkaSettings") -> KafkaSettings:
@@ -69,8 +65,8 @@ def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
         context = create_ssl_context(cafile=str(cafile) if cafile else None)
     except (ssl.SSLError, OSError) as exc:
         raise KafkaConfigError(
-            f"KAFKA_SSL_CAFILE={cafile}: cannot load it as PEM CA certificates "
-            f"({exc.__class__.__name__})"
+            "KAFKA_SSL_CAFILE",
+            f"{cafile}: cannot load it as PEM CA certificates ({exc.__class__.__name__})",
         ) from None
     certfile, keyfile = settings.kafka_ssl_certfile, settings.kafka_ssl_keyfile
     if certfile is not None:
@@ -84,9 +80,10 @@ def _ssl_context(settings: KafkaSettings) -> ssl.SSLContext:
             )
         except (ssl.SSLError, OSError) as exc:
             raise KafkaConfigError(
-                f"KAFKA_SSL_CERTFILE={certfile} / KAFKA_SSL_KEYFILE={keyfile}: cannot load the "
-                "client certificate and key (not PEM, not a matching pair, or an encrypted key "
-                f"without the right KAFKA_SSL_KEY_PASSWORD; {exc.__class__.__name__})"
+                "KAFKA_SSL_CERTFILE",
+                f"{certfile} (key KAFKA_SSL_KEYFILE={keyfile}): cannot load the client "
+                "certificate and key (not PEM, not a matching pair, or an encrypted key "
+                f"without the right KAFKA_SSL_KEY_PASSWORD; {exc.__class__.__name__})",
             ) from None
     return context
 
@@ -201,7 +198,7 @@ async def probe_kafka(settings: KafkaSettings, timeout_s: float = 10.0) -> None:
             continue
         conn.close()
         return
-    raise first or KafkaConfigError("KAFKA_BOOTSTRAP_SERVERS is empty")
+    raise first or KafkaConfigError("KAFKA_BOOTSTRAP_SERVERS", "empty")
 
 
 async def explain_kafka_failure(settings: KafkaSettings) -> str:

@@ -5,8 +5,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from careers_runtime.kafka_client import TANSU_CLIENT_ENV
-from careers_tools.embedded_broker import EmbeddedKafka
+from careers_tools.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka
 from careers_tools.local_servers import free_port
 from careers_tools.testing.ingest import PROFILE, Ingest, Keys, bearer, new_user
 

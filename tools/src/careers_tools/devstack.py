@@ -14,12 +14,11 @@ import os
 import shutil
 import sys
 
-from careers_runtime.kafka_client import TANSU_CLIENT_ENV
 from dotenv import dotenv_values
 
 from careers_tools.apache_kafka import ApacheKafka, KafkaUnavailableError
 from careers_tools.dev_keys import dev_environment
-from careers_tools.embedded_broker import EmbeddedKafka
+from careers_tools.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka
 from careers_tools.local_servers import stop_on_signals
 from careers_tools.paths import DEV_DIR, REPO_ROOT
 from careers_tools.processes import ServiceProcess, stop_all

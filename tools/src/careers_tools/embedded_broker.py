@@ -20,12 +20,18 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from careers_runtime.kafka_client import TANSU_CLIENT_ENV
 from careers_runtime.topics_admin import ensure_topics
 
 from careers_tools.local_servers import LocalServer, free_port, stop_on_signals, terminate
 
 log = logging.getLogger(__name__)
+
+# What clients of the embedded tansu broker must set: it answers InitProducerId with
+# UnknownError, so idempotent producers cannot start there, and it answers a fetch only at
+# its deadline, so consumers wait 50 ms rather than Kafka's 500. Every place that starts
+# tansu (make dev, the test fixtures, chaos, the benches) adds this to its services' env;
+# a dev/test constant, so it lives here, not in the runtime library.
+TANSU_CLIENT_ENV = {"KAFKA_ENABLE_IDEMPOTENCE": "false", "KAFKA_FETCH_MAX_WAIT_MS": "50"}
 
 
 class BrokerUnavailableError(RuntimeError):

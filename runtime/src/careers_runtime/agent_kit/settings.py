@@ -1,10 +1,11 @@
 """Settings every agent service adds to the shared ones: the optional LLM refinement."""
 
-import os
 from dataclasses import dataclass
 
-from pydantic import Field
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from careers_runtime.config import describe
 from careers_runtime.settings import ServiceSettings
 
 OFFLINE_NAMES = ("careers-offline", "offline", "none")
@@ -24,15 +25,20 @@ class LLMSettings:
     @classmethod
     def from_env(cls) -> "LLMSettings":
         """For callers without service settings (``make recommend --graph``, tests): the
-        same variables the settings read, from the process environment, at call time."""
-        provider = os.environ.get("CAREERS_LLM_PROVIDER", "").strip() or "offline"
-        if provider in OFFLINE_NAMES:  # the timeout is not read (nor parsed) when unused
-            return cls(provider=provider)
-        return cls(provider=provider, timeout_s=float(os.environ.get("CAREERS_LLM_TIMEOUT_S", "8")))
+        same settings a service reads (environment, then ``.env``, then defaults, with the
+        same bounds). An invalid one raises ``ConfigError`` naming it."""
+        try:
+            return LLMConfig().llm
+        except ValidationError as exc:
+            raise describe(LLMConfig, exc)[0] from None
 
 
-class AgentSettings(ServiceSettings):
-    """The shared service settings plus the optional LLM refinement."""
+class LLMConfig(BaseSettings):
+    """The LLM variables, read once, the same way for a service and for a command."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", env_file_encoding="utf-8", hide_input_in_errors=True
+    )
 
     careers_llm_provider: str = Field(
         default="offline",
@@ -48,3 +54,7 @@ class AgentSettings(ServiceSettings):
             provider=self.careers_llm_provider.strip() or "offline",
             timeout_s=self.careers_llm_timeout_s,
         )
+
+
+class AgentSettings(ServiceSettings, LLMConfig):
+    """The shared service settings plus the optional LLM refinement."""

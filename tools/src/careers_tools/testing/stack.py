@@ -21,11 +21,10 @@ from types import TracebackType
 from typing import Any
 
 import httpx
-from careers_runtime.kafka_client import TANSU_CLIENT_ENV
 from careers_runtime.settings import KafkaSettings
 
 from careers_tools.apache_kafka import ApacheKafka
-from careers_tools.embedded_broker import EmbeddedKafka
+from careers_tools.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka
 from careers_tools.local_servers import free_port
 from careers_tools.paths import DEV_DIR
 from careers_tools.processes import ServiceProcess
