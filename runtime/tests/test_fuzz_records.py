@@ -27,12 +27,8 @@ from careers_runtime.codec import (
     decode_headers,
     encode,
 )
-from careers_runtime.delivery import (
-    RETRY_HEADERS,
-    EventConsumer,
-    _parse_history,
-    _retry_origin,
-)
+from careers_runtime.delivery import RETRY_HEADERS, EventConsumer
+from careers_runtime.delivery.retries import parse_history, retry_origin
 from careers_runtime.settings import ServiceSettings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -217,9 +213,9 @@ def test_decode_raises_only_validation_errors(value: bytes | None) -> None:
 @given(raw_headers=headers)
 def test_header_parsing_never_raises(raw_headers: list[tuple[str, bytes | None]]) -> None:
     parsed = decode_headers(raw_headers)
-    origin = _retry_origin(parsed)
+    origin = retry_origin(parsed)
     assert isinstance(origin, str) or (origin.partition >= 0 and origin.attempt >= 1)
-    assert isinstance(_parse_history(parsed.get("x-retry-history")), list)
+    assert isinstance(parse_history(parsed.get("x-retry-history")), list)
 
 
 def test_zz_report_cases() -> None:

@@ -42,8 +42,6 @@ from careers_runtime.delivery.retries import (
     MAX_HISTORY_CHARS,
     RETRY_HEADERS,
     RetryPolicy,
-    _parse_history,
-    _retry_origin,
 )
 
 __all__ = [
@@ -61,8 +59,6 @@ __all__ = [
     "EventConsumer",
     "Handler",
     "RetryPolicy",
-    "_parse_history",
-    "_retry_origin",
     "consume",
     "enqueue",
     "publish",

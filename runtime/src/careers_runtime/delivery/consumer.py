@@ -33,11 +33,11 @@ from careers_runtime.codec import (
 from careers_runtime.delivery.batching import run_in_key_order
 from careers_runtime.delivery.publishing import count_acknowledged, enqueue, tracer
 from careers_runtime.delivery.retries import (
+    RecordOrigin,
     RetryPolicy,
-    _Origin,
-    _retry_origin,
     dead_letter,
     retry_headers,
+    retry_origin,
 )
 from careers_runtime.delivery.subscription import Subscription
 from careers_runtime.logging import job_id_var
@@ -197,15 +197,15 @@ class EventConsumer:
     ) -> None:
         headers = decode_headers(record.headers)
         if from_retry:
-            parsed = _retry_origin(headers)
+            parsed = retry_origin(headers)
             if isinstance(parsed, str):  # garbled retry headers: nothing to retry from
-                origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
+                origin = RecordOrigin(record.topic, record.partition, record.offset, 1, 0)
                 self._count_consumed({record.topic: 1})
                 await self._reject(record, headers, origin, EventValidationError(parsed))
                 return
             origin = parsed
         else:
-            origin = _Origin(record.topic, record.partition, record.offset, 1, 0)
+            origin = RecordOrigin(record.topic, record.partition, record.offset, 1, 0)
         source_topic = origin.topic
         attempt = origin.attempt
         label = source_topic if source_topic in self.routes else _UNKNOWN_TOPIC
@@ -250,7 +250,7 @@ class EventConsumer:
         self,
         record: ConsumerRecord[Any, Any],
         headers: dict[str, str],
-        origin: "_Origin",
+        origin: "RecordOrigin",
         exc: EventValidationError,
     ) -> None:
         """A record that is not a valid event: straight to the dead-letter topic."""
@@ -266,7 +266,7 @@ class EventConsumer:
         self,
         record: ConsumerRecord[Any, Any],
         headers: dict[str, str],
-        origin: "_Origin",
+        origin: "RecordOrigin",
         span: trace.Span,
         batch: "_Batch",
         parent: trace.SpanContext | None,
@@ -350,7 +350,7 @@ class EventConsumer:
         self,
         record: ConsumerRecord[Any, Any],
         headers: dict[str, str],
-        origin: "_Origin",
+        origin: "RecordOrigin",
         exc: Exception,
     ) -> None:
         attempt = origin.attempt
@@ -377,7 +377,7 @@ class EventConsumer:
         self,
         record: ConsumerRecord[Any, Any],
         headers: dict[str, str],
-        origin: "_Origin",
+        origin: "RecordOrigin",
         exc: BaseException,
         error_class: str,
     ) -> None:

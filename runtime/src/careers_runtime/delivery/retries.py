@@ -53,7 +53,7 @@ class RetryPolicy:
         return Backoff(self.base_s, self.max_s).delay_s(attempt - 1)
 
 
-class _Origin(NamedTuple):
+class RecordOrigin(NamedTuple):
     """Where a record really came from: itself, or for a retried record its retry headers.
 
     (A NamedTuple: built once per record, it must cost next to nothing.)
@@ -85,7 +85,7 @@ def _int_header(headers: dict[str, str], name: str, low: int, high: int) -> int 
 _MAX_INT64 = 2**63 - 1
 
 
-def _retry_origin(headers: dict[str, str]) -> "_Origin | str":
+def retry_origin(headers: dict[str, str]) -> "RecordOrigin | str":
     """Parse a retry-topic record's headers; a string is why they are unusable."""
     topic = headers.get(H_ORIGINAL_TOPIC)
     if not topic:
@@ -102,10 +102,10 @@ def _retry_origin(headers: dict[str, str]) -> "_Origin | str":
             return value
         fields.append(value)
     partition, offset, attempt, not_before = fields
-    return _Origin(topic, partition, offset, attempt, not_before, retried=True)
+    return RecordOrigin(topic, partition, offset, attempt, not_before, retried=True)
 
 
-def _parse_history(text: str | None) -> list[Any]:
+def parse_history(text: str | None) -> list[Any]:
     """The ``x-retry-history`` header's attempts; unreadable history is noted, never raised."""
     if not text:
         return []
@@ -120,9 +120,9 @@ def _parse_history(text: str | None) -> list[Any]:
     return history[-100:]
 
 
-def attempt_history(headers: dict[str, str], origin: _Origin, exc: BaseException) -> list[Any]:
+def attempt_history(headers: dict[str, str], origin: RecordOrigin, exc: BaseException) -> list[Any]:
     """The record's earlier attempts (a retried record's history header) plus this one."""
-    history = _parse_history(headers.get(H_HISTORY)) if origin.retried else []
+    history = parse_history(headers.get(H_HISTORY)) if origin.retried else []
     history.append(
         {
             "attempt": origin.attempt,
@@ -134,7 +134,7 @@ def attempt_history(headers: dict[str, str], origin: _Origin, exc: BaseException
 
 
 def retry_headers(
-    headers: dict[str, str], origin: _Origin, exc: Exception, next_attempt: int, delay_s: float
+    headers: dict[str, str], origin: RecordOrigin, exc: Exception, next_attempt: int, delay_s: float
 ) -> dict[str, str]:
     """The record's headers for the retry topic: its own, minus stale retry headers, plus
     the next attempt, its not-before time, where it came from and its history."""
@@ -155,7 +155,7 @@ def retry_headers(
 def dead_letter(
     record: ConsumerRecord[Any, Any],
     headers: dict[str, str],
-    origin: _Origin,
+    origin: RecordOrigin,
     exc: BaseException,
     error_class: str,
     group: str,
