@@ -32,6 +32,7 @@ from faststream.asgi import AsgiFastStream, AsgiResponse, get
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from careers_runtime._faststream_adapter import BrokerStartHooks
 from careers_runtime.delivery import EventConsumer
 from careers_runtime.kafka_client import wait_for_kafka
 from careers_runtime.lag import LagMonitor
@@ -51,33 +52,6 @@ def _json(body: dict[str, Any], status: int) -> AsgiResponse:
 
 def assigned_partitions(consumers: Sequence[EventConsumer]) -> int:
     return sum(len(s.assignment()) for c in consumers for s in c.subscriptions)
-
-
-class _WorkerApp(AsgiFastStream):
-    """Starts the broker only once Kafka accepts our connection (``wait_for_kafka``), and
-    the consumers once the broker (their outputs' producer) has started.
-
-    FastStream's ASGI app reports lifespan start-up complete (uvicorn then serves HTTP)
-    before it starts the broker, in ``_start_broker``; waiting there keeps health and
-    readiness answering meanwhile. ``runtime/tests/test_kafka_startup.py`` covers it.
-    """
-
-    def __init__(
-        self,
-        *args: Any,
-        before_broker: Callable[[], Awaitable[None]],
-        consumers: Sequence[EventConsumer],
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self._before_broker = before_broker
-        self._consumers = consumers
-
-    async def _start_broker(self) -> None:
-        await self._before_broker()
-        await super()._start_broker()
-        for consumer in self._consumers:
-            await consumer.start()
 
 
 def create_worker_app(
@@ -138,15 +112,21 @@ def create_worker_app(
     async def stop_lag() -> None:
         await lag.stop()
 
+    async def start_consumers() -> None:
+        for consumer in consumers:
+            await consumer.start()
+
     async def stop_consumers() -> None:
         # First: stop fetching and finish the batches in hand (they commit) while the
         # producer their outputs need is still up; the broker stops after the hooks.
         await asyncio.gather(*(consumer.stop() for consumer in consumers))
 
-    return _WorkerApp(
+    # Kafka is awaited and the consumers started inside FastStream's broker start, after
+    # uvicorn serves the probes (runtime/tests/test_kafka_startup.py).
+    return BrokerStartHooks(
         broker,
         before_broker=connect_kafka,
-        consumers=consumers,
+        after_broker=start_consumers,
         asgi_routes=[("/healthz", healthz), ("/readyz", readyz), ("/metrics", metrics)],
         asyncapi_path="/docs/asyncapi",
         on_startup=list(on_startup),

@@ -29,7 +29,6 @@ from aiokafka.errors import (
     UnsupportedSaslMechanismError,
 )
 from aiokafka.helpers import create_ssl_context
-from faststream.kafka.security import parse_security
 from faststream.security import (
     BaseSecurity,
     SASLPlaintext,
@@ -37,6 +36,7 @@ from faststream.security import (
     SASLScram512,
 )
 
+from careers_runtime._faststream_adapter import aiokafka_security
 from careers_runtime.backoff import Backoff
 from careers_runtime.config import ConfigError
 from careers_runtime.settings import KafkaSettings
@@ -115,7 +115,7 @@ def kafka_client_kwargs(kafka: str | KafkaSettings) -> dict[str, Any]:
     settings = as_kafka_settings(kafka)
     return {
         "bootstrap_servers": settings.bootstrap_list,
-        **parse_security(kafka_security(settings)),
+        **aiokafka_security(kafka_security(settings)),
     }
 
 
@@ -185,7 +185,7 @@ async def probe_kafka(settings: KafkaSettings, timeout_s: float = 10.0) -> None:
     Raises the first failure when none accepts: ``SaslAuthenticationFailed``,
     ``ssl.SSLCertVerificationError``, ``OSError``... (see ``describe_kafka_error``).
     """
-    security = parse_security(kafka_security(settings))
+    security = aiokafka_security(kafka_security(settings))
     first: BaseException | None = None
     for address in settings.bootstrap_list:
         host, port = _host_port(address)
