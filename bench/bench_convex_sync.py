@@ -275,7 +275,7 @@ TIMEOUT_S = 10.0
 
 
 def _aiohttp_session(sink_url: str, concurrency: int) -> Any:
-    """A session configured as ``ConvexWriter.make_session`` configures it."""
+    """A session configured as ``ConvexHttp.make_session`` configures it."""
     import aiohttp
 
     return aiohttp.ClientSession(

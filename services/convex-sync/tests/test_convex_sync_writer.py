@@ -17,14 +17,15 @@ import pytest
 from careers_contracts import AgentOutput, Recommendation, RecommendationsReady
 from careers_runtime.codec import PermanentError
 from careers_tools.testing.convex_standin import ConvexStandin
-from convex_sync import convex_client, metrics
-from convex_sync.convex_client import ConvexRejectedError, ConvexUnavailableError, ConvexWriter
+from convex_sync import convex_http, metrics
+from convex_sync.batcher import ConvexBatcher
 from convex_sync.domain.documents import (
     BATCH_PATH,
     agent_output_document,
     recommendations_document,
 )
 from convex_sync.settings import ConvexSyncSettings
+from convex_sync.writer import ConvexRejectedError, ConvexUnavailableError, ConvexWriter
 from prometheus_client import REGISTRY
 
 AGENT_PATH = "/agent-outputs"
@@ -332,7 +333,7 @@ async def test_a_deployment_without_the_batch_action_gets_one_request_per_docume
             *(w.write(agent_output_document(output_event(j))) for j in jobs)
         )
         assert all(r.created for r in results)
-        assert not w.batching
+        assert not w.batcher.batching
         assert all(len(docs_for(convex, "agentOutputs", j)) == 1 for j in jobs)
     finally:
         await w.aclose()
@@ -349,7 +350,7 @@ async def test_a_lone_document_is_a_child_span_a_batch_links_to_its_records(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    monkeypatch.setattr(convex_client, "tracer", provider.get_tracer("convex"))
+    monkeypatch.setattr(convex_http, "tracer", provider.get_tracer("convex"))
     records = provider.get_tracer("records")
     w = ConvexWriter(make_settings(convex))
     await w.start()
@@ -379,13 +380,13 @@ async def test_a_lone_document_is_a_child_span_a_batch_links_to_its_records(
 
 @BATCHES_ONLY
 def test_a_batch_answer_without_one_result_per_document_confirms_nothing(mode: str) -> None:
-    from convex_sync.convex_client import ConvexResponse
+    from convex_sync.convex_http import ConvexResponse
 
     for body in (b'{"nope":1}', b'{"results":[{"status":200,"id":"a","created":true}]}', b"<"):
         response = ConvexResponse(200, {}, body, "utf-8")
-        answers = ConvexWriter._results(response, 2)
+        answers = ConvexBatcher._results(response, 2)
         assert answers == [response, response]
     ok = b'{"results":[{"status":200,"id":"a","created":true},{"status":400,"reason":"r"}]}'
-    first, second = ConvexWriter._results(ConvexResponse(200, {}, ok, "utf-8"), 2)
+    first, second = ConvexBatcher._results(ConvexResponse(200, {}, ok, "utf-8"), 2)
     assert (first.status, first.data["id"]) == (200, "a")
     assert second.status == 400 and b'"reason":"r"' in second.body

@@ -22,13 +22,13 @@ from careers_runtime.delivery import consume
 from careers_runtime.telemetry import current_trace_id
 from faststream.asgi import AsgiFastStream
 
-from convex_sync.convex_client import ConvexWriter
 from convex_sync.domain.documents import (
     ConvexWrite,
     agent_output_document,
     recommendations_document,
 )
 from convex_sync.settings import ConvexSyncSettings
+from convex_sync.writer import ConvexWriter
 
 
 def create_app(settings: ConvexSyncSettings, writer: ConvexWriter | None = None) -> AsgiFastStream:
