@@ -15,7 +15,7 @@ from careers_contracts import ProfileSubmission, ProfileSubmitted, Topic
 from careers_contracts.topics import dead_letter_topic, retry_topic
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing
-from careers_runtime.delivery import consume, publish_all
+from careers_runtime.delivery import EventConsumer, publish_all
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.topics_admin import ensure_topics
 
@@ -77,7 +77,7 @@ async def test_slow_job_does_not_stall_its_partition_and_keys_stay_ordered(
         max_in_flight=4,
     )
     broker = create_broker(settings)
-    consumer = consume(broker, settings, group=group, routes={TOPIC: handler})
+    consumer = EventConsumer(broker, settings, group=group, routes={TOPIC: handler})
     events = [
         Outgoing(
             TOPIC,
@@ -122,7 +122,9 @@ def test_retry_topic_is_polled_slowly() -> None:
         kafka_batch_timeout_ms=50,
         kafka_retry_poll_ms=500,
     )
-    consumer = consume(create_broker(settings), settings, group="poll-test", routes={TOPIC: _noop})
+    consumer = EventConsumer(
+        create_broker(settings), settings, group="poll-test", routes={TOPIC: _noop}
+    )
     main, retry = consumer.subscriptions
     assert main.batch_timeout_ms == 50
     assert retry.batch_timeout_ms == 500

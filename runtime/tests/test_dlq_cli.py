@@ -12,7 +12,7 @@ from careers_contracts import TOPICS, ProfileSubmission, ProfileSubmitted
 from careers_contracts.topics import dead_letter_topic, retry_topic
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing, PermanentError
-from careers_runtime.delivery import consume, publish
+from careers_runtime.delivery import EventConsumer, publish
 from careers_runtime.dlq_cli import main, read_dead_letters
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.topics_admin import ensure_topics
@@ -45,7 +45,9 @@ async def test_dead_letter_can_be_listed_inspected_and_replayed(
         kafka_heartbeat_interval_ms=500,
     )
     broker = create_broker(settings)
-    consumer = consume(broker, settings, group=group, routes={TOPICS.profile_submitted: handler})
+    consumer = EventConsumer(
+        broker, settings, group=group, routes={TOPICS.profile_submitted: handler}
+    )
     await broker.start()
     await consumer.start()
     try:

@@ -16,7 +16,7 @@ from careers_contracts import ProfileSubmission, ProfileSubmitted, Topic
 from careers_contracts.topics import dead_letter_topic, retry_topic
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing, PermanentError, encode
-from careers_runtime.delivery import consume
+from careers_runtime.delivery import EventConsumer
 from careers_runtime.dlq_cli import read_dead_letters
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.topics_admin import ensure_topics
@@ -106,7 +106,7 @@ async def test_every_poison_shape_is_dead_lettered_and_the_partition_moves_on(
         retry_max_attempts=2,
     )
     broker = create_broker(settings)
-    consumer = consume(broker, settings, group=group, routes={topic: handler})
+    consumer = EventConsumer(broker, settings, group=group, routes={topic: handler})
     await broker.start()
     await consumer.start()
     try:

@@ -24,7 +24,7 @@ from careers_runtime.app import create_worker_app
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing, PermanentError
 from careers_runtime.compute import ComputeLoop, failure_reason, root_cause
-from careers_runtime.delivery import consume
+from careers_runtime.delivery import EventConsumer
 from careers_runtime.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class AgentService[Request: JobEvent, Result](abc.ABC):
 
 def create_agent_app(settings: ServiceSettings, service: AgentService[Any, Any]) -> AsgiFastStream:
     broker = create_broker(settings)
-    consumer = consume(
+    consumer = EventConsumer(
         broker, settings, group=service.group, routes={service.request_topic: service.handle}
     )
     return create_worker_app(settings, broker, [consumer], on_startup=[service.start])

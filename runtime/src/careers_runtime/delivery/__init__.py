@@ -23,7 +23,7 @@ package does, in this order for each batch the consumer fetches:
 Import from ``careers_runtime.delivery``; the modules are its parts, not its interface.
 """
 
-from careers_runtime.delivery.consumer import EventConsumer, Handler, consume
+from careers_runtime.delivery.consumer import EventConsumer, Handler
 from careers_runtime.delivery.publishing import (
     HEADER_CORRELATION_ID,
     enqueue,
@@ -59,7 +59,6 @@ __all__ = [
     "EventConsumer",
     "Handler",
     "RetryPolicy",
-    "consume",
     "enqueue",
     "publish",
     "publish_all",

@@ -390,21 +390,3 @@ class EventConsumer:
         )
         label = origin.topic if origin.topic in self.routes else _UNKNOWN_TOPIC
         metrics.DEAD_LETTERED.labels(label, self.group, error_class).inc()
-
-
-def consume(
-    broker: KafkaBroker,
-    settings: ServiceSettings,
-    *,
-    group: str,
-    routes: dict[Topic, Handler],
-    partition_assignment_strategy: Sequence[type[Any]] | None = None,
-) -> EventConsumer:
-    """Subscribe each topic's handler for ``group`` with the delivery policy (this package)."""
-    return EventConsumer(
-        broker,
-        settings,
-        group=group,
-        routes=routes,
-        partition_assignment_strategy=partition_assignment_strategy,
-    )

@@ -18,7 +18,7 @@ from careers_contracts import TOPICS, AgentOutput, RecommendationsReady
 from careers_runtime.app import create_worker_app
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing
-from careers_runtime.delivery import consume
+from careers_runtime.delivery import EventConsumer
 from careers_runtime.telemetry import current_trace_id
 from faststream.asgi import AsgiFastStream
 
@@ -49,7 +49,9 @@ def create_app(settings: ConvexSyncSettings, writer: ConvexWriter | None = None)
         TOPICS.agent_outputs: on_agent_output,
         TOPICS.recommendations: on_recommendations,
     }
-    consumer = consume(broker, settings, group=settings.convex_sync_consumer_group, routes=routes)
+    consumer = EventConsumer(
+        broker, settings, group=settings.convex_sync_consumer_group, routes=routes
+    )
     app = create_worker_app(settings, broker, [consumer], on_startup=[writer.start])
     # Last, after the broker stopped: the consumers drained (or cut short after the grace
     # period) first, so no handler is writing any more.

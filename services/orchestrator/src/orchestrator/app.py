@@ -18,7 +18,7 @@ from careers_contracts import TOPICS
 from careers_runtime.app import create_worker_app
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
-from careers_runtime.delivery import EventConsumer, consume, publish_all
+from careers_runtime.delivery import EventConsumer, publish_all
 from careers_runtime.partitioner import partition_of
 
 from orchestrator.domain.workflow import Policy
@@ -108,7 +108,7 @@ def build(settings: OrchestratorSettings) -> tuple[Any, Orchestrator]:
         publish=publish,
         finished_ttl_s=settings.orchestrator_finished_ttl_s,
     )
-    consumer = consume(
+    consumer = EventConsumer(
         broker,
         settings,
         group=settings.orchestrator_consumer_group,
