@@ -133,7 +133,7 @@ async def relay_ours(args: argparse.Namespace, stop: asyncio.Event) -> None:
     from careers_contracts import AgentOutput
     from careers_runtime.broker import create_broker
     from careers_runtime.codec import Incoming, Outgoing
-    from careers_runtime.delivery import consume
+    from careers_runtime.delivery import EventConsumer
     from careers_runtime.telemetry import configure_tracing
 
     settings = _settings()
@@ -144,7 +144,7 @@ async def relay_ours(args: argparse.Namespace, stop: asyncio.Event) -> None:
         return [event.emit(out_topic, event.payload, "hop")]
 
     broker = create_broker(settings)
-    consumer = consume(broker, settings, group=args.group, routes={hop_topic(args.input): handle})
+    consumer = EventConsumer(broker, settings, group=args.group, routes={hop_topic(args.input): handle})
     await broker.start()
     if hasattr(consumer, "start"):  # since issue 17's own consumer loop (older trees: no)
         await consumer.start()

@@ -28,7 +28,7 @@ def measure(n: int, batch: int, repeats: int) -> float:
     from careers_contracts import AgentOutput
     from careers_runtime.broker import create_broker
     from careers_runtime.codec import Incoming, Outgoing
-    from careers_runtime.delivery import consume, publishing
+    from careers_runtime.delivery import EventConsumer, publishing
     from careers_runtime.settings import ServiceSettings
     from careers_runtime.telemetry import configure_tracing
 
@@ -49,7 +49,7 @@ def measure(n: int, batch: int, repeats: int) -> float:
     stub = StubProducer()
     # Both names, whichever the tree's publishing module uses.
     publishing.started_producer = lambda broker: stub  # type: ignore[assignment]
-    consumer = consume(
+    consumer = EventConsumer(
         create_broker(settings), settings, group="hop-inprocess", routes={in_topic: handle}
     )
     records = [

@@ -16,7 +16,7 @@ from careers_contracts import TOPICS, ProfileSubmitted
 from careers_runtime.app import create_worker_app, serve
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing
-from careers_runtime.delivery import consume
+from careers_runtime.delivery import EventConsumer
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.telemetry import current_trace_id
 
@@ -44,7 +44,7 @@ async def handle(event: Incoming[ProfileSubmitted]) -> Sequence[Outgoing]:
     return ()
 
 
-consumer = consume(
+consumer = EventConsumer(
     broker, settings, group=os.environ["ECHO_GROUP"], routes={TOPICS.profile_submitted: handle}
 )
 app = create_worker_app(settings, broker, [consumer])
