@@ -3,7 +3,7 @@
 Three relays move the same records (the same bytes in) from an input topic to an output
 topic, each in its own process so its CPU is attributable:
 
-- ``ours``: the runtime's delivery policy (``careers_runtime.delivery.consume``) with a
+- ``ours``: the runtime's delivery policy (``careers_runtime.delivery.EventConsumer``) with a
   handler that re-emits the validated payload: validation of envelope and payload, trace
   context propagation, metrics, retries/dead letters, commit after produce.
 - ``faststream``: FastStream's idiomatic relay: a subscriber typed with the contracts'
@@ -144,7 +144,9 @@ async def relay_ours(args: argparse.Namespace, stop: asyncio.Event) -> None:
         return [event.emit(out_topic, event.payload, "hop")]
 
     broker = create_broker(settings)
-    consumer = EventConsumer(broker, settings, group=args.group, routes={hop_topic(args.input): handle})
+    consumer = EventConsumer(
+        broker, settings, group=args.group, routes={hop_topic(args.input): handle}
+    )
     await broker.start()
     if hasattr(consumer, "start"):  # since issue 17's own consumer loop (older trees: no)
         await consumer.start()
