@@ -18,7 +18,7 @@ KAFKA_LIBS := .tools/kafka/libs
 # `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
 KAFKA ?= tansu
 
-.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck schemas openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-hop bench-ingest bench-agents bench-convex-sync bench-orchestrator clean
+.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck generate schemas schemas-write openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-hop bench-ingest bench-agents bench-convex-sync bench-orchestrator clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -86,6 +86,10 @@ typecheck: install ## mypy on every package (and the tools)
 
 schemas: install ## fail if committed JSON Schemas drifted from the models
 	$(PY) -m careers_contracts.schemas --check
+
+generate: schemas-write openapi-write ## regenerate every generated artifact: schemas, OpenAPI + TS types, deploy/topics.json, AsyncAPI
+	$(PY) scripts/export_topics.py
+	$(PY) scripts/export_asyncapi.py
 
 schemas-write: install ## regenerate contracts/schemas from the models
 	$(PY) -m careers_contracts.schemas
