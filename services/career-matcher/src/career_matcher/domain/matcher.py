@@ -30,8 +30,8 @@ import numpy as np
 from careers_contracts.analysis import ProfileAnalysis, Recommendation, Wages
 from careers_contracts.profile import ProfileSubmission
 
-from career_matcher.domain.catalog import Catalog, load_catalog, terms
-from career_matcher.domain.glossary import Glossary, load_glossary
+from career_matcher.domain.catalog import Catalog, load_catalog, stem, terms
+from career_matcher.domain.glossary import Glossary, load_glossary, names_a_job
 from career_matcher.domain.spelling import EDIT_BUDGET, load_speller
 from career_matcher.embeddings import Embedder, load_embedder
 
@@ -47,7 +47,8 @@ ASP_WEIGHTS = {
 }
 GOAL_SHARE = 0.7  # share of the aspiration side when the person states goals: they lead
 IMPLIED_GOAL_SHARE = 0.6  # ... when the goal is only said in the summary ("I want to ...")
-INTEREST_SHARE = 0.3  # share of the aspiration side when there are only interests
+INTEREST_SHARE = 0.3
+UNNAMED_GOAL_SHARE = 0.3  # ... when it is only said in the summary and names no job  # share of the aspiration side when there are only interests
 # a summary sentence that says where the person wants to go ("Now aiming for ...",
 # "keen on ...", "tryna get my licence ...", "thinking about pastry school")
 ASPIRATION_CUE = re.compile(
@@ -89,6 +90,8 @@ class Query:
     has_goals: bool = False
     implied_goals: bool = False  # goals found only in the summary
     goal_text: str = ""  # the person's own words for where they want to go
+    goal_names_job: bool = False  # a goal names an occupation (ESCO has a label for it)
+    has_titles: bool = False  # the person names their own job (headline, roles, "Roofer.")
 
 
 def _split_goal(goal: str) -> list[str]:
@@ -190,7 +193,18 @@ def build_query(
         t for s in q.history + q.aspiration for t in terms(s.text) if cat.idf.get(t, rare) >= rare
     )
     _add_glosses(q.history, glossary, context)
+    n_asp = len(q.aspiration)
     _add_glosses(q.aspiration, glossary, context)
+    # a goal names a job when ESCO glosses it or one of its words is a job noun that is
+    # part of an O*NET title ("nurse", "paralegal"); "be a lead or get on days" does not
+    title_words = frozenset(t for tt in cat.title_terms for t in tt)
+    q.goal_names_job = len(q.aspiration) > n_asp or any(
+        names_a_job(w) and stem(w) in title_words
+        for s in q.aspiration
+        if s.kind == "goal"
+        for w in re.findall(r"[a-z]+", s.text.casefold())
+    )
+    q.has_titles = any(s.kind == "title" for s in q.history)
     return q
 
 
@@ -283,6 +297,10 @@ def score_all(
         share = (
             GOAL_SHARE if q.has_goals else IMPLIED_GOAL_SHARE if q.implied_goals else INTEREST_SHARE
         )
+        # a title the person gives outweighs a wish said in passing that names no job
+        # ("wanna be a lead or get on days", "a job with benefits")
+        if q.implied_goals and not q.has_goals and q.has_titles and not q.goal_names_job:
+            share = UNNAMED_GOAL_SHARE
         weights = ASP_WEIGHTS if q.has_goals or q.implied_goals else WEIGHTS
         total = (1 - share) * total + share * _combine(a, weights)
     reach = np.ones(len(cat.occupations), dtype=np.float32)
