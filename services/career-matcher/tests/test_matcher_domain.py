@@ -102,9 +102,12 @@ def test_explanations_are_grounded():
     )
     recs = recommend_profile(profile, as_of=AS_OF, limit=10)
     for r in recs:
-        activities = {cat.dwas[d]["title"] for d in by_code[r.occupation_code]["dwas"]}
+        activities = {cat.dwas[d]["title"].rstrip(".") for d in by_code[r.occupation_code]["dwas"]}
         assert set(r.matched_skills) <= set(profile["skills"]), r.matched_skills
         assert set(r.skill_gaps) <= activities, r.skill_gaps
+        # skills to build are whole short phrases, never cut off
+        assert all("..." not in g and "\u2026" not in g for g in r.skill_gaps)
+        assert "..." not in r.explanation and "\u2026" not in r.explanation
         # facts are fields of their own: no score, code or wage figure in the text
         assert r.occupation_code not in r.explanation
         assert f"{r.score:.2f}" not in r.explanation
@@ -144,3 +147,44 @@ def test_eval_quality_gate(name: str, min_mrr: float):
     misses = [(r["id"], r["top"]) for r in res["rows"] if not r["hit"]]
     assert res["hit@5"] == len(items), misses
     assert res["mrr"] >= min_mrr, [(r["id"], r["firstHit"]) for r in res["rows"]]
+
+
+CHANGER = {
+    "headline": "Backend developer moving into data science",
+    "summary": "Five years building Python APIs and SQL-heavy services. I have been doing "
+    "statistics courses and Kaggle projects with pandas and scikit-learn.",
+    "skills": ["Python", "SQL", "pandas", "statistics", "Docker", "data visualization"],
+    "experience": [
+        {
+            "title": "Backend Developer",
+            "organization": "SaaS company",
+            "startDate": "2020-01",
+            "endDate": None,
+            "description": "Built REST APIs in Python and PostgreSQL; wrote reporting queries.",
+        }
+    ],
+    "education": [],
+    "interests": [],
+    "goals": "Become a data scientist.",
+}
+
+
+def test_matched_skills_are_the_persons_skills_the_occupation_uses():
+    """Read as written and as the skill vocabulary labels them ("Python (computer
+    programming)"), and meeting their derivations in O*NET's text ("statistical")."""
+    recs = recommend_profile(CHANGER, as_of=AS_OF, limit=5)
+    ds = next(r for r in recs if r.occupation_code.startswith("15-2051"))
+    assert {"Python", "statistics", "data visualization"} <= set(ds.matched_skills)
+    assert "Docker" not in ds.matched_skills
+    assert ds.skill_gaps and all(len(g.split()) <= 7 and not g.endswith(".") for g in ds.skill_gaps)
+
+
+def test_explanations_lead_with_what_in_this_profile_led_to_the_match():
+    by_goal = recommend_profile(CHANGER, as_of=AS_OF, limit=3)[0]
+    assert by_goal.explanation.startswith(
+        "Data Scientists: suggested because you want to become a data scientist."
+    )
+    by_title = recommend_profile(WELDER, as_of=AS_OF, limit=3)
+    openings = {r.explanation.split(".")[0] for r in by_title}
+    assert len(openings) == 3  # no shared template: each names its own reason
+    assert any('"Welder/Fabricator"' in r.explanation for r in by_title)

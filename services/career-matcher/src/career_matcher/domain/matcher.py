@@ -87,6 +87,9 @@ class Query:
     history: list[Statement] = field(default_factory=list)
     aspiration: list[Statement] = field(default_factory=list)
     skills: list[str] = field(default_factory=list)
+    # the analyzer's vocabulary label of each listed skill ("Python (computer
+    # programming)"), a second, normalised view used to tell which skills an occupation uses
+    skill_labels: dict[str, str] = field(default_factory=dict)
     has_goals: bool = False
     implied_goals: bool = False  # goals found only in the summary
     goal_text: str = ""  # the person's own words for where they want to go
@@ -143,6 +146,11 @@ def build_query(
         s.evidence[0].removeprefix("skills: ") if s.evidence else s.label for s in analysis.skills
     ]
     q.skills = skills
+    q.skill_labels = {
+        (s.evidence[0].removeprefix("skills: ") if s.evidence else s.label): s.label
+        for s in analysis.skills
+        if s.vocabulary_id
+    }
     if profile is not None:
         if profile.headline:
             q.history.append(Statement(profile.headline, 1.0, "title"))
@@ -335,8 +343,63 @@ def diversify(order: list[int], cat: Catalog, limit: int) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- explain
+GAP_MAX_WORDS = 7  # a skill to build is a short phrase
+MAX_QUOTE = 110  # longer task statements are not quoted; their short activity is
+
+
 def _clip(text: str, n: int = 90) -> str:
     return text if len(text) <= n else text[: n - 3].rstrip() + "..."
+
+
+def _phrase(text: str) -> str:
+    """An O*NET activity as a phrase: whole, without its final full stop."""
+    return " ".join(text.split()).rstrip(" .")
+
+
+def _clause(text: str, n: int = 100) -> str:
+    """The person's words, whole; a long sentence down to its first clauses (never cut
+    mid-clause, never with an ellipsis)."""
+    text = " ".join(text.split()).rstrip(" .;,")
+    if len(text) <= n:
+        return text
+    out = ""
+    for piece in re.split(r"(?<=[,;:])\s+|\s+[-\u2013]\s+", text):
+        nxt = f"{out} {piece}".strip() if out else piece
+        if len(nxt) > n:
+            break
+        out = nxt
+    return out.rstrip(" ,;:") or text
+
+
+def _named_in(words: set[str], doc: frozenset[str]) -> bool:
+    """All of a skill's words, or two of them, are in the occupation's data; a word also
+    meets its derivations there ("statistics" / "statistical", "program" / "programming")."""
+
+    def has(w: str) -> bool:
+        if w in doc:
+            return True
+        return len(w) >= 5 and any(
+            (d.startswith(w) or w.startswith(d)) and min(len(d), len(w)) >= 5 for d in doc
+        )
+
+    hits = sum(has(w) for w in words)
+    return hits == len(words) or hits >= 2
+
+
+def _label_sims(
+    q: Query, stmts: list[Statement], mat: np.ndarray, embedder: Embedder
+) -> dict[int, float]:
+    """Best similarity of each skill's vocabulary label to the occupation's work."""
+    idx = [i for i, s in enumerate(stmts) if s.kind == "skill" and q.skill_labels.get(s.own)]
+    if not idx:
+        return {}
+    vecs = _embed_labels(embedder, tuple(q.skill_labels[stmts[i].own] for i in idx))
+    best = (vecs @ mat.T).max(1)
+    return {i: float(b) for i, b in zip(idx, best, strict=True)}
+
+
+def _embed_labels(embedder: Embedder, labels: tuple[str, ...]) -> np.ndarray:
+    return embedder.embed(list(labels))
 
 
 def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> dict[str, Any]:
@@ -360,17 +423,22 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         ),
         key=lambda p: (-round(p[0], 4), p[1]),
     )
-    # matched skills: a listed skill close to one of its tasks/activities, or named in them
+    # matched skills: the person's listed skills the occupation uses - close to one of its
+    # tasks or activities, or named in its data - read as written (spelling normalised)
+    # and as the skill vocabulary's label for it ("Python (computer programming)")
     doc_terms = cat.doc_terms(j)
+    label_sims = _label_sims(q, stmts, mat, embedder)
     matched = []
     for i, s in enumerate(stmts):
         if s.kind != "skill":
             continue
-        st = set(terms(s.text))
-        # named in its data: all of the skill's words, or two of them ("first aid")
-        lexical = bool(st) and (st <= doc_terms or len(st & doc_terms) >= 2)
-        if float(sims[i].max()) >= 0.55 or lexical:
-            matched.append((-(float(sims[i].max()) + (0.2 if lexical else 0.0)), i, s.own))
+        sim = max(float(sims[i].max()), label_sims.get(i, 0.0))
+        views = [set(terms(s.text))]
+        if q.skill_labels.get(s.own):
+            views.append(set(terms(q.skill_labels[s.own])))
+        lexical = any(_named_in(st, doc_terms) for st in views if st)
+        if sim >= 0.55 or lexical:
+            matched.append((-(sim + (0.2 if lexical else 0.0)), i, s.own))
     matched_skills = [t for _k, _i, t in sorted(matched)][:8]
 
     # gaps: the occupation's most specific DWAs that none of the person's own statements
@@ -384,18 +452,40 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         dt = cat.dwa_terms(d)
         return any(len(dt & ot) >= 2 for ot in own_terms)
 
+    # skills to build: whole, short phrases ("Prepare data for analysis"), the most
+    # specific first; a long activity only when there are not enough short ones
     gaps = sorted(
         (
-            (-float(cat.dwa_idf[d]), k, cat.dwas[d]["title"])
+            (
+                len(cat.dwas[d]["title"].split()) > GAP_MAX_WORDS,
+                -float(cat.dwa_idf[d]),
+                k,
+                _phrase(cat.dwas[d]["title"]),
+            )
             for k, d in enumerate(d_idx)
             if dsims[k] < GAP_SIM and not named(d)
         ),
     )
-    covered = [cat.dwas[d]["title"] for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
+    covered = [_phrase(cat.dwas[d]["title"]) for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
+    pair = None
+    if pairs:
+        sim, i, k = pairs[0]
+        if len(texts[k]) > MAX_QUOTE and len(d_idx):
+            # a long task statement: quote the closest of its short work activities instead
+            k = len(t_idx) + int(sims[i, len(t_idx) :].argmax())
+        pair = (_clause(stmts[i].own), _phrase(texts[k]), sim)
+    # the person's title (or goal) that reads most like this occupation's title
+    own_title: tuple[str, str, float] | None = None
+    tvec = cat.title_vecs[j]
+    cands = [(float(vecs[i] @ tvec), i) for i, s in enumerate(stmts) if s.kind in ("title", "goal")]
+    if cands:
+        tsim, i = max(cands, key=lambda c: (round(c[0], 4), -c[1]))
+        own_title = (stmts[i].kind, _clause(stmts[i].own), tsim)
     return {
-        "pair": (stmts[pairs[0][1]].own, texts[pairs[0][2]], pairs[0][0]) if pairs else None,
+        "pair": pair,
+        "named": own_title,
         "matched": matched_skills,
-        "gaps": [g for _s, _k, g in gaps][:5],
+        "gaps": [g for _l, _s, _k, g in gaps][:5],
         "covered": covered,
         "n_dwas": len(d_idx),
     }
@@ -471,38 +561,55 @@ def want_phrase(goal: str) -> str:
 
 
 def explain(cat: Catalog, j: int, sc: Scored, det: dict[str, Any], score: float, q: Query) -> str:
-    """Plain words, no numbers: scores, codes and wages are fields of their own."""
+    """Plain words, no numbers (scores, codes and wages are fields of their own), led by
+    what in this profile weighs most for this occupation: the goal, a title the person
+    gave, something they wrote, or their skills."""
     occ = cat.occupations[j]
+    title = occ["title"]
     parts_h = {k: float(_scale(v)[j]) for k, v in sc.history.parts.items()}
     parts_a = (
         {k: float(_scale(v)[j]) for k, v in sc.aspiration.parts.items()} if sc.aspiration else {}
     )
-    strength = "Strong" if score >= 0.7 else "Good" if score >= 0.5 else "Partial"
-    out = [f"{strength} match for {occ['title']}."]
+    reasons: list[tuple[float, str]] = []
+    tail: list[str] = []
     if parts_a and q.goal_text:
         asp = sum(WEIGHTS[k] * v for k, v in parts_a.items())
         hist = sum(WEIGHTS[k] * v for k, v in parts_h.items())
         if asp >= hist or asp >= 0.55:
-            out.append(f"Suggested {want_phrase(q.goal_text)}; it fits that goal.")
+            reasons.append((asp + 0.2, f"{title}: suggested {want_phrase(q.goal_text)}."))
         else:
-            out.append("Suggested for what you have done so far more than for your stated goal.")
+            tail.append("It fits what you have done so far more than your stated goal.")
+    title_part = max(parts_h.get("title", 0.0), parts_a.get("title", 0.0))
+    goal_led = bool(reasons)
+    if det["named"] and title_part >= 0.8 and not (goal_led and det["named"][0] == "goal"):
+        kind, words, _tsim = det["named"]
+        whose = "goal" if kind == "goal" else "title"
+        reasons.append((title_part, f'Your {whose} "{words}" names this kind of work: {title}.'))
     if det["pair"]:
-        stmt, task, _sim = det["pair"]
-        out.append(f'"{_clip(stmt, 70)}" is close to its work: "{_clip(task)}".')
+        stmt, task, sim = det["pair"]
+        reasons.append((sim, f'"{stmt}" is close to what {title} do: "{task}".'))
     if det["matched"]:
-        out.append("Skills that carry over: " + ", ".join(det["matched"][:5]) + ".")
+        strength = 0.5 + 0.08 * len(det["matched"])
+        reasons.append((strength, f"{title} use your skills {_join(det['matched'][:5])}."))
+    if not reasons:
+        reasons.append((0.0, f"{title} is close to your profile as a whole."))
+    reasons.sort(key=lambda r: -round(r[0], 4))
+    out = [r for _s, r in reasons]
     if det["covered"]:
         out.append(
             f"You already show {len(det['covered'])} of its {det['n_dwas']} work activities, "
-            f'e.g. "{_clip(det["covered"][0], 70)}".'
+            f'such as "{det["covered"][0]}".'
         )
-    if max(parts_h.get("title", 0), parts_a.get("title", 0)) >= 0.8:
-        out.append("Your titles or goals name this kind of role.")
-    if det["gaps"]:
-        out.append(
-            "To grow into it: " + "; ".join(_clip(g.rstrip("."), 60) for g in det["gaps"][:3]) + "."
-        )
+    out.extend(tail)
+    quoted = det["pair"][1] if det["pair"] else None
+    gaps = [g for g in det["gaps"] if g != quoted]
+    if gaps:
+        out.append("Skills to build: " + "; ".join(gaps[:3]) + ".")
     return " ".join(out)
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _wages(occ: dict[str, Any]) -> Wages | None:
