@@ -116,7 +116,14 @@ def stem(t: str) -> str:
     for suf in ("ations", "ation", "ings", "ing", "ers", "ies", "ed", "es", "er", "s"):
         if t.endswith(suf) and len(t) - len(suf) >= 3:
             base = t[: -len(suf)]
-            return base + "y" if suf == "ies" else base
+            if suf == "ies":
+                return base + "y"
+            return base
+    # adverbs and adjectives meet their stem ("numerically" / "numerical" / "numeric",
+    # "statistical" / "statistic")
+    for suf, rep in (("ically", "ic"), ("ical", "ic"), ("ally", "al")):
+        if t.endswith(suf) and len(t) - len(suf) >= 4:
+            return t[: -len(suf)] + rep
     return t
 
 
