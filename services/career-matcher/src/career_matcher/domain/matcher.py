@@ -21,6 +21,7 @@ broken by code, floats rounded).
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -90,6 +91,7 @@ class Query:
     # the analyzer's vocabulary label of each listed skill ("Python (computer
     # programming)"), a second, normalised view used to tell which skills an occupation uses
     skill_labels: dict[str, str] = field(default_factory=dict)
+    label_vecs: dict[int, np.ndarray] = field(default_factory=dict)  # statement -> vector
     has_goals: bool = False
     implied_goals: bool = False  # goals found only in the summary
     goal_text: str = ""  # the person's own words for where they want to go
@@ -371,35 +373,31 @@ def _clause(text: str, n: int = 100) -> str:
     return out.rstrip(" ,;:") or text
 
 
-def _named_in(words: set[str], doc: frozenset[str]) -> bool:
+def _named_in(words: set[str], doc: frozenset[str], ordered: list[str]) -> bool:
     """All of a skill's words, or two of them, are in the occupation's data; a word also
-    meets its derivations there ("statistics" / "statistical", "program" / "programming")."""
+    meets its derivations there ("statistics" / "statistical", "program" / "programming").
+    ``ordered`` is ``doc`` sorted, to find the longer words a word begins."""
 
     def has(w: str) -> bool:
         if w in doc:
             return True
-        return len(w) >= 5 and any(
-            (d.startswith(w) or w.startswith(d)) and min(len(d), len(w)) >= 5 for d in doc
-        )
+        if len(w) < 5:
+            return False
+        # a shorter word of the data that ``w`` begins with, or a longer one beginning with it
+        if any(w[:k] in doc for k in range(5, len(w))):
+            return True
+        k = bisect.bisect_left(ordered, w)
+        return k < len(ordered) and ordered[k].startswith(w)
 
     hits = sum(has(w) for w in words)
     return hits == len(words) or hits >= 2
 
 
-def _label_sims(
-    q: Query, stmts: list[Statement], mat: np.ndarray, embedder: Embedder
-) -> dict[int, float]:
+def _label_sims(q: Query, stmts: list[Statement], mat: np.ndarray) -> dict[int, float]:
     """Best similarity of each skill's vocabulary label to the occupation's work."""
-    idx = [i for i, s in enumerate(stmts) if s.kind == "skill" and q.skill_labels.get(s.own)]
-    if not idx:
+    if not q.label_vecs:
         return {}
-    vecs = _embed_labels(embedder, tuple(q.skill_labels[stmts[i].own] for i in idx))
-    best = (vecs @ mat.T).max(1)
-    return {i: float(b) for i, b in zip(idx, best, strict=True)}
-
-
-def _embed_labels(embedder: Embedder, labels: tuple[str, ...]) -> np.ndarray:
-    return embedder.embed(list(labels))
+    return {i: float((v @ mat.T).max()) for i, v in q.label_vecs.items()}
 
 
 def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> dict[str, Any]:
@@ -427,7 +425,8 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
     # tasks or activities, or named in its data - read as written (spelling normalised)
     # and as the skill vocabulary's label for it ("Python (computer programming)")
     doc_terms = cat.doc_terms(j)
-    label_sims = _label_sims(q, stmts, mat, embedder)
+    label_sims = _label_sims(q, stmts, mat)
+    ordered = sorted(doc_terms)
     matched = []
     for i, s in enumerate(stmts):
         if s.kind != "skill":
@@ -436,7 +435,7 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         views = [set(terms(s.text))]
         if q.skill_labels.get(s.own):
             views.append(set(terms(q.skill_labels[s.own])))
-        lexical = any(_named_in(st, doc_terms) for st in views if st)
+        lexical = any(_named_in(st, doc_terms, ordered) for st in views if st)
         if sim >= 0.55 or lexical:
             matched.append((-(sim + (0.2 if lexical else 0.0)), i, s.own))
     matched_skills = [t for _k, _i, t in sorted(matched)][:8]
@@ -634,6 +633,11 @@ def rank_order(cat: Catalog, sc: Scored) -> list[int]:
 def build_recommendations(
     cat: Catalog, q: Query, sc: Scored, top: list[int], embedder: Embedder
 ) -> list[Recommendation]:
+    stmts = q.history + q.aspiration
+    idx = [i for i, s in enumerate(stmts) if s.kind == "skill" and q.skill_labels.get(s.own)]
+    if idx:  # the skills' vocabulary labels, embedded once for all recommendations
+        vecs = embedder.embed([q.skill_labels[stmts[i].own] for i in idx])
+        q.label_vecs = dict(zip(idx, vecs, strict=True))
     recs = []
     for rank, j in enumerate(top, start=1):
         score = round(float(np.clip(sc.total[j], 0.0, 1.0)), 4)
