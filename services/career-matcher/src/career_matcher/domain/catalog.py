@@ -171,6 +171,15 @@ class Catalog:
             self._doc_terms[j] = got
         return got
 
+    _sorted_terms: dict[int, list[str]] = field(default_factory=dict)
+
+    def sorted_doc_terms(self, j: int) -> list[str]:
+        """``doc_terms(j)`` in order, to find the terms a word begins (bisect)."""
+        got = self._sorted_terms.get(j)
+        if got is None:
+            got = self._sorted_terms[j] = sorted(self.doc_terms(j))
+        return got
+
     _title_index: dict[str, np.ndarray] = field(default_factory=dict)
 
     def title_overlap(self, words: frozenset[str]) -> np.ndarray:

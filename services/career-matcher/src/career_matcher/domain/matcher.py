@@ -207,7 +207,7 @@ def build_query(
     _add_glosses(q.aspiration, glossary, context)
     # a goal names a job when ESCO glosses it or one of its words is a job noun that is
     # part of an O*NET title ("nurse", "paralegal"); "be a lead or get on days" does not
-    title_words = frozenset(t for tt in cat.title_terms for t in tt)
+    title_words = _title_words(cat)
     q.goal_names_job = len(q.aspiration) > n_asp or any(
         names_a_job(w) and stem(w) in title_words
         for s in q.aspiration
@@ -216,6 +216,17 @@ def build_query(
     )
     q.has_titles = any(s.kind == "title" for s in q.history)
     return q
+
+
+_TITLE_WORDS: dict[int, frozenset[str]] = {}
+
+
+def _title_words(cat: Catalog) -> frozenset[str]:
+    """Every term of O*NET's occupation titles (once per catalog)."""
+    got = _TITLE_WORDS.get(id(cat))
+    if got is None:
+        got = _TITLE_WORDS[id(cat)] = frozenset(t for tt in cat.title_terms for t in tt)
+    return got
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -426,7 +437,7 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
     # and as the skill vocabulary's label for it ("Python (computer programming)")
     doc_terms = cat.doc_terms(j)
     label_sims = _label_sims(q, stmts, mat)
-    ordered = sorted(doc_terms)
+    ordered = cat.sorted_doc_terms(j)
     matched = []
     for i, s in enumerate(stmts):
         if s.kind != "skill":
