@@ -477,13 +477,17 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         ),
     )
     covered = [_phrase(cat.dwas[d]["title"]) for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
-    pair = None
-    if pairs:
-        sim, i, k = pairs[0]
+    # the closest pairs of the person's own sentence and the occupation's work, best first
+    quotes: list[tuple[str, str, float]] = []
+    for sim, i, k in pairs:
+        if len(quotes) == 3:
+            break
         if len(texts[k]) > MAX_QUOTE and len(d_idx):
             # a long task statement: quote the closest of its short work activities instead
             k = len(t_idx) + int(sims[i, len(t_idx) :].argmax())
-        pair = (_clause(stmts[i].own), _phrase(texts[k]), sim)
+        q_own = _clause(stmts[i].own)
+        if all(q_own != prev for prev, _t, _s in quotes):
+            quotes.append((q_own, _phrase(texts[k]), sim))
     # the person's title (or goal) that reads most like this occupation's title
     own_title: tuple[str, str, float] | None = None
     tvec = cat.title_vecs[j]
@@ -492,7 +496,7 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         tsim, i = max(cands, key=lambda c: (round(c[0], 4), -c[1]))
         own_title = (stmts[i].kind, _clause(stmts[i].own), tsim)
     return {
-        "pair": pair,
+        "pairs": quotes,
         "named": own_title,
         "matched": matched_skills,
         "gaps": [g for _l, _s, _k, g in gaps][:5],
@@ -595,9 +599,17 @@ def explain(cat: Catalog, j: int, sc: Scored, det: dict[str, Any], score: float,
         kind, words, _tsim = det["named"]
         whose = "goal" if kind == "goal" else "title"
         reasons.append((title_part, f'Your {whose} "{words}" names this kind of work: {title}.'))
-    if det["pair"]:
-        stmt, task, sim = det["pair"]
-        reasons.append((sim, f'"{stmt}" is close to what {title} do: "{task}".'))
+    named_words = det["named"][1] if det["named"] and title_part >= 0.8 else None
+    # the same words are not quoted twice (a title already named, the goal already said)
+    fresh = [
+        p
+        for p in det["pairs"]
+        if p[0] != named_words and not (goal_led and p[0].casefold() in q.goal_text.casefold())
+    ]
+    quoted = None
+    if fresh:
+        stmt, quoted, sim = fresh[0]
+        reasons.append((sim, f'"{stmt}" is close to what {title} do: "{quoted}".'))
     if det["matched"]:
         strength = 0.5 + 0.08 * len(det["matched"])
         reasons.append((strength, f"{title} use your skills {_join(det['matched'][:5])}."))
@@ -611,7 +623,6 @@ def explain(cat: Catalog, j: int, sc: Scored, det: dict[str, Any], score: float,
             f'such as "{det["covered"][0]}".'
         )
     out.extend(tail)
-    quoted = det["pair"][1] if det["pair"] else None
     gaps = [g for g in det["gaps"] if g != quoted]
     if gaps:
         out.append("Skills to build: " + "; ".join(gaps[:3]) + ".")
