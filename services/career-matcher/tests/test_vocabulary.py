@@ -45,7 +45,7 @@ def test_ambiguous_alternative_label_must_fit_the_profile():
 @pytest.mark.parametrize(
     ("text", "meant"),
     [
-        ("mowin n edgin", "mowing n edging"),
+        ("mowin n edgin", "mowing and edging"),
         ("pesticide aplicator", "pesticide applicator"),
         ("food safty", "food safety"),
         ("irigation", "irrigation"),
@@ -129,3 +129,36 @@ def test_a_british_foreman_is_a_supervisor_and_is_quoted_as_written():
     recs = recommend_profile(profile, as_of=AS_OF, limit=5)
     assert recs[0].occupation_code == "47-1011.00"
     assert "supervisor" not in recs[0].explanation.split("Skills")[0].split('"')[1].lower()
+
+
+@pytest.mark.parametrize(
+    ("written", "scored"),
+    [
+        # chat shorthand, written out
+        ("8 yrs domestic n commercial w 3 guys", "8 years domestic and commercial with 3 guys"),
+        ("forklift op", "forklift operator"),
+        ("hvac tech", "hvac technician"),
+        ("a job w/ benefits", "a job with  benefits"),
+        # dropped vowels: the catalog's word with that consonant skeleton
+        ("clr correction", "color correction"),
+        ("mntnce mgr", "maintenance manager"),
+        # British spelling in the American words O*NET uses
+        ("school counsellor", "school counselor"),
+        ("colour organisation licence paediatric", "color organization license pediatric"),
+        # an acronym O*NET spells out in its own text keeps its long form beside it
+        ("CNC programming", "CNC computer numerical control programming"),
+        ("BLS and IEPs", "BLS basic cardiac life support and IEPs individual educational plans"),
+        # real words, names and acronyms O*NET never spells out stay
+        ("Worked at Costco", "Worked at Costco"),
+        ("MPI hygiene", "MPI hygiene"),
+    ],
+)
+def test_informal_text_is_normalised_as_a_class(written, scored):
+    assert load_speller().normalise(written, [300]) == scored
+
+
+def test_acronyms_come_from_the_catalogs_own_text():
+    acr = load_speller().acronyms
+    assert acr["cnc"] == "computer numerical control"
+    assert acr["scada"] == "supervisory control and data acquisition"
+    assert len(acr) > 50

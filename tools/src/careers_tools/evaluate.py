@@ -2,8 +2,10 @@
 
     python -m careers_tools.evaluate [PATH ...] [--as-of YYYY-MM] [--json]
 
-Without PATH it evaluates every development set in ``../shared/eval/`` next to the
-repository root (``dev-profiles.json``, ``dev-profiles-v2.json``). Each item is
+Without PATH it evaluates every development set: the two in ``../shared/eval/`` next to the
+repository root (``dev-profiles.json``, ``dev-profiles-v2.json``) and the repository's own
+v3 set in ``services/career-matcher/eval/``, split into a *tuning* half (the matcher may be
+tuned on it) and a *frozen* half (only ever measured; see that folder's README). Each item is
 ``{"id", "accept": [O*NET-SOC prefixes], "profile": {...}}``, optionally with a
 ``category``; a hit is any accepted prefix among the top 5 recommendations. Results are
 reported per file and per category.
@@ -22,6 +24,9 @@ from careers_tools.paths import REPO_ROOT
 
 DEFAULT_AS_OF = "2025-11"
 DEV_SETS = ("dev-profiles.json", "dev-profiles-v2.json")
+# written for issue 26 before any tuning; the frozen half is never tuned on
+REPO_EVAL_DIR = REPO_ROOT / "services" / "career-matcher" / "eval"
+REPO_SETS = ("dev-profiles-v3-tuning.json", "dev-profiles-v3-frozen.json")
 
 
 def eval_dir() -> Path:
@@ -34,7 +39,7 @@ def default_path() -> Path:
 
 
 def default_paths() -> list[Path]:
-    return [eval_dir() / name for name in DEV_SETS]
+    return [eval_dir() / name for name in DEV_SETS] + [REPO_EVAL_DIR / n for n in REPO_SETS]
 
 
 def _summary(rows: list[dict[str, Any]], k: int) -> dict[str, Any]:
@@ -87,6 +92,28 @@ def _line(name: str, s: dict[str, Any]) -> str:
     )
 
 
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """MRR per set (columns) and category (rows), with hit@5 and top-1 in the cells."""
+    names = {
+        p: Path(p).name.removeprefix("dev-profiles").removesuffix(".json") or "-v1" for p in results
+    }
+    cats = sorted({c for r in results.values() for c in r["categories"]})
+    head = f"{'':<14}" + "".join(f"{names[p].lstrip('-'):>22}" for p in results)
+    lines = [head]
+    for c in ["all", *cats]:
+        cells = []
+        for res in results.values():
+            s = res if c == "all" else res["categories"].get(c)
+            if not s:
+                cells.append(f"{'':>22}")
+                continue
+            n = s["profiles"]
+            cells.append(f"{s['hit@5']:>3}/{n:<2} {s['top1']:>2}/{n:<2} {s['mrr']:.3f}".rjust(22))
+        lines.append(f"{c:<14}" + "".join(cells))
+    lines.append(f"{'':<14}" + "cells: hit@5  top-1  MRR".rjust(22))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="hit@5 / top-1 / MRR of the career matcher")
     ap.add_argument("paths", nargs="*", type=Path, help="eval files (default: the dev sets)")
@@ -113,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
         print("  " + _line("all", res))
         for name, s in res["categories"].items():
             print("  " + _line(name, s))
+    print()
+    print(table(results))
     return 0
 
 

@@ -116,7 +116,14 @@ def stem(t: str) -> str:
     for suf in ("ations", "ation", "ings", "ing", "ers", "ies", "ed", "es", "er", "s"):
         if t.endswith(suf) and len(t) - len(suf) >= 3:
             base = t[: -len(suf)]
-            return base + "y" if suf == "ies" else base
+            if suf == "ies":
+                return base + "y"
+            return base
+    # adverbs and adjectives meet their stem ("numerically" / "numerical" / "numeric",
+    # "statistical" / "statistic")
+    for suf, rep in (("ically", "ic"), ("ical", "ic"), ("ally", "al")):
+        if t.endswith(suf) and len(t) - len(suf) >= 4:
+            return t[: -len(suf)] + rep
     return t
 
 
@@ -162,6 +169,15 @@ class Catalog:
             texts = [self.tasks[i] for i in o["tasks"]] + [self.dwas[i]["title"] for i in o["dwas"]]
             got = frozenset(terms(" ".join([*texts, o["title"], o["description"]])))
             self._doc_terms[j] = got
+        return got
+
+    _sorted_terms: dict[int, list[str]] = field(default_factory=dict)
+
+    def sorted_doc_terms(self, j: int) -> list[str]:
+        """``doc_terms(j)`` in order, to find the terms a word begins (bisect)."""
+        got = self._sorted_terms.get(j)
+        if got is None:
+            got = self._sorted_terms[j] = sorted(self.doc_terms(j))
         return got
 
     _title_index: dict[str, np.ndarray] = field(default_factory=dict)

@@ -93,7 +93,7 @@ MAX_GLOSSES = 2
 # agent noun ("boner", "glazier", "archivist", "medical representative") or one of the
 # few job nouns English forms otherwise
 _AGENT_NOUN = re.compile(
-    r"(er|or|ist|ian|ant|ent|man|men|eer|ier|ive|ic|wain|smith|wright|maker|keeper)$"
+    r"(er|or|ist|yst|ian|ant|ent|man|men|eer|ier|ive|ic|wain|smith|wright|maker|keeper)$"
 )
 _JOB_NOUNS = frozenset(
     [
@@ -125,7 +125,7 @@ _JOB_NOUNS = frozenset(
 )
 
 
-def _names_a_job(word: str) -> bool:
+def names_a_job(word: str) -> bool:
     if word in _JOB_NOUNS:
         return True
     # "-ment" names a thing ("placement", "equipment"), not a person
@@ -181,7 +181,7 @@ class Glossary:
             return self._synonyms[word]
         out = None
         hits = self.by_token.get(word, [])
-        if _names_a_job(word) and len(hits) > MAX_SINGLE_WORD_OCCUPATIONS:
+        if names_a_job(word) and len(hits) > MAX_SINGLE_WORD_OCCUPATIONS:
             hits = [i for i in hits if f" {word} " in self.labels[i]]
             heads = Counter(h for h in (self._head(i) for i in hits) if h)
             if heads:
@@ -217,7 +217,7 @@ class Glossary:
                 words = toks[start : start + size]
                 if all(w in _MODIFIERS for w in words) or words[0] in _MODIFIERS:
                     continue
-                if words[-1] in _MODIFIERS or not _names_a_job(words[-1]):
+                if words[-1] in _MODIFIERS or not names_a_job(words[-1]):
                     continue
                 hits = self._containing(words)
                 if not hits:
@@ -250,6 +250,33 @@ class Glossary:
                 for i, phrase in found:
                     seen.setdefault(self.definitions[i], Gloss(phrase, self.definitions[i]))
                 return list(seen.values())[:MAX_GLOSSES]
+        return self._backoff(toks, context)
+
+    def _backoff(self, toks: list[str], context: frozenset[str] | None) -> list[Gloss]:
+        """No label has the phrase and its head alone is too vague ("actuarial analyst",
+        "analyst"): the word before the head says which work, so the occupations whose
+        labels use that word before a job noun ("actuarial consultant") are meant."""
+        for k in range(len(toks) - 1, 0, -1):
+            head, word = toks[k], toks[k - 1]
+            if not names_a_job(head) or word in _MODIFIERS or names_a_job(word):
+                continue
+            hits = [
+                i
+                for i in self.by_token.get(word, ())
+                if any(
+                    names_a_job(nxt)
+                    for nxt in re.findall(rf" {re.escape(word)} ([a-z0-9]+)", self.labels[i])
+                )
+            ]
+            if not 0 < len(hits) <= MAX_SINGLE_WORD_OCCUPATIONS:
+                continue
+            if context is not None:
+                hits = [
+                    i for i in hits if (set(terms(self.definitions[i])) - {stem(word)}) & context
+                ]
+            ranked = sorted(hits, key=lambda i: (len(self.labels[i]), self.ids[i]))
+            if ranked:
+                return [Gloss(word, self.definitions[i]) for i in ranked[:MAX_GLOSSES]]
         return []
 
 

@@ -21,6 +21,7 @@ broken by code, floats rounded).
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from dataclasses import dataclass, field
@@ -30,8 +31,8 @@ import numpy as np
 from careers_contracts.analysis import ProfileAnalysis, Recommendation, Wages
 from careers_contracts.profile import ProfileSubmission
 
-from career_matcher.domain.catalog import Catalog, load_catalog, terms
-from career_matcher.domain.glossary import Glossary, load_glossary
+from career_matcher.domain.catalog import Catalog, load_catalog, stem, terms
+from career_matcher.domain.glossary import Glossary, load_glossary, names_a_job
 from career_matcher.domain.spelling import EDIT_BUDGET, load_speller
 from career_matcher.embeddings import Embedder, load_embedder
 
@@ -47,7 +48,8 @@ ASP_WEIGHTS = {
 }
 GOAL_SHARE = 0.7  # share of the aspiration side when the person states goals: they lead
 IMPLIED_GOAL_SHARE = 0.6  # ... when the goal is only said in the summary ("I want to ...")
-INTEREST_SHARE = 0.3  # share of the aspiration side when there are only interests
+INTEREST_SHARE = 0.3
+UNNAMED_GOAL_SHARE = 0.3  # ... when it is only said in the summary and names no job  # share of the aspiration side when there are only interests
 # a summary sentence that says where the person wants to go ("Now aiming for ...",
 # "keen on ...", "tryna get my licence ...", "thinking about pastry school")
 ASPIRATION_CUE = re.compile(
@@ -86,9 +88,15 @@ class Query:
     history: list[Statement] = field(default_factory=list)
     aspiration: list[Statement] = field(default_factory=list)
     skills: list[str] = field(default_factory=list)
+    # the analyzer's vocabulary label of each listed skill ("Python (computer
+    # programming)"), a second, normalised view used to tell which skills an occupation uses
+    skill_labels: dict[str, str] = field(default_factory=dict)
+    label_vecs: dict[int, np.ndarray] = field(default_factory=dict)  # statement -> vector
     has_goals: bool = False
     implied_goals: bool = False  # goals found only in the summary
     goal_text: str = ""  # the person's own words for where they want to go
+    goal_names_job: bool = False  # a goal names an occupation (ESCO has a label for it)
+    has_titles: bool = False  # the person names their own job (headline, roles, "Roofer.")
 
 
 def _split_goal(goal: str) -> list[str]:
@@ -140,6 +148,11 @@ def build_query(
         s.evidence[0].removeprefix("skills: ") if s.evidence else s.label for s in analysis.skills
     ]
     q.skills = skills
+    q.skill_labels = {
+        (s.evidence[0].removeprefix("skills: ") if s.evidence else s.label): s.label
+        for s in analysis.skills
+        if s.vocabulary_id
+    }
     if profile is not None:
         if profile.headline:
             q.history.append(Statement(profile.headline, 1.0, "title"))
@@ -190,8 +203,30 @@ def build_query(
         t for s in q.history + q.aspiration for t in terms(s.text) if cat.idf.get(t, rare) >= rare
     )
     _add_glosses(q.history, glossary, context)
+    n_asp = len(q.aspiration)
     _add_glosses(q.aspiration, glossary, context)
+    # a goal names a job when ESCO glosses it or one of its words is a job noun that is
+    # part of an O*NET title ("nurse", "paralegal"); "be a lead or get on days" does not
+    title_words = _title_words(cat)
+    q.goal_names_job = len(q.aspiration) > n_asp or any(
+        names_a_job(w) and stem(w) in title_words
+        for s in q.aspiration
+        if s.kind == "goal"
+        for w in re.findall(r"[a-z]+", s.text.casefold())
+    )
+    q.has_titles = any(s.kind == "title" for s in q.history)
     return q
+
+
+_TITLE_WORDS: dict[int, frozenset[str]] = {}
+
+
+def _title_words(cat: Catalog) -> frozenset[str]:
+    """Every term of O*NET's occupation titles (once per catalog)."""
+    got = _TITLE_WORDS.get(id(cat))
+    if got is None:
+        got = _TITLE_WORDS[id(cat)] = frozenset(t for tt in cat.title_terms for t in tt)
+    return got
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -283,6 +318,10 @@ def score_all(
         share = (
             GOAL_SHARE if q.has_goals else IMPLIED_GOAL_SHARE if q.implied_goals else INTEREST_SHARE
         )
+        # a title the person gives outweighs a wish said in passing that names no job
+        # ("wanna be a lead or get on days", "a job with benefits")
+        if q.implied_goals and not q.has_goals and q.has_titles and not q.goal_names_job:
+            share = UNNAMED_GOAL_SHARE
         weights = ASP_WEIGHTS if q.has_goals or q.implied_goals else WEIGHTS
         total = (1 - share) * total + share * _combine(a, weights)
     reach = np.ones(len(cat.occupations), dtype=np.float32)
@@ -317,8 +356,59 @@ def diversify(order: list[int], cat: Catalog, limit: int) -> list[int]:
 
 
 # ----------------------------------------------------------------------------- explain
+GAP_MAX_WORDS = 7  # a skill to build is a short phrase
+MAX_QUOTE = 110  # longer task statements are not quoted; their short activity is
+
+
 def _clip(text: str, n: int = 90) -> str:
     return text if len(text) <= n else text[: n - 3].rstrip() + "..."
+
+
+def _phrase(text: str) -> str:
+    """An O*NET activity as a phrase: whole, without its final full stop."""
+    return " ".join(text.split()).rstrip(" .")
+
+
+def _clause(text: str, n: int = 100) -> str:
+    """The person's words, whole; a long sentence down to its first clauses (never cut
+    mid-clause, never with an ellipsis)."""
+    text = " ".join(text.split()).rstrip(" .;,")
+    if len(text) <= n:
+        return text
+    out = ""
+    for piece in re.split(r"(?<=[,;:])\s+|\s+[-\u2013]\s+", text):
+        nxt = f"{out} {piece}".strip() if out else piece
+        if len(nxt) > n:
+            break
+        out = nxt
+    return out.rstrip(" ,;:") or text
+
+
+def _named_in(words: set[str], doc: frozenset[str], ordered: list[str]) -> bool:
+    """All of a skill's words, or two of them, are in the occupation's data; a word also
+    meets its derivations there ("statistics" / "statistical", "program" / "programming").
+    ``ordered`` is ``doc`` sorted, to find the longer words a word begins."""
+
+    def has(w: str) -> bool:
+        if w in doc:
+            return True
+        if len(w) < 5:
+            return False
+        # a shorter word of the data that ``w`` begins with, or a longer one beginning with it
+        if any(w[:k] in doc for k in range(5, len(w))):
+            return True
+        k = bisect.bisect_left(ordered, w)
+        return k < len(ordered) and ordered[k].startswith(w)
+
+    hits = sum(has(w) for w in words)
+    return hits == len(words) or hits >= 2
+
+
+def _label_sims(q: Query, stmts: list[Statement], mat: np.ndarray) -> dict[int, float]:
+    """Best similarity of each skill's vocabulary label to the occupation's work."""
+    if not q.label_vecs:
+        return {}
+    return {i: float((v @ mat.T).max()) for i, v in q.label_vecs.items()}
 
 
 def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> dict[str, Any]:
@@ -342,17 +432,23 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         ),
         key=lambda p: (-round(p[0], 4), p[1]),
     )
-    # matched skills: a listed skill close to one of its tasks/activities, or named in them
+    # matched skills: the person's listed skills the occupation uses - close to one of its
+    # tasks or activities, or named in its data - read as written (spelling normalised)
+    # and as the skill vocabulary's label for it ("Python (computer programming)")
     doc_terms = cat.doc_terms(j)
+    label_sims = _label_sims(q, stmts, mat)
+    ordered = cat.sorted_doc_terms(j)
     matched = []
     for i, s in enumerate(stmts):
         if s.kind != "skill":
             continue
-        st = set(terms(s.text))
-        # named in its data: all of the skill's words, or two of them ("first aid")
-        lexical = bool(st) and (st <= doc_terms or len(st & doc_terms) >= 2)
-        if float(sims[i].max()) >= 0.55 or lexical:
-            matched.append((-(float(sims[i].max()) + (0.2 if lexical else 0.0)), i, s.own))
+        sim = max(float(sims[i].max()), label_sims.get(i, 0.0))
+        views = [set(terms(s.text))]
+        if q.skill_labels.get(s.own):
+            views.append(set(terms(q.skill_labels[s.own])))
+        lexical = any(_named_in(st, doc_terms, ordered) for st in views if st)
+        if sim >= 0.55 or lexical:
+            matched.append((-(sim + (0.2 if lexical else 0.0)), i, s.own))
     matched_skills = [t for _k, _i, t in sorted(matched)][:8]
 
     # gaps: the occupation's most specific DWAs that none of the person's own statements
@@ -366,18 +462,44 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
         dt = cat.dwa_terms(d)
         return any(len(dt & ot) >= 2 for ot in own_terms)
 
+    # skills to build: whole, short phrases ("Prepare data for analysis"), the most
+    # specific first; a long activity only when there are not enough short ones
     gaps = sorted(
         (
-            (-float(cat.dwa_idf[d]), k, cat.dwas[d]["title"])
+            (
+                len(cat.dwas[d]["title"].split()) > GAP_MAX_WORDS,
+                -float(cat.dwa_idf[d]),
+                k,
+                _phrase(cat.dwas[d]["title"]),
+            )
             for k, d in enumerate(d_idx)
             if dsims[k] < GAP_SIM and not named(d)
         ),
     )
-    covered = [cat.dwas[d]["title"] for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
+    covered = [_phrase(cat.dwas[d]["title"]) for k, d in enumerate(d_idx) if dsims[k] >= COVER_SIM]
+    # the closest pairs of the person's own sentence and the occupation's work, best first
+    quotes: list[tuple[str, str, float]] = []
+    for sim, i, k in pairs:
+        if len(quotes) == 3:
+            break
+        if len(texts[k]) > MAX_QUOTE and len(d_idx):
+            # a long task statement: quote the closest of its short work activities instead
+            k = len(t_idx) + int(sims[i, len(t_idx) :].argmax())
+        q_own = _clause(stmts[i].own)
+        if all(q_own != prev for prev, _t, _s in quotes):
+            quotes.append((q_own, _phrase(texts[k]), sim))
+    # the person's title (or goal) that reads most like this occupation's title
+    own_title: tuple[str, str, float] | None = None
+    tvec = cat.title_vecs[j]
+    cands = [(float(vecs[i] @ tvec), i) for i, s in enumerate(stmts) if s.kind in ("title", "goal")]
+    if cands:
+        tsim, i = max(cands, key=lambda c: (round(c[0], 4), -c[1]))
+        own_title = (stmts[i].kind, _clause(stmts[i].own), tsim)
     return {
-        "pair": (stmts[pairs[0][1]].own, texts[pairs[0][2]], pairs[0][0]) if pairs else None,
+        "pairs": quotes,
+        "named": own_title,
         "matched": matched_skills,
-        "gaps": [g for _s, _k, g in gaps][:5],
+        "gaps": [g for _l, _s, _k, g in gaps][:5],
         "covered": covered,
         "n_dwas": len(d_idx),
     }
@@ -453,38 +575,62 @@ def want_phrase(goal: str) -> str:
 
 
 def explain(cat: Catalog, j: int, sc: Scored, det: dict[str, Any], score: float, q: Query) -> str:
-    """Plain words, no numbers: scores, codes and wages are fields of their own."""
+    """Plain words, no numbers (scores, codes and wages are fields of their own), led by
+    what in this profile weighs most for this occupation: the goal, a title the person
+    gave, something they wrote, or their skills."""
     occ = cat.occupations[j]
+    title = occ["title"]
     parts_h = {k: float(_scale(v)[j]) for k, v in sc.history.parts.items()}
     parts_a = (
         {k: float(_scale(v)[j]) for k, v in sc.aspiration.parts.items()} if sc.aspiration else {}
     )
-    strength = "Strong" if score >= 0.7 else "Good" if score >= 0.5 else "Partial"
-    out = [f"{strength} match for {occ['title']}."]
+    reasons: list[tuple[float, str]] = []
+    tail: list[str] = []
     if parts_a and q.goal_text:
         asp = sum(WEIGHTS[k] * v for k, v in parts_a.items())
         hist = sum(WEIGHTS[k] * v for k, v in parts_h.items())
         if asp >= hist or asp >= 0.55:
-            out.append(f"Suggested {want_phrase(q.goal_text)}; it fits that goal.")
+            reasons.append((asp + 0.2, f"{title}: suggested {want_phrase(q.goal_text)}."))
         else:
-            out.append("Suggested for what you have done so far more than for your stated goal.")
-    if det["pair"]:
-        stmt, task, _sim = det["pair"]
-        out.append(f'"{_clip(stmt, 70)}" is close to its work: "{_clip(task)}".')
+            tail.append("It fits what you have done so far more than your stated goal.")
+    title_part = max(parts_h.get("title", 0.0), parts_a.get("title", 0.0))
+    goal_led = bool(reasons)
+    if det["named"] and title_part >= 0.8 and not (goal_led and det["named"][0] == "goal"):
+        kind, words, _tsim = det["named"]
+        whose = "goal" if kind == "goal" else "title"
+        reasons.append((title_part, f'Your {whose} "{words}" names this kind of work: {title}.'))
+    named_words = det["named"][1] if det["named"] and title_part >= 0.8 else None
+    # the same words are not quoted twice (a title already named, the goal already said)
+    fresh = [
+        p
+        for p in det["pairs"]
+        if p[0] != named_words and not (goal_led and p[0].casefold() in q.goal_text.casefold())
+    ]
+    quoted = None
+    if fresh:
+        stmt, quoted, sim = fresh[0]
+        reasons.append((sim, f'"{stmt}" is close to what {title} do: "{quoted}".'))
     if det["matched"]:
-        out.append("Skills that carry over: " + ", ".join(det["matched"][:5]) + ".")
+        strength = 0.5 + 0.08 * len(det["matched"])
+        reasons.append((strength, f"{title} use your skills {_join(det['matched'][:5])}."))
+    if not reasons:
+        reasons.append((0.0, f"{title} is close to your profile as a whole."))
+    reasons.sort(key=lambda r: -round(r[0], 4))
+    out = [r for _s, r in reasons]
     if det["covered"]:
         out.append(
             f"You already show {len(det['covered'])} of its {det['n_dwas']} work activities, "
-            f'e.g. "{_clip(det["covered"][0], 70)}".'
+            f'such as "{det["covered"][0]}".'
         )
-    if max(parts_h.get("title", 0), parts_a.get("title", 0)) >= 0.8:
-        out.append("Your titles or goals name this kind of role.")
-    if det["gaps"]:
-        out.append(
-            "To grow into it: " + "; ".join(_clip(g.rstrip("."), 60) for g in det["gaps"][:3]) + "."
-        )
+    out.extend(tail)
+    gaps = [g for g in det["gaps"] if g != quoted]
+    if gaps:
+        out.append("Skills to build: " + "; ".join(gaps[:3]) + ".")
     return " ".join(out)
+
+
+def _join(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def _wages(occ: dict[str, Any]) -> Wages | None:
@@ -509,6 +655,11 @@ def rank_order(cat: Catalog, sc: Scored) -> list[int]:
 def build_recommendations(
     cat: Catalog, q: Query, sc: Scored, top: list[int], embedder: Embedder
 ) -> list[Recommendation]:
+    stmts = q.history + q.aspiration
+    idx = [i for i, s in enumerate(stmts) if s.kind == "skill" and q.skill_labels.get(s.own)]
+    if idx:  # the skills' vocabulary labels, embedded once for all recommendations
+        vecs = embedder.embed([q.skill_labels[stmts[i].own] for i in idx])
+        q.label_vecs = dict(zip(idx, vecs, strict=True))
     recs = []
     for rank, j in enumerate(top, start=1):
         score = round(float(np.clip(sc.total[j], 0.0, 1.0)), 4)
