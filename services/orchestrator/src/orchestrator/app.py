@@ -3,18 +3,16 @@
 One consumer group (``orchestrator``) reads profile submissions and both agents' replies.
 The range assignor puts partition *p* of every one of those topics on the same replica,
 and every topic is keyed by job id, so all of a job's events reach one replica, in order.
-That replica also owns the job's timeouts: the loop only steps overdue jobs whose
-partition (murmur2 of the job id, like the producer) is currently assigned to it.
+That replica also owns the job's timeouts: the loop only reads the overdue jobs of the
+partitions (murmur2 of the job id, like the producer) currently assigned to it.
 """
 
 import asyncio
 import contextlib
-import functools
 import logging
 from typing import Any
 
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
-from aiokafka.partitioner import murmur2
 from careers_contracts import TOPICS
 from careers_runtime.app import create_worker_app
 from careers_runtime.broker import create_broker
@@ -25,15 +23,13 @@ from orchestrator.domain.workflow import Policy
 from orchestrator.graph import Workflow
 from orchestrator.service import Orchestrator
 from orchestrator.settings import OrchestratorSettings
-from orchestrator.store import create_store
+from orchestrator.store import create_store, partition_of
 
 log = logging.getLogger(__name__)
 CONSUMED_TOPICS = (TOPICS.profile_submitted, TOPICS.analysis_completed, TOPICS.match_completed)
 
 
-def partition_of(job_id: str, partitions: int) -> int:
-    """The partition Kafka's default partitioner puts key ``job_id`` in."""
-    return (murmur2(job_id.encode()) & 0x7FFFFFFF) % partitions
+__all__ = ["CONSUMED_TOPICS", "Ownership", "TimeoutLoop", "build", "partition_of"]
 
 
 class Ownership:
@@ -82,9 +78,7 @@ class TimeoutLoop:
             try:
                 assigned = self.ownership.partitions()
                 if assigned:
-                    await self.orchestrator.check_timeouts(
-                        functools.partial(self.ownership.owns, assigned=assigned)
-                    )
+                    await self.orchestrator.check_timeouts(assigned)
                 if ticks % self.purge_every == 0:
                     await self.orchestrator.purge()
             except Exception:
