@@ -110,8 +110,9 @@ test-browser: install ## the example page in headless Chromium against a real st
 web: install ## while `make dev` runs: the example page on http://localhost:3000
 	cd $(WEB_DIR) && npx vite
 
-test-python: install ## pytest on the embedded tansu broker: unit, broker, end-to-end
+test-python: install ## pytest on the embedded tansu broker: unit, broker, end-to-end; the Redis suites again on a 3-shard Redis Cluster
 	$(RUN) pytest -m "not cluster"
+	CAREERS_TEST_REDIS=cluster $(RUN) pytest -m "not cluster" services/ingest/tests services/orchestrator/tests
 
 test-kafka: install install-kafka ## pytest on Apache Kafka: every broker test, SASL_SSL end to end, 3-broker failover
 	CAREERS_TEST_BROKER=apache $(RUN) pytest -m "broker or cluster"
