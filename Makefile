@@ -152,6 +152,10 @@ bench-hop: install ## one hop: our relay vs FastStream's vs raw aiokafka, CPU pe
 bench-ingest: install ## ingest vs the FastAPI + FastStream peer and a bare FastAPI endpoint (BENCH_ARGS: --rounds, --variant, --kafka apache)
 	$(PY) bench/bench_ingest.py $(BENCH_ARGS)
 
+bench-scale: install ## ingest start-up CPU/RSS with 20k vs 200k retained jobs, beside the numbers before the shared read model (KAFKA=apache)
+	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
+	$(PY) bench/bench_scale.py --kafka $(KAFKA) $(BENCH_ARGS)
+
 bench-agents: install ## agents in-process: profiles/s, p50/p99, RSS
 	$(PY) bench/bench_agents.py
 
