@@ -2,6 +2,7 @@
 
 from typing import Self
 
+from careers_contracts import ConsumerGroup
 from careers_runtime.settings import ServiceSettings
 from pydantic import Field, model_validator
 
@@ -80,7 +81,7 @@ class IngestSettings(ServiceSettings):
         default=7 * 24 * 3600, ge=60, description="Forget a job this long after its last update"
     )
     ingest_job_status_group: str = Field(
-        default="ingest-job-status",
+        default=ConsumerGroup.INGEST,
         description="Consumer group projecting job-status into the read model (one per cluster)",
     )
     job_status_fetch_wait_ms: int = Field(
