@@ -10,11 +10,11 @@ ready are the same (within 20%) with 5k and with 50k jobs on the topics.
 import asyncio
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from careers_contracts import TOPICS
 from careers_runtime.topics_admin import ensure_topics
-from careers_tools.embedded_broker import kafka_for_tests
 from careers_tools.testing.ingest import Keys
 from careers_tools.testing.startup import Startup, commit_at_end, fill_topics, measure_startup
 
@@ -29,12 +29,23 @@ def _measure(keys: Keys, bootstrap: str, redis_url: str, workdir: Path) -> Start
     return Startup(min(r.cpu_s for r in runs), min(r.rss_mib for r in runs), runs[0].ready_s)
 
 
+def _own_broker(kind: str, workdir: Path) -> Any:
+    """A broker of the session's kind, but not the session's: 50k jobs there would slow
+    every other test that reads a topic from its beginning."""
+    if kind == "apache":
+        from careers_tools.apache_kafka import ApacheKafka
+
+        return ApacheKafka(nodes=1, workdir=workdir / "kafka")
+    from careers_tools.embedded_broker import EmbeddedKafka
+
+    return EmbeddedKafka(log_file=workdir / "tansu.log")
+
+
 def test_startup_cpu_and_memory_do_not_grow_with_retained_jobs(
-    keys: Keys, redis_url: str, tmp_path: Path
+    keys: Keys, redis_url: str, tmp_path: Path, kafka_kind: str
 ) -> None:
-    # A broker of its own (the session's kind): 50k jobs would slow every other test
-    # that reads a topic from its beginning.
-    with kafka_for_tests(tmp_path) as bootstrap:
+    with _own_broker(kafka_kind, tmp_path) as broker:
+        bootstrap = broker.bootstrap
         asyncio.run(ensure_topics(bootstrap))
         asyncio.run(fill_topics(bootstrap, 5_000))
         small = _measure(keys, bootstrap, redis_url, tmp_path)

@@ -11,10 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 from careers_contracts import TOPICS, DeadLetter
-from careers_contracts.topics import dead_letter_topic
-from careers_runtime.kafka_client import kafka_client_kwargs
+from careers_runtime.dlq_cli import read_dead_letters
 from careers_tools.testing.redis_server import delete_prefixed
 
 pytestmark = pytest.mark.broker
@@ -82,30 +80,9 @@ async def test_replicas_split_jobs_and_never_share_one(
 
 
 async def _dead_letters(bootstrap: str, group: str, prefix: str) -> list[DeadLetter]:
-    """The group's dead letters for this test's jobs (read from the beginning)."""
-    topic = dead_letter_topic(group).name
-    consumer = AIOKafkaConsumer(
-        **kafka_client_kwargs(bootstrap), enable_auto_commit=False, auto_offset_reset="earliest"
-    )
-    await consumer.start()
-    try:
-        partitions = consumer.partitions_for_topic(topic) or set()
-        if not partitions:
-            return []
-        tps = [TopicPartition(topic, p) for p in partitions]
-        consumer.assign(tps)
-        ends = await consumer.end_offsets(tps)
-        letters: list[DeadLetter] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            batches = await consumer.getmany(timeout_ms=500)
-            for records in batches.values():
-                for record in records:
-                    letter = DeadLetter.model_validate_json(record.value)
-                    if (letter.original_key or "").startswith(prefix):
-                        letters.append(letter)
-        return letters
-    finally:
-        await consumer.stop()
+    """The group's dead letters for this test's jobs (``careers-dlq list``'s reader)."""
+    stored = await read_dead_letters(bootstrap, group)
+    return [s.letter for s in stored if (s.letter.original_key or "").startswith(prefix)]
 
 
 async def _wait_balanced(ports: list[int], replicas: Any) -> None:
