@@ -5,8 +5,10 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import redis.exceptions
 from careers_contracts import JobStatusChanged
 from careers_runtime.redis_client import redis_from_url
 from ingest.job_status import JobReadModel
@@ -91,3 +93,29 @@ async def test_open_streams_are_counted_per_user_across_callers(model: JobReadMo
     other = f"user_{uuid.uuid4().hex[:6]}"
     assert await model.open_stream(other, "dead", 1.0, 1)
     assert await model.open_stream(other, "alive", far, 1)
+
+
+async def test_a_password_protected_redis_works_through_the_url(tmp_path: Path) -> None:
+    """AUTH from REDIS_URL for every client ingest builds: the read model and the limiter."""
+    from careers_tools.testing.redis_server import LocalRedis
+    from ingest.ratelimit import SubmitRateLimiter
+
+    with LocalRedis(
+        log_file=tmp_path / "redis.log", extra_args=["--requirepass", "s3cret"]
+    ) as server:
+        url = f"redis://:s3cret@127.0.0.1:{server.port}/0"
+        client = redis_from_url(url)
+        try:
+            model = JobReadModel(client, 60)
+            job = f"j-{uuid.uuid4()}"
+            assert await model.record(status(job, 0, "queued")) == 1
+            snapshot = await model.get(job)
+            assert snapshot is not None and snapshot.sequence == 0
+        finally:
+            await client.aclose()
+        limiter = SubmitRateLimiter("1/minute", url)
+        assert (await limiter.hit("u1")).allowed and not (await limiter.hit("u1")).allowed
+        wrong = redis_from_url(f"redis://:wrong@127.0.0.1:{server.port}/0")
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            await wrong.ping()
+        await wrong.aclose()

@@ -405,13 +405,14 @@ async def test_a_stream_ends_when_its_token_expires_and_resumes_with_a_fresh_one
     reader.cancel()
 
 
-async def test_open_streams_are_capped_per_user(
+async def test_open_streams_are_capped_per_user_across_replicas(
     kafka_bootstrap: str,
     ingest_factory: Callable[..., Ingest],
     keys: Keys,
     http: httpx.AsyncClient,
 ) -> None:
-    api = ingest_factory(kafka_bootstrap, SSE_MAX_STREAMS_PER_USER="2")
+    """The count is shared (Redis): before, each replica allowed its own few streams."""
+    api, other_replica = ingest_factory(kafka_bootstrap, replicas=2, SSE_MAX_STREAMS_PER_USER="2")
     user = new_user()
     token = keys.token(user)
     accepted = await http.post(f"{api.url}/v1/agents/analyze", json=PROFILE, headers=bearer(token))
@@ -424,6 +425,9 @@ async def test_open_streams_are_capped_per_user(
         await asyncio.sleep(0.05)
     third = await http.get(url, headers=bearer(token))
     assert third.status_code == 429 and third.json()["code"] == "too_many_streams"
+    elsewhere = url.replace(api.url, other_replica.url)
+    refused = await http.get(elsewhere, headers=bearer(token))
+    assert refused.status_code == 429 and refused.json()["code"] == "too_many_streams"
     other = new_user()
     assert (await http.get(url, headers=bearer(keys.token(other)))).status_code == 404
     readers[0].cancel()

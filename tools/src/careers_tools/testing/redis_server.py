@@ -93,7 +93,9 @@ class LocalRedis(LocalServer):
                 socket.create_connection(("127.0.0.1", self.port), 0.2) as conn,
             ):
                 conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
+                answer = conn.recv(16)
+                # -NOAUTH: up, and asking for the password it was started with.
+                if answer.startswith((b"+PONG", b"-NOAUTH")):
                     return
             time.sleep(0.05)
         raise RedisUnavailableError(f"redis-server did not answer on {self.port} in {timeout_s}s")
