@@ -4,10 +4,11 @@ Keys, all of one job under one hash tag (one Redis Cluster slot, so a script may
 both):
 
 - ``careers:job:{<job id>}:status`` — a hash: ``seq`` (the current sequence), ``user``
-  (the owner), ``created`` (ms since the epoch), ``doc`` (the latest ``JobStatusChanged``
-  as JSON);
+  (the owner), ``created`` (ms since the epoch);
 - ``careers:job:{<job id>}:events`` — a Redis Stream, the job's history, one entry per
-  sequence with the explicit id ``<sequence + 1>-0`` (``ingest.domain.jobs``).
+  sequence with the explicit id ``<sequence + 1>-0`` (``ingest.domain.jobs``), each the
+  ``JobStatusChanged`` as JSON; its last entry is the job's current status (kept once, not
+  copied into the hash: a completed job's recommendations are most of its bytes).
 
 Both expire ``JOB_TTL_S`` (7 days) after the job's last update. One script writes an
 update: it takes it only above the current sequence (never backwards; a re-delivered
@@ -72,10 +73,19 @@ local created = redis.call('HGET', KEYS[1], 'created')
 if (not created) or tonumber(ARGV[4]) < tonumber(created) then
   redis.call('HSET', KEYS[1], 'created', ARGV[4])
 end
-redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'user', ARGV[2], 'doc', ARGV[3])
+redis.call('HSET', KEYS[1], 'seq', ARGV[1], 'user', ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return 1
+"""
+
+# KEYS: status hash, history stream. Returns {owner, created ms, latest event JSON} or nil.
+_GET_LUA = """
+local head = redis.call('HMGET', KEYS[1], 'user', 'created')
+if not head[1] then return false end
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+if #last == 0 then return false end
+return {head[1], head[2], last[1][2][2]}
 """
 
 # KEYS: the user's open streams (sorted set: stream id -> expiry). ARGV: now, expiry,
@@ -112,6 +122,7 @@ class JobReadModel:
         self.ttl_s = ttl_s
         self.prefix = prefix
         self._record = redis.register_script(_RECORD_LUA)
+        self._get = redis.register_script(_GET_LUA)
         self._open_stream = redis.register_script(_OPEN_STREAM_LUA)
 
     def status_key(self, job_id: str) -> str:
@@ -142,14 +153,15 @@ class JobReadModel:
         await self.redis.delete(self.history_key(job_id))
 
     async def get(self, job_id: str) -> JobSnapshot | None:
-        """The job's current state: one read (``HGETALL``)."""
-        raw = await self.redis.hgetall(self.status_key(job_id))  # type: ignore[misc]
+        """The job's current state: one read (a script over the job's two keys)."""
+        raw = await self._get(keys=[self.status_key(job_id), self.history_key(job_id)])
         if not raw:
             return None
-        fields = {_text(k): v for k, v in raw.items()}
-        latest = JobStatusChanged.model_validate_json(fields["doc"])
-        created = datetime.fromtimestamp(int(_text(fields["created"])) / 1000, UTC)
-        return JobSnapshot(job_id, _text(fields["user"]), created, latest)
+        owner, created_ms, latest = raw
+        created = datetime.fromtimestamp(int(_text(created_ms)) / 1000, UTC)
+        return JobSnapshot(
+            job_id, _text(owner), created, JobStatusChanged.model_validate_json(latest)
+        )
 
     async def history_after(
         self, job_id: str, after_sequence: int, block_ms: int | None = None
