@@ -23,17 +23,15 @@ from orchestrator.domain.workflow import Policy
 from orchestrator.graph import Workflow
 from orchestrator.service import Orchestrator
 from orchestrator.settings import OrchestratorSettings
-from orchestrator.store import create_store, partition_of
+from orchestrator.store import create_store
 
 log = logging.getLogger(__name__)
 CONSUMED_TOPICS = (TOPICS.profile_submitted, TOPICS.analysis_completed, TOPICS.match_completed)
 
 
-__all__ = ["CONSUMED_TOPICS", "Ownership", "TimeoutLoop", "build", "partition_of"]
-
-
 class Ownership:
-    """Which jobs this replica may advance on its own (timeouts): those it consumes."""
+    """Which partitions' jobs this replica may advance on its own (timeouts): those it
+    consumes (a job's partition: ``store.partition_of``)."""
 
     def __init__(self, consumer: EventConsumer) -> None:
         self.consumer = consumer
@@ -41,9 +39,6 @@ class Ownership:
 
     def partitions(self) -> set[int]:
         return {tp.partition for tp in self.consumer.assignment() if tp.topic in self.names}
-
-    def owns(self, job_id: str, assigned: set[int]) -> bool:
-        return partition_of(job_id, TOPICS.analysis_completed.partitions) in assigned
 
 
 class TimeoutLoop:
