@@ -114,8 +114,9 @@ test-browser: install ## the example page in headless Chromium against a real st
 web: install ## while `make dev` runs: the example page on http://localhost:3000
 	cd $(WEB_DIR) && npx vite
 
-test-python: install ## pytest on the embedded tansu broker: unit, broker, end-to-end
+test-python: install ## pytest on the embedded tansu broker: unit, broker, end-to-end; the Redis suites again on a 3-shard Redis Cluster
 	$(RUN) pytest -m "not cluster"
+	CAREERS_TEST_REDIS=cluster $(RUN) pytest -m "not cluster" services/ingest/tests services/orchestrator/tests
 
 test-kafka: install install-kafka ## pytest on Apache Kafka: every broker test, SASL_SSL end to end, 3-broker failover
 	CAREERS_TEST_BROKER=apache $(RUN) pytest -m "broker or cluster"
@@ -154,6 +155,10 @@ bench-hop: install ## one hop: our relay vs FastStream's vs raw aiokafka, CPU pe
 
 bench-ingest: install ## ingest vs the FastAPI + FastStream peer and a bare FastAPI endpoint (BENCH_ARGS: --rounds, --variant, --kafka apache)
 	$(PY) bench/bench_ingest.py $(BENCH_ARGS)
+
+bench-scale: install ## ingest start-up CPU/RSS with 20k vs 200k retained jobs, beside the numbers before the shared read model (KAFKA=apache)
+	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
+	$(PY) bench/bench_scale.py --kafka $(KAFKA) $(BENCH_ARGS)
 
 bench-agents: install ## agents in-process: profiles/s, p50/p99, RSS
 	$(PY) bench/bench_agents.py

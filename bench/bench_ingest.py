@@ -27,6 +27,7 @@ target's median round. The ratios (ours / peer, ours / bare) are printed last.
 
 import argparse
 import asyncio
+import atexit
 import contextlib
 import json
 import os
@@ -249,7 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per target")
     parser.add_argument("--concurrency", type=int, default=32)
-    parser.add_argument("--redis", default=None, help="REDIS_URL for ingest (default: none)")
+    parser.add_argument(
+        "--redis", default=None, help="REDIS_URL for ingest (default: a local Redis of its own)"
+    )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
         "--targets",
@@ -293,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     targets = {t.strip() for t in args.targets.split(",") if t.strip()}
     variants = [v.split("=", 1) for v in args.variant]
     work = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    if args.redis is None and {"ingest", "otlp"} & targets:
+        # Ingest keeps its job read model (and rate limits, keys) in Redis.
+        from careers_tools.testing.redis_server import LocalRedis
+
+        own_redis = LocalRedis(log_file=work / "redis.log").start()
+        atexit.register(own_redis.stop)
+        args.redis = own_redis.url
     keys = Keys.create(work / "dev")
     tokens = [keys.token(f"user_bench_{i}", exp=int(time.time()) + 3600) for i in range(USERS)]
     results: dict[str, list[dict[str, Any]]] = {}

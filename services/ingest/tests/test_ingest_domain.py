@@ -1,4 +1,4 @@
-"""Pure logic: job store, idempotency decisions, submission ids, live-job wake-ups."""
+"""Pure logic: job history ids, idempotency decisions, submission ids."""
 
 import asyncio
 from datetime import UTC, datetime, timedelta
@@ -13,10 +13,15 @@ from ingest.domain.idempotency import (
     decide,
     valid_key,
 )
-from ingest.domain.jobs import JobStatusStore
+from ingest.domain.jobs import (
+    JobSnapshot,
+    history_cursor,
+    history_id,
+    parse_last_event_id,
+    sequence_of,
+)
 from ingest.domain.submission import build_submission, fingerprint, new_job_id
 from ingest.idempotency_store import MemoryIdempotencyStore
-from ingest.job_status import LiveJobs
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -34,51 +39,23 @@ def status(job: str, seq: int, state: str = "analyzing", user: str = "u1", at=NO
     )
 
 
-def test_store_state_is_highest_sequence_whatever_the_order() -> None:
-    now = NOW.timestamp() + 100
-    forward, backward = JobStatusStore(), JobStatusStore()
-    events = [status("j", 0, "queued"), status("j", 1), status("j", 2, "matching")]
-    for e in events:
-        forward.apply(e, now)
-    for e in reversed(events):
-        backward.apply(e, now)
-    for store in (forward, backward):
-        record = store.get("j", now)
-        assert record is not None
-        assert record.latest.status == "matching"
-        assert [e.sequence for e in record.after(-1)] == [0, 1, 2]
-        assert [e.sequence for e in record.after(0)] == [1, 2]
-        assert record.created_at == NOW
+def test_history_ids_follow_sequences() -> None:
+    assert history_id(0) == "1-0" and history_id(41) == "42-0"
+    assert history_cursor(-1) == "0-0" and history_cursor(0) == "1-0"
+    assert [sequence_of(history_id(n)) for n in (0, 1, 7)] == [0, 1, 7]
+    assert sequence_of(b"3-0") == 2
 
 
-def test_store_ignores_duplicates_and_owner_changes() -> None:
-    store = JobStatusStore()
-    now = NOW.timestamp() + 100
-    assert store.apply(status("j", 1), now) is True
-    assert store.apply(status("j", 1), now) is False
-    assert store.apply(status("j", 2, user="intruder"), now) is False
-    record = store.get("j", now)
-    assert record is not None and record.user_id == "u1" and list(record.events) == [1]
+@pytest.mark.parametrize(("header", "expected"), [(None, -1), ("3", 3), ("junk", -1), ("0", 0)])
+def test_last_event_id_parses_to_a_sequence(header: str | None, expected: int) -> None:
+    assert parse_last_event_id(header) == expected
 
 
-def test_store_is_bounded_lru_and_forgets_after_ttl() -> None:
-    store = JobStatusStore(max_jobs=3, ttl_s=60)
-    now = NOW.timestamp() + 10
-    for i in range(5):
-        store.apply(status(f"j{i}", 0, "queued"), now)
-    assert len(store) == 3
-    assert store.get("j0", now) is None and store.get("j4", now) is not None
-    assert store.get("j4", now + 120) is None  # TTL measured from the event's time
-
-
-def test_terminal_detection() -> None:
-    store = JobStatusStore()
-    now = NOW.timestamp() + 100
-    store.apply(status("j", 0, "queued"), now)
-    record = store.get("j", now)
-    assert record is not None and not record.terminal
-    store.apply(status("j", 3, "failed"), now)
-    assert record.terminal
+def test_a_snapshot_is_terminal_once_its_latest_status_is() -> None:
+    queued = JobSnapshot("j", "u1", NOW, status("j", 0, "queued"))
+    failed = JobSnapshot("j", "u1", NOW, status("j", 3, "failed"))
+    assert not queued.terminal and queued.sequence == 0
+    assert failed.terminal and failed.sequence == 3
 
 
 def test_idempotency_decisions() -> None:
@@ -167,18 +144,6 @@ async def test_memory_idempotency_store_reserve_is_exclusive_and_expires() -> No
     assert await store.get("u1", "k") is None
 
 
-async def test_live_jobs_wakes_every_waiter_and_cleans_up() -> None:
-    live = LiveJobs(JobStatusStore())
-    waiters = [asyncio.create_task(live.wait("j", 5)) for _ in range(3)]
-    await asyncio.sleep(0.01)
-    assert live.waiting == 3
-    live.apply(status("j", 0, "queued", at=datetime.now(UTC)))
-    assert await asyncio.gather(*waiters) == [True, True, True]
-    assert live.waiting == 0
-    assert await live.wait("j", 0.01) is False
-    assert live.waiting == 0
-
-
 @pytest.mark.parametrize("rate", ["10/minute", "1/second", "100 per hour"])
 async def test_rate_limiter_in_process(rate: str) -> None:
     from ingest.ratelimit import SubmitRateLimiter
@@ -219,7 +184,7 @@ def test_the_202_body_is_what_the_response_model_writes(job_id: str) -> None:
     from ingest.api.responses import links
     from ingest.api.submit import accepted
 
-    services: Any = SimpleNamespace(jobs=LiveJobs(JobStatusStore()))
+    services: Any = SimpleNamespace()
     response = accepted(job_id, services, replayed=True)
     expected = AnalyzeAccepted(job_id=job_id, status="queued", links=links(job_id))
     assert response.body == expected.model_dump_json().encode()

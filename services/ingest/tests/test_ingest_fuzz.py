@@ -28,7 +28,6 @@ def fuzz_target(kafka_bootstrap: str, ingest_factory: Callable[..., Ingest]) -> 
         kafka_bootstrap,
         RATE_LIMIT="100000/minute",
         READ_RATE_LIMIT="100000/minute",
-        JOB_LOOKUP_WAIT_S="0",
     )
 
 

@@ -405,7 +405,8 @@ async def test_accepted_submits_carry_cors_headers_and_traces_continue(
 async def test_health_metrics_and_openapi(api: Ingest, http: httpx.AsyncClient) -> None:
     assert (await http.get(f"{api.url}/healthz")).json()["status"] == "ok"
     ready = (await http.get(f"{api.url}/readyz")).json()
-    assert ready["ready"] and ready["brokerConnected"] and ready["jobStatusCaughtUp"]
+    assert ready["ready"] and ready["brokerConnected"] and ready["jobStatusProjector"]
+    assert ready["redis"] is True
     metrics = (await http.get(f"{api.url}/metrics")).text
     assert 'ingest_http_requests_total{method="POST",route="/v1/agents/analyze",status="202"}' in (
         metrics
@@ -423,7 +424,7 @@ async def test_health_metrics_and_openapi(api: Ingest, http: httpx.AsyncClient) 
 
 
 async def test_production_serves_probes_and_metrics_internally_and_sends_hsts(
-    kafka_bootstrap: str, keys: Keys, http: httpx.AsyncClient, tmp_path: Path
+    kafka_bootstrap: str, keys: Keys, http: httpx.AsyncClient, tmp_path: Path, redis_url: str
 ) -> None:
     """Before the hardening /metrics was on the public port and no HSTS was sent."""
     public, internal = free_port(), free_port()
@@ -431,6 +432,7 @@ async def test_production_serves_probes_and_metrics_internally_and_sends_hsts(
         keys,
         kafka_bootstrap,
         public,
+        redis_url=redis_url,
         ENVIRONMENT="production",
         INTERNAL_HTTP_PORT=str(internal),
         HTTP_HOST="127.0.0.1",

@@ -1,9 +1,9 @@
-"""The job-status follower skips and counts poison records, never the rest of a batch
-(on both topics it follows: job-status, and profile.submitted for a job's first status).
+"""The job-status projector skips and counts poison records, never the rest of a batch.
 
 Before the hardening, one deeply nested record raised ``RecursionError`` out of the
-follower's batch loop: the records fetched with it were dropped (nothing is committed,
-the position had moved on), so a job's status behind it was never served.
+follower's batch loop: the records fetched with it were dropped, so a job's status behind
+it was never served. The projector commits a batch only once it is written: a record it
+cannot decode is skipped (counted, reason logged), the ones behind it are projected.
 """
 
 import asyncio
@@ -13,58 +13,41 @@ from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaProducer
-from careers_contracts import TOPICS, JobStatusChanged, ProfileSubmission
+from careers_contracts import TOPICS, JobStatusChanged
 from careers_contracts.topics import dead_letter_topic
 from careers_runtime.codec import Outgoing, encode
+from careers_runtime.redis_client import redis_from_url
 from careers_runtime.topics_admin import ensure_topics
 from careers_tools.testing.poison import inject, poison_records
-from ingest.domain.jobs import JobStatusStore
-from ingest.domain.submission import build_submission
-from ingest.job_status import STATUS_EVENTS, JobStatusFollower, LiveJobs
+from ingest.job_status import STATUS_EVENTS, JobReadModel, StatusProjector
 from ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.broker
 
 
-async def test_poison_on_the_job_status_topic_is_skipped_and_counted(kafka_bootstrap: str) -> None:
-    await ensure_topics(
-        kafka_bootstrap,
-        [TOPICS.job_status, TOPICS.profile_submitted, dead_letter_topic("unused")],
-    )
+async def test_poison_on_the_job_status_topic_is_skipped_and_counted(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    await ensure_topics(kafka_bootstrap, [TOPICS.job_status, dead_letter_topic("unused")])
     job_id = f"job-{uuid.uuid4().hex[:8]}"
-    submitted_job = f"job-{uuid.uuid4().hex[:8]}"
-    # Every shape on both followed topics, keyed by the jobs so they share their
-    # partitions and precede their records.
+    # Every shape, keyed by the job so they share its partition and precede its record.
     poisons = [
-        p
+        type(p)(p.name, p.topic, job_id.encode(), p.value, p.headers, p.reason)
         for p in poison_records(TOPICS.job_status, "unused", job_id)
         if p.topic == TOPICS.job_status.name
     ]
-    submitted_poisons = [
-        p
-        for p in poison_records(TOPICS.profile_submitted, "unused", submitted_job)
-        # A record without a key is still a valid submit (the follower needs no key).
-        if p.topic == TOPICS.profile_submitted.name and p.name != "no-key"
-    ]
-    submitted_poisons = [
-        type(p)(p.name, p.topic, submitted_job.encode(), p.value, p.headers, p.reason)
-        for p in submitted_poisons
-    ]
-    poisons = [
-        type(p)(p.name, p.topic, job_id.encode(), p.value, p.headers, p.reason) for p in poisons
-    ]
-    await inject(kafka_bootstrap, poisons + submitted_poisons)
+    await inject(kafka_bootstrap, poisons)
     event = JobStatusChanged(
         job_id=job_id,
         user_id="user_1",
-        status="queued",
-        sequence=0,
-        progress=0,
-        step="queued",
-        message="queued",
+        status="analyzing",
+        sequence=1,
+        progress=30,
+        step="analyzing",
+        message="analyzing",
         at=datetime.now(UTC),
     )
-    value, headers = encode(Outgoing(TOPICS.job_status, event, f"{job_id}-0"), "test")
+    value, headers = encode(Outgoing(TOPICS.job_status, event, f"{job_id}-1"), "test")
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()
     await producer.send_and_wait(
@@ -73,44 +56,31 @@ async def test_poison_on_the_job_status_topic_is_skipped_and_counted(kafka_boots
         key=job_id.encode(),
         headers=[(k, v.encode()) for k, v in headers.items()],
     )
-    # A job submitted through another replica: its `queued` status comes from this record.
-    submission = build_submission(
-        job_id=submitted_job,
-        user_id="user_2",
-        profile=ProfileSubmission(summary="x"),
-        idempotency_key=None,
-        now=datetime.now(UTC),
-    )
-    value, headers = encode(
-        Outgoing(TOPICS.profile_submitted, submission.submitted, submission.submitted_event_id),
-        "test",
-    )
-    await producer.send_and_wait(
-        TOPICS.profile_submitted.name,
-        value,
-        key=submitted_job.encode(),
-        headers=[(k, v.encode()) for k, v in headers.items()],
-    )
     await producer.stop()
 
     invalid_before = STATUS_EVENTS.labels("invalid")._value.get()
-    jobs = LiveJobs(JobStatusStore())
-    follower = JobStatusFollower(
-        IngestSettings(kafka_bootstrap_servers=kafka_bootstrap, job_status_fetch_wait_ms=50), jobs
+    redis = redis_from_url(redis_url)
+    jobs = JobReadModel(redis, 600)
+    settings = IngestSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        job_status_fetch_wait_ms=50,
+        ingest_job_status_group=f"poison-{uuid.uuid4().hex[:8]}",
+        kafka_session_timeout_ms=3000,
+        kafka_heartbeat_interval_ms=500,
     )
-    await follower.start()
+    projector = StatusProjector(settings, jobs)
+    await projector.start()
     try:
         deadline = time.monotonic() + 30
-        while (
-            jobs.get(job_id) is None or jobs.get(submitted_job) is None
-        ) and time.monotonic() < deadline:
+        while await jobs.get(job_id) is None and time.monotonic() < deadline:
             await asyncio.sleep(0.1)
+        assert projector.running
     finally:
-        await follower.stop()
-    assert jobs.get(job_id) is not None, "the status behind the poison was lost"
-    derived = jobs.get(submitted_job)
-    assert derived is not None, "the submit behind the poison was lost"
-    assert derived.user_id == "user_2" and derived.latest == submission.queued
-    assert follower.running is False
+        await projector.stop()
+    snapshot = await jobs.get(job_id)
+    await redis.aclose()
+    assert snapshot is not None, "the status behind the poison was lost"
+    assert snapshot.user_id == "user_1" and snapshot.latest == event
+    assert projector.running is False
     invalid = STATUS_EVENTS.labels("invalid")._value.get() - invalid_before
-    assert invalid >= len(poisons) + len(submitted_poisons)
+    assert invalid >= len(poisons) - 1  # every poison but the key-less valid one

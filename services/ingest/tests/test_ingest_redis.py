@@ -82,3 +82,16 @@ async def test_concurrent_submits_with_one_key_publish_once(
     assert len({r.json()["jobId"] for r in accepted}) == 1
     events = await read_topic(kafka_bootstrap, TOPICS.profile_submitted, user_id=user)
     assert len(events) == 1
+
+
+async def test_three_replicas_share_one_submit_budget(
+    kafka_bootstrap: str, ingest_factory: Callable[..., Ingest], keys: Keys, http: httpx.AsyncClient
+) -> None:
+    """Without a shared store three replicas at 10/minute accepted 30 of 30."""
+    three: list[Ingest] = ingest_factory(kafka_bootstrap, replicas=3, RATE_LIMIT="10/minute")
+    user = new_user()
+    token = keys.token(user)
+    statuses = [(await submit(http, three[i % 3], token)).status_code for i in range(30)]
+    assert statuses.count(202) == 10 and statuses.count(429) == 20, statuses
+    events = await read_topic(kafka_bootstrap, TOPICS.profile_submitted, user_id=user)
+    assert len(events) == 10

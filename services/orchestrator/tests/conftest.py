@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 from careers_contracts import (
@@ -36,6 +35,7 @@ from careers_runtime.settings import ServiceSettings
 from careers_tools.local_servers import free_port
 from careers_tools.processes import ServiceProcess
 from careers_tools.testing.polling import eventually
+from careers_tools.testing.redis_server import delete_prefixed
 
 CONSUMED = (TOPICS.profile_submitted, TOPICS.analysis_completed, TOPICS.match_completed)
 WATCHED = (
@@ -320,8 +320,4 @@ def orchestrator(
         yield process, group
     finally:
         process.stop()
-        client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
-        client.close()
+        delete_prefixed(redis_url, prefix)

@@ -28,10 +28,18 @@ from careers_contracts import (
     Topic,
 )
 from careers_runtime.codec import Incoming, Outgoing, PermanentError
+from careers_tools.testing.redis_server import delete_prefixed
 from orchestrator.domain import workflow as wf
 from orchestrator.graph import Workflow
 from orchestrator.service import Orchestrator
-from orchestrator.store import ConflictError, JobRecord, RedisJobStore, SqliteJobStore
+from orchestrator.store import (
+    PARTITIONS,
+    ConflictError,
+    JobRecord,
+    RedisJobStore,
+    SqliteJobStore,
+    partition_of,
+)
 
 POLICY = wf.Policy(step_timeout_s=10, max_rerequests=2, top_k=5)
 _offsets = itertools.count(1)
@@ -68,11 +76,9 @@ async def store_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Async
 
     yield make
     for store in opened:
-        if isinstance(store, RedisJobStore) and store._client is not None:
-            keys = [k async for k in store._client.scan_iter(f"{prefix}*")]
-            if keys:
-                await store._client.delete(*keys)
         await store.close()
+    if redis_url:
+        delete_prefixed(redis_url, prefix)
 
 
 class Harness:
@@ -253,16 +259,18 @@ async def test_timeouts_re_request_then_fail_with_reason(harness: Harness) -> No
     job = f"job-{uuid.uuid4().hex[:8]}"
     await harness.orch.handle_submitted(submitted(job))
     harness.clock.now += 5
-    assert await harness.orch.check_timeouts(lambda _: True) == 0, "not due yet"
+    assert await harness.orch.check_timeouts(None) == 0, "not due yet"
     harness.clock.now += 6
-    assert await harness.orch.check_timeouts(lambda _: False) == 0, "not this replica's job"
+    assert await harness.orch.check_timeouts(set()) == 0, "no partitions owned"
+    others = set(range(PARTITIONS)) - {partition_of(job)}
+    assert await harness.orch.check_timeouts(others) == 0, "not this replica's job"
     assert harness.published == []
     for attempt in (2, 3):
-        assert await harness.orch.check_timeouts(lambda _: True) == 1
+        assert await harness.orch.check_timeouts(None) == 1
         [request] = by_topic(harness.published, TOPICS.analysis_requested)[-1:]
         assert request.attempt == attempt and request.request_id == wf.request_id(job, "analysis")
         harness.clock.now += 10
-    assert await harness.orch.check_timeouts(lambda _: True) == 1
+    assert await harness.orch.check_timeouts(None) == 1
     [ready] = by_topic(harness.published, TOPICS.recommendations)
     assert ready.status == "failed"
     assert (
@@ -279,7 +287,7 @@ async def test_late_reply_to_first_attempt_is_accepted_once(harness: Harness) ->
     job = f"job-{uuid.uuid4().hex[:8]}"
     await harness.orch.handle_submitted(submitted(job))
     harness.clock.now += 11
-    await harness.orch.check_timeouts(lambda _: True)  # attempt 2 sent
+    await harness.orch.check_timeouts(None)  # attempt 2 sent
     out = await harness.orch.handle_analysis(analysis_reply(job))  # reply to attempt 1
     assert len(by_topic(out, TOPICS.match_requested)) == 1
     assert await harness.orch.handle_analysis(analysis_reply(job)) == ()  # reply to attempt 2
@@ -316,6 +324,20 @@ async def test_store_compare_and_set(store_factory: Any) -> None:
     await store.purge(10.0)
     if isinstance(store, SqliteJobStore):
         assert await store.load(job) is None
+
+
+async def test_due_reads_only_the_owned_partitions(store_factory: Any) -> None:
+    """Before, the sweep took the 200 most overdue jobs of the whole cluster and then kept
+    its own: another replica's backlog hid this replica's timeouts."""
+    store = await store_factory()
+    jobs = [f"job-{uuid.uuid4().hex[:8]}" for _ in range(40)]
+    for index, job in enumerate(jobs):
+        await store.save(JobRecord(job_id=job, deadline=1.0 + index), expected_version=0, ttl_s=60)
+    mine = {partition_of(jobs[-1])}  # the least overdue job's partition
+    expected = [j for j in jobs if partition_of(j) in mine]
+    assert await store.due(100.0, 3, mine) == expected[:3]
+    assert await store.due(100.0, 100, mine) == expected
+    assert await store.due(100.0, 5) == jobs[:5]  # every partition: most overdue first
 
 
 async def test_sqlite_store_waits_for_another_writers_lock_off_the_event_loop(

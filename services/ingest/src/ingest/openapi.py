@@ -176,6 +176,7 @@ def document() -> dict[str, Any]:
         clerk_jwt_key=None,
         clerk_issuer="https://clerk.example.invalid",
         clerk_authorized_parties="https://app.example.invalid",
+        redis_url="redis://redis.example.invalid:6379/0",  # never connected to
     )
     return create_app(settings).openapi()
 

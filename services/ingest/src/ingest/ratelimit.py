@@ -11,8 +11,9 @@ import time
 from collections import deque
 from dataclasses import dataclass
 
+from careers_runtime.redis_client import is_cluster, limits_storage
 from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage
+from limits.aio.storage import RedisClusterStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
 SWEEP_INTERVAL_S = 1.0
@@ -85,10 +86,14 @@ class SubmitRateLimiter:
         self.memory: MemoryMovingWindow | None = None
         self.limiter: MovingWindowRateLimiter | None = None
         if redis_url:
-            uri = redis_url.replace("redis://", "async+redis://", 1).replace(
-                "rediss://", "async+rediss://", 1
+            uri, options = limits_storage(redis_url)
+            storage: RedisStorage = (
+                RedisClusterStorage(
+                    uri, implementation="redispy", key_prefix=f"{prefix}:rl", **options
+                )
+                if is_cluster(redis_url)
+                else RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}:rl")
             )
-            storage = RedisStorage(uri, implementation="redispy", key_prefix=f"{prefix}:rl")
             self.limiter = MovingWindowRateLimiter(storage)
         else:
             self.memory = MemoryMovingWindow(self.item.amount, self.item.get_expiry())

@@ -2,6 +2,7 @@
 
 from typing import Self
 
+from careers_contracts import ConsumerGroup
 from careers_runtime.settings import ServiceSettings
 from pydantic import Field, model_validator
 
@@ -60,7 +61,9 @@ class IngestSettings(ServiceSettings):
         default=10.0, gt=0, description="Broker ack deadline before answering 503"
     )
 
-    # Shared state across replicas (rate limits, idempotency keys); in-process without it
+    # Shared state across replicas: the job read model, rate limits, idempotency keys and
+    # the per-user stream limit. Required: redis://, rediss:// (TLS), or
+    # redis+cluster:// / rediss+cluster:// for a Redis Cluster (careers_runtime.redis_client).
     redis_url: str | None = None
     rate_limit: str = Field(
         default="10/minute",
@@ -72,20 +75,24 @@ class IngestSettings(ServiceSettings):
     )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
-    # Job status (consumed from the job-status topic by every replica)
-    job_cache_size: int = Field(default=10_000, ge=10, description="Jobs kept in memory (LRU)")
-    job_ttl_s: float = Field(default=2 * 24 * 3600.0, gt=0, description="Forget jobs after this")
-    job_lookup_wait_s: float = Field(
-        default=1.0,
-        ge=0,
-        description="How long GET/SSE wait for an unseen job (submitted via another replica)",
+    # The job read model (ingest.job_status): in Redis, projected from job-status once per
+    # cluster by the ingest replicas' consumer group.
+    job_ttl_s: int = Field(
+        default=7 * 24 * 3600, ge=60, description="Forget a job this long after its last update"
+    )
+    ingest_job_status_group: str = Field(
+        default=ConsumerGroup.INGEST,
+        description="Consumer group projecting job-status into the read model (one per cluster)",
     )
     job_status_fetch_wait_ms: int = Field(
         default=100, ge=10, le=5000, description="Max broker wait per job-status fetch"
     )
+    sse_block_s: float = Field(
+        default=10.0, gt=0, le=60, description="Longest single wait of an event stream on Redis"
+    )
     sse_ping_s: float = Field(default=15.0, gt=0, description="SSE keep-alive comment interval")
     sse_max_streams_per_user: int = Field(
-        default=5, ge=1, description="Open event streams per user and replica (429 above)"
+        default=5, ge=1, description="Open event streams per user, all replicas together (429)"
     )
 
     @model_validator(mode="after")

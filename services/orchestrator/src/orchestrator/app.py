@@ -3,13 +3,12 @@
 One consumer group (``orchestrator``) reads profile submissions and both agents' replies.
 The range assignor puts partition *p* of every one of those topics on the same replica,
 and every topic is keyed by job id, so all of a job's events reach one replica, in order.
-That replica also owns the job's timeouts: the loop only steps overdue jobs whose
-partition (murmur2 of the job id, like the producer) is currently assigned to it.
+That replica also owns the job's timeouts: the loop only reads the overdue jobs of the
+partitions (murmur2 of the job id, like the producer) currently assigned to it.
 """
 
 import asyncio
 import contextlib
-import functools
 import logging
 from typing import Any
 
@@ -32,7 +31,8 @@ CONSUMED_TOPICS = (TOPICS.profile_submitted, TOPICS.analysis_completed, TOPICS.m
 
 
 class Ownership:
-    """Which jobs this replica may advance on its own (timeouts): those it consumes."""
+    """Which partitions' jobs this replica may advance on its own (timeouts): those it
+    consumes (a job's partition: ``store.partition_of``)."""
 
     def __init__(self, consumer: EventConsumer) -> None:
         self.consumer = consumer
@@ -40,9 +40,6 @@ class Ownership:
 
     def partitions(self) -> set[int]:
         return {tp.partition for tp in self.consumer.assignment() if tp.topic in self.names}
-
-    def owns(self, job_id: str, assigned: set[int]) -> bool:
-        return partition_of(job_id, TOPICS.analysis_completed.partitions) in assigned
 
 
 class TimeoutLoop:
@@ -77,9 +74,7 @@ class TimeoutLoop:
             try:
                 assigned = self.ownership.partitions()
                 if assigned:
-                    await self.orchestrator.check_timeouts(
-                        functools.partial(self.ownership.owns, assigned=assigned)
-                    )
+                    await self.orchestrator.check_timeouts(assigned)
                 if ticks % self.purge_every == 0:
                     await self.orchestrator.purge()
             except Exception:

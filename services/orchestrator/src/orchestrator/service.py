@@ -17,7 +17,7 @@ import asyncio
 import logging
 import time
 import zlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from typing import Any
 
 from careers_contracts import (
@@ -172,13 +172,13 @@ class Orchestrator:
 
     # --------------------------------------------------------------- timeouts
 
-    async def check_timeouts(self, owns: Callable[[str], bool], limit: int = 200) -> int:
-        """Step every overdue job this replica owns; returns how many were stepped."""
+    async def check_timeouts(self, partitions: Collection[int] | None, limit: int = 200) -> int:
+        """Step the overdue jobs of ``partitions`` (this replica's; None: all), at most
+        ``limit`` of the most overdue; returns how many were stepped. Only the owned
+        partitions' jobs are read, so another replica's backlog never takes their turn."""
         now = self.clock()
         stepped = 0
-        for job_id in await self.store.due(now, limit):
-            if not owns(job_id):
-                continue
+        for job_id in await self.store.due(now, limit, partitions):
             try:
                 if await self._timeout(job_id, now):
                     stepped += 1

@@ -5,7 +5,10 @@ Two backends with one contract (``JobStore``):
 - ``SqliteJobStore`` (default): one file (``ORCHESTRATOR_CHECKPOINT_PATH``), WAL mode,
   survives kill -9. For one replica, or replicas sharing the file on one host.
 - ``RedisJobStore`` (``REDIS_URL`` set): shared by every replica, so a job whose partition
-  moves to another replica continues there.
+  moves to another replica continues there. Keys carry the job's Kafka partition as a hash
+  tag (``<prefix>{p<n>}:job:<id>``, ``<prefix>{p<n>}:deadlines``): a save touches one
+  slot (it works on Redis Cluster), and the timeout sweep reads only the deadline sets of
+  the partitions a replica owns.
 
 Every write is a compare-and-set on the record's ``version`` (``ConflictError`` when
 someone else advanced the job first), so two writers can never both advance one job.
@@ -17,12 +20,25 @@ keep a small marker (status, ledger, final events; no profile) that expires afte
 import asyncio
 import sqlite3
 import time
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
+from aiokafka.partitioner import murmur2
+from careers_contracts import TOPICS
+from careers_runtime.redis_client import redis_from_url
 from pydantic_core import from_json, to_json
+
+# The topics the orchestrator consumes share this partition count (the range assignor
+# gives partition p of each to one replica): a job's partition, wherever it is read.
+PARTITIONS = TOPICS.analysis_completed.partitions
+
+
+def partition_of(job_id: str, partitions: int = PARTITIONS) -> int:
+    """The partition Kafka's default partitioner puts key ``job_id`` in."""
+    return (murmur2(job_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 class ConflictError(RuntimeError):
@@ -77,8 +93,11 @@ class JobStore(Protocol):
         since ``expected_version`` was read (0: the job must not exist yet)."""
         ...
 
-    async def due(self, now: float, limit: int) -> list[str]:
-        """Open jobs whose deadline has passed, most overdue first."""
+    async def due(
+        self, now: float, limit: int, partitions: Collection[int] | None = None
+    ) -> list[str]:
+        """Open jobs whose deadline has passed, most overdue first: only those on
+        ``partitions`` (the replica's own), or on any partition (None)."""
         ...
 
     async def purge(self, now: float) -> int:
@@ -223,20 +242,26 @@ class SqliteJobStore:
         if self._saves % self.CHECKPOINT_EVERY == 0 and self._executor is not None:
             self._executor.submit(self._checkpoint)
 
-    def _due(self, now: float, limit: int) -> list[str]:
-        rows = (
-            self._conn()
-            .execute(
-                "SELECT job_id FROM jobs WHERE deadline IS NOT NULL AND deadline <= ?"
-                " ORDER BY deadline LIMIT ?",
-                (now, limit),
-            )
-            .fetchall()
+    def _due(self, now: float, limit: int, partitions: Collection[int] | None) -> list[str]:
+        rows = self._conn().execute(
+            "SELECT job_id FROM jobs WHERE deadline IS NOT NULL AND deadline <= ?"
+            " ORDER BY deadline",
+            (now,),
         )
-        return [r[0] for r in rows]
+        # Dev and tests only (one host): the partition is checked here, row by row, so
+        # other replicas' overdue jobs never take this replica's places in ``limit``.
+        found: list[str] = []
+        for (job_id,) in rows:
+            if partitions is None or partition_of(job_id) in partitions:
+                found.append(job_id)
+                if len(found) >= limit:
+                    break
+        return found
 
-    async def due(self, now: float, limit: int) -> list[str]:
-        result: list[str] = await self._call(self._due, now, limit)
+    async def due(
+        self, now: float, limit: int, partitions: Collection[int] | None = None
+    ) -> list[str]:
+        result: list[str] = await self._call(self._due, now, limit, partitions)
         return result
 
     def _purge(self, now: float) -> int:
@@ -274,30 +299,32 @@ return 1
 
 
 class RedisJobStore:
-    """One hash per job (``<prefix>job:<id>``: version + JSON) and a deadline sorted set.
+    """One hash per job (version + JSON) and one deadline sorted set per partition, both
+    under the partition's hash tag: ``<prefix>{p<n>}:job:<id>``, ``<prefix>{p<n>}:deadlines``.
 
-    Single Redis node (or a primary): the save script touches two keys, which a Redis
-    Cluster would need in one hash slot.
+    The save script touches the job and its partition's deadline set: one slot, so it runs
+    unchanged on a Redis Cluster (a cluster spreads the partitions' slots over its shards).
     """
 
-    def __init__(self, url: str, prefix: str) -> None:
+    def __init__(self, url: str, prefix: str, partitions: int = PARTITIONS) -> None:
         self.url = url
         self.prefix = prefix
+        self.partitions = partitions
         self._client: Any = None
         self._save_script: Any = None
 
-    def _job_key(self, job_id: str) -> str:
-        return f"{self.prefix}job:{job_id}"
+    def _tag(self, partition: int) -> str:
+        return f"{self.prefix}{{p{partition}}}:"
 
-    @property
-    def _deadlines_key(self) -> str:
-        return f"{self.prefix}deadlines"
+    def _job_key(self, job_id: str) -> str:
+        return f"{self._tag(partition_of(job_id, self.partitions))}job:{job_id}"
+
+    def _deadlines_key(self, partition: int) -> str:
+        return f"{self._tag(partition)}deadlines"
 
     async def open(self) -> None:
         if self._client is None:
-            from redis.asyncio import Redis
-
-            self._client = Redis.from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
+            self._client = redis_from_url(self.url, socket_timeout=5, socket_connect_timeout=5)
             await self._client.ping()
             self._save_script = self._client.register_script(_SAVE_LUA)
 
@@ -315,7 +342,10 @@ class RedisJobStore:
         ttl_ms = str(int(ttl_s * 1000)) if record.finished else ""
         deadline = "" if record.finished or record.deadline is None else repr(record.deadline)
         ok = await self._save_script(
-            keys=[self._job_key(record.job_id), self._deadlines_key],
+            keys=[
+                self._job_key(record.job_id),
+                self._deadlines_key(partition_of(record.job_id, self.partitions)),
+            ],
             args=[
                 str(expected_version),
                 str(record.version),
@@ -328,9 +358,19 @@ class RedisJobStore:
         if int(ok) != 1:
             raise ConflictError(f"job {record.job_id} changed since version {expected_version}")
 
-    async def due(self, now: float, limit: int) -> list[str]:
-        raw = await self._client.zrangebyscore(self._deadlines_key, "-inf", now, start=0, num=limit)
-        return [r.decode() if isinstance(r, bytes) else str(r) for r in raw]
+    async def due(
+        self, now: float, limit: int, partitions: Collection[int] | None = None
+    ) -> list[str]:
+        """The most overdue of the owned partitions' deadline sets (one read each)."""
+        owned = range(self.partitions) if partitions is None else sorted(partitions)
+        overdue: list[tuple[float, str]] = []
+        for partition in owned:
+            raw = await self._client.zrangebyscore(
+                self._deadlines_key(partition), "-inf", now, start=0, num=limit, withscores=True
+            )
+            overdue += [(score, r.decode() if isinstance(r, bytes) else str(r)) for r, score in raw]
+        overdue.sort()
+        return [job_id for _, job_id in overdue[:limit]]
 
     async def purge(self, now: float) -> int:
         return 0  # finished markers carry a Redis TTL

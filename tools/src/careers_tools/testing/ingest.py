@@ -100,7 +100,11 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def ingest_env(keys: Keys, bootstrap: str, port: int, **extra: str) -> dict[str, str]:
+def ingest_env(
+    keys: Keys, bootstrap: str, port: int, redis_url: str = "", **extra: str
+) -> dict[str, str]:
+    """An ingest process's environment; each call gets a consumer group of its own for
+    the job-status projector (``extra`` may name one, e.g. to share it between replicas)."""
     return {
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "HTTP_PORT": str(port),
@@ -113,8 +117,12 @@ def ingest_env(keys: Keys, bootstrap: str, port: int, **extra: str) -> dict[str,
         "CLERK_AUTHORIZED_PARTIES": f"{AZP},https://app.example",
         "CORS_ORIGINS": AZP,
         "RATE_LIMIT": "1000/minute",
-        "REDIS_URL": "",
+        "REDIS_URL": redis_url,
+        "INGEST_JOB_STATUS_GROUP": f"ingest-job-status-{uuid.uuid4().hex[:8]}",
         "KAFKA_LINGER_MS": "1",
+        # The job-status projector's group: joins and rebalances in about a second.
+        "KAFKA_SESSION_TIMEOUT_MS": "3000",
+        "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
         **extra,
     }
 
@@ -135,15 +143,21 @@ def start_ingest(
     log_dir: Path,
     ready_path: str = "/readyz",
     replicas: int = 1,
+    *,
+    redis_url: str,
     **extra: str,
 ) -> list[Ingest]:
     """``replicas`` x ``python -m ingest`` on free loopback ports, started in parallel and
-    waited for until ``ready_path`` is 200 (``/readyz``: broker up, job status caught up)."""
+    waited for until ``ready_path`` is 200 (``/readyz``: broker and Redis up). The
+    replicas of one call share Redis and one job-status consumer group, as a deployment's."""
+    extra.setdefault("INGEST_JOB_STATUS_GROUP", f"ingest-job-status-{uuid.uuid4().hex[:8]}")
     instances = []
     for _ in range(replicas):
         port = free_port()
         process = ServiceProcess(
-            "ingest", ingest_env(keys, bootstrap, port, **extra), log_dir / f"ingest-{port}.log"
+            "ingest",
+            ingest_env(keys, bootstrap, port, **{"redis_url": redis_url, **extra}),
+            log_dir / f"ingest-{port}.log",
         ).start()
         instances.append(Ingest(process, port))
     try:

@@ -30,6 +30,7 @@ from careers_tools.paths import DEV_DIR
 from careers_tools.processes import ServiceProcess
 from careers_tools.services import LOCAL_KAFKA_ENV, SERVICES, Service
 from careers_tools.testing.convex_standin import ConvexStandin
+from careers_tools.testing.redis_server import LocalRedis
 
 # The agents whose every result convex-sync writes to Convex's agentOutputs.
 OUTPUT_AGENTS = ("profile-analyzer", "career-matcher")
@@ -56,12 +57,16 @@ class LocalStack:
         # bootstrap passes them too, or they come from the inherited environment.
         self.broker_env = dict(broker_env or {})
         self.replicas = replicas or {}
-        self.extra_env = env or {}
+        self.extra_env = dict(env or {})
         wanted = set(services) if services is not None else None
         self.specs = [s for s in SERVICES if wanted is None or s.name in wanted]
         self.processes: dict[str, ServiceProcess] = {}
         self.ports: dict[str, int] = {}
         self.convex = ConvexStandin(log_path=workdir / "convex.log")
+        # Ingest keeps its job read model in Redis (and the orchestrator its workflow
+        # state): a Redis of the stack's own unless ``env`` names one.
+        self.redis: LocalRedis | None = None
+        self.redis_url = self.extra_env.pop("REDIS_URL", "")
         self.http = httpx.Client(timeout=30)
 
     # ---------------------------------------------------------------- lifecycle
@@ -76,6 +81,9 @@ class LocalStack:
                 self._own_broker = EmbeddedKafka(log_file=self.workdir / "broker.log").start()
                 self.broker_env = TANSU_CLIENT_ENV | self.broker_env
             self.bootstrap = self._own_broker.bootstrap
+        if not self.redis_url:
+            self.redis = LocalRedis(log_file=self.workdir / "redis.log").start()
+            self.redis_url = self.redis.url
         self.convex.start()
         for spec in self.specs:
             for index in range(self.replicas.get(spec.name, 1)):
@@ -126,7 +134,7 @@ class LocalStack:
             "CONVEX_SITE_URL": self.convex.url,
             "CONVEX_SYNC_SECRET": self.convex.secret,
             "ORCHESTRATOR_CHECKPOINT_PATH": str(self.workdir / "orchestrator.sqlite3"),
-            "REDIS_URL": "",
+            "REDIS_URL": self.redis_url,
             **self.extra_env,
         }
 
@@ -176,6 +184,8 @@ class LocalStack:
             self.convex.stop()
         if self._own_broker is not None:
             self._own_broker.stop()
+        if self.redis is not None:
+            self.redis.stop()
         self.http.close()
 
     def __enter__(self) -> "LocalStack":

@@ -1,16 +1,16 @@
 """Dependencies: the app's services and the authenticated caller."""
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
 from fastapi.security import HTTPBearer
 from faststream.kafka import KafkaBroker
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from ingest.auth import AuthError, ClerkVerifier, Principal
 from ingest.idempotency_store import IdempotencyStore
-from ingest.job_status import JobStatusFollower, LiveJobs
+from ingest.job_status import JobReadModel, StatusProjector
 from ingest.ratelimit import SubmitRateLimiter
 from ingest.settings import IngestSettings
 
@@ -22,11 +22,10 @@ class Services:
     verifier: ClerkVerifier
     limiter: SubmitRateLimiter
     idempotency: IdempotencyStore
-    jobs: LiveJobs
-    follower: JobStatusFollower
-    redis: Redis | None = None
+    jobs: JobReadModel
+    projector: StatusProjector
+    redis: Redis | RedisCluster | None = None
     read_limiter: SubmitRateLimiter | None = None  # job reads and stream opens, per user
-    open_streams: dict[str, int] = field(default_factory=dict)  # user -> SSE streams open here
 
 
 async def get_services(request: Request) -> Services:

@@ -131,11 +131,11 @@ async def count_submit(services: Services, user: Principal) -> None:
         )
 
 
-def accepted(job_id: str, services: Services, *, replayed: bool = False) -> Response:
+def accepted(
+    job_id: str, services: Services, *, replayed: bool = False, status: str = "queued"
+) -> Response:
     """The 202 ``AnalyzeAccepted`` response, serialised once (no response-model round trip:
     the same bytes as ``AnalyzeAccepted.model_dump_json()``, tested)."""
-    record = services.jobs.get(job_id)
-    status = record.latest.status if record is not None else "queued"
     location = f"/v1/jobs/{job_id}"
     body = (
         f'{{"jobId":{_json(job_id)},"status":{_json(status)},'
@@ -172,7 +172,9 @@ async def _replay_or_refuse(
     outcome = decide(existing, digest)
     if outcome is IdempotencyOutcome.REPLAY and existing is not None:
         SUBMITS.labels("replayed").inc()
-        return accepted(existing.job_id, services, replayed=True)
+        snapshot = await services.jobs.get(existing.job_id)
+        status = snapshot.latest.status if snapshot is not None else "queued"
+        return accepted(existing.job_id, services, replayed=True, status=status)
     _refuse(outcome)
     return None
 
@@ -203,11 +205,10 @@ async def _submit(
 ) -> None:
     """Publish ``profile.submitted``: the job exists once it is acked.
 
-    One record per submit. The job's first status (``queued``, sequence 0) is not a record
-    of its own: this replica applies it locally once the broker acknowledged the submit,
-    and every other replica derives it from the ``profile.submitted`` record its
-    job-status follower reads (``ingest.job_status``), so a job accepted here is visible
-    through any replica without a second acknowledged record.
+    One record per submit. The job's first status (``queued``, sequence 0) goes into the
+    shared read model (``ingest.job_status``) before the publish, so a GET right after the
+    202 finds the job through any replica; if the publish fails it is removed again (the
+    job does not exist) and the caller gets 503.
     """
     submission = build_submission(
         job_id=job_id,
@@ -216,24 +217,28 @@ async def _submit(
         idempotency_key=idempotency_key,
         now=datetime.now(UTC),
     )
-    # Before the publish: the follower may read the record back before this coroutine
-    # resumes, and must skip it rather than decode it (applying it twice is harmless).
-    services.jobs.mark_local(submission.submitted_event_id)
+    try:
+        await services.jobs.record(submission.queued)
+    except RedisError as exc:
+        await _release(services, user_id, idempotency_key)
+        log.warning("job read model unavailable", extra={"error": type(exc).__name__})
+        raise unavailable("The job store") from exc
     try:
         await _publish(
             services,
             Outgoing(TOPICS.profile_submitted, submission.submitted, submission.submitted_event_id),
         )
     except EventTooLargeError as exc:
+        await _forget(services, job_id)
         await _release(services, user_id, idempotency_key)
         raise ProblemError(413, "body_too_large", "The profile is too large.") from exc
     except Exception as exc:
+        await _forget(services, job_id)
         await _release(services, user_id, idempotency_key)
         log.warning("publish failed", extra={"error": type(exc).__name__, "job_id": job_id})
         raise unavailable("The event broker") from exc
 
     # The job exists from here on.
-    services.jobs.apply(submission.queued)
     if idempotency_key is not None and digest is not None:
         completed = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="completed")
         try:
@@ -250,3 +255,11 @@ async def _release(services: Services, user_id: str, key: str | None) -> None:
         await services.idempotency.release(user_id, key)
     except RedisError:
         log.warning("idempotency record not released; it expires on its own")
+
+
+async def _forget(services: Services, job_id: str) -> None:
+    """Remove the ``queued`` status of a job whose publish failed (it does not exist)."""
+    try:
+        await services.jobs.forget(job_id)
+    except RedisError:
+        log.warning("queued status of an unpublished job not removed; it expires on its own")

@@ -18,8 +18,9 @@ async def healthz(services: ServicesDep) -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(services: ServicesDep) -> Response:
-    """Ready when the broker answers, the job-status follower has caught up and Redis
-    (if configured) answers: a replica still replaying job status would 404 known jobs."""
+    """Ready when the broker and Redis answer and the job-status projector runs. Nothing
+    is replayed at start-up (the read model is shared), so readiness does not depend on
+    how many jobs exist."""
     broker_ok = await services.broker.ping(timeout=2.0)
     redis_ok: bool | None = None
     if services.redis is not None:
@@ -27,16 +28,15 @@ async def readyz(services: ServicesDep) -> Response:
             redis_ok = bool(await asyncio.wait_for(services.redis.ping(), 2.0))  # type: ignore[misc]
         except Exception:
             redis_ok = False
-    follower = services.follower
-    ready = broker_ok and follower.running and follower.caught_up and redis_ok is not False
+    projector = services.projector
+    ready = broker_ok and projector.running and redis_ok is not False
     return JSONResponse(
         {
             "ready": ready,
             "brokerConnected": broker_ok,
-            "jobStatusCaughtUp": follower.caught_up,
-            "assignedPartitions": follower.assigned_partitions,
+            "jobStatusProjector": projector.running,
+            "assignedPartitions": projector.assigned_partitions,
             "redis": redis_ok,
-            "jobsTracked": len(services.jobs.store),
         },
         status_code=200 if ready else 503,
     )

@@ -1,7 +1,10 @@
 """GET /v1/jobs/{jobId} and its Server-Sent Events stream (owner only)."""
 
+import asyncio
+import contextlib
 import logging
 import time
+import uuid
 import weakref
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -14,7 +17,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from ingest.api.deps import CurrentUser, Services, ServicesDep
 from ingest.api.errors import NothingToStreamError, ProblemError
 from ingest.api.responses import links, problem_responses
-from ingest.domain.jobs import JobStatusRecord
+from ingest.domain.jobs import JobSnapshot, parse_last_event_id
 from ingest.metrics import RATE_LIMITED, SSE_STREAMS
 
 log = logging.getLogger(__name__)
@@ -32,21 +35,30 @@ JobId = Annotated[
 ]
 
 
-def view(record: JobStatusRecord, event: JobStatusChanged | None = None) -> JobView:
+def view(snapshot: JobSnapshot, event: JobStatusChanged | None = None) -> JobView:
     """The job as of ``event`` (default: its latest state)."""
-    event = event or record.latest
+    event = event or snapshot.latest
     return JobView(
-        job_id=record.job_id,
+        job_id=snapshot.job_id,
         status=event.status,
         progress=event.progress,
         step=event.step,
         message=event.message,
-        created_at=record.created_at,
+        created_at=snapshot.created_at,
         updated_at=event.at,
         recommendations=event.recommendations,
         summary=event.summary,
         reason=event.reason,
-        links=links(record.job_id),
+        links=links(snapshot.job_id),
+    )
+
+
+def read_model_unavailable() -> ProblemError:
+    return ProblemError(
+        503,
+        "unavailable",
+        "Job status is unavailable right now; retry shortly.",
+        headers={"Retry-After": "2"},
     )
 
 
@@ -57,7 +69,7 @@ async def count_read(services: Services, user_id: str) -> None:
         return
     try:
         decision = await limiter.hit(user_id)
-    except RedisError as exc:  # reads are served from memory: do not fail them on Redis
+    except RedisError as exc:  # the read itself answers 503 if Redis is really away
         log.warning("read rate limiter unavailable", extra={"error": type(exc).__name__})
         return
     if not decision.allowed:
@@ -71,30 +83,24 @@ async def count_read(services: Services, user_id: str) -> None:
         )
 
 
-async def owned_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> JobStatusRecord:
-    """The caller's job, or 404 (also when it exists but belongs to someone else)."""
+async def owned_job(job_id: JobId, user: CurrentUser, services: ServicesDep) -> JobSnapshot:
+    """The caller's job (one read of the shared read model), or 404 (also when it exists
+    but belongs to someone else)."""
     await count_read(services, user.sub)
     not_found = ProblemError(404, "job_not_found", "No such job.")
     if len(job_id) > MAX_JOB_ID_CHARS:
         raise not_found
-    # A job submitted through another replica: read its submit (this replica reads
-    # profile.submitted on demand), then wait briefly rather than 404 a job that exists.
-    # Someone else's job waits the same way, so timing does not reveal that it exists.
-    deadline = time.monotonic() + services.settings.job_lookup_wait_s
-    record = services.jobs.get(job_id)
-    if record is None or not record.submit_seen:
-        await services.follower.read_back(job_id, deadline - time.monotonic())
-        record = services.jobs.get(job_id)
-    while record is None or record.user_id != user.sub:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise not_found
-        await services.jobs.wait(job_id, remaining)
-        record = services.jobs.get(job_id)
-    return record
+    try:
+        snapshot = await services.jobs.get(job_id)
+    except RedisError as exc:
+        log.warning("job read model unavailable", extra={"error": type(exc).__name__})
+        raise read_model_unavailable() from exc
+    if snapshot is None or snapshot.user_id != user.sub:
+        raise not_found
+    return snapshot
 
 
-OwnedJob = Annotated[JobStatusRecord, Depends(owned_job)]
+OwnedJob = Annotated[JobSnapshot, Depends(owned_job)]
 
 
 @router.get(
@@ -104,15 +110,8 @@ OwnedJob = Annotated[JobStatusRecord, Depends(owned_job)]
     response_model=JobView,
     responses=problem_responses(401, 404, 422, 429),
 )
-async def get_job(record: OwnedJob) -> JobView:
-    return view(record)
-
-
-def _last_event_id(value: str | None) -> int:
-    try:
-        return int(value) if value is not None else -1
-    except ValueError:
-        return -1  # not one of ours: replay from the start
+async def get_job(snapshot: OwnedJob) -> JobView:
+    return view(snapshot)
 
 
 @router.get(
@@ -145,7 +144,7 @@ def _last_event_id(value: str | None) -> int:
     },
 )
 async def stream_job_events(
-    record: OwnedJob,
+    snapshot: OwnedJob,
     user: CurrentUser,
     services: ServicesDep,
     last_event_id: Annotated[
@@ -153,52 +152,67 @@ async def stream_job_events(
         Header(alias="Last-Event-ID", description="Resume after this sequence", max_length=32),
     ] = None,
 ) -> EventSourceResponse:
-    after = _last_event_id(last_event_id)
-    if record.terminal and after >= max(record.events):
+    after = parse_last_event_id(last_event_id)
+    if snapshot.terminal and after >= snapshot.sequence:
         raise NothingToStreamError
-    job_id = record.job_id
+    job_id = snapshot.job_id
     jobs = services.jobs
+    settings = services.settings
     # A stream lives no longer than the token that opened it: at its expiry the stream
     # ends and the client reconnects with a fresh token and Last-Event-ID.
     expires_at = user.expires_at
-    streams = services.open_streams
-    if streams.get(user.sub, 0) >= services.settings.sse_max_streams_per_user:
+    stream_id = uuid.uuid4().hex
+    try:
+        opened = await jobs.open_stream(
+            user.sub, stream_id, expires_at, settings.sse_max_streams_per_user
+        )
+    except RedisError as exc:
+        raise read_model_unavailable() from exc
+    if not opened:
         raise ProblemError(
             429,
             "too_many_streams",
-            f"At most {services.settings.sse_max_streams_per_user} open event streams per "
+            f"At most {settings.sse_max_streams_per_user} open event streams per "
             "user; close one first.",
             headers={"Retry-After": "5"},
         )
-    streams[user.sub] = streams.get(user.sub, 0) + 1
     released = False
 
-    def closed() -> None:
+    async def close() -> None:
         nonlocal released
         if released:
             return
         released = True
-        left = streams.get(user.sub, 1) - 1
-        if left > 0:
-            streams[user.sub] = left
-        else:
-            streams.pop(user.sub, None)
+        try:
+            await jobs.close_stream(user.sub, stream_id)
+        except RedisError:  # it leaves the count when the token would have expired
+            log.warning("stream count not released; it expires with the token")
+
+    def closed() -> None:
+        if not released:  # the response never started: release in the background
+            with contextlib.suppress(RuntimeError):
+                task = asyncio.get_running_loop().create_task(close())
+                _pending.add(task)
+                task.add_done_callback(_pending.discard)
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         SSE_STREAMS.inc()
         sent = after
         first = True
+        block_ms: int | None = None  # the first read returns what is there already
         try:
             while True:
                 remaining = expires_at - time.time()
                 if remaining <= 0:
                     return  # the token expired: the client resumes with a fresh one
-                current = jobs.get(job_id)
-                if current is None:
-                    return  # evicted (TTL): nothing more will come
-                for event in current.after(sent):
+                try:
+                    history = await jobs.history_after(job_id, sent, block_ms)
+                except RedisError as exc:  # the client reconnects with Last-Event-ID
+                    log.warning("event stream lost Redis", extra={"error": type(exc).__name__})
+                    return
+                for event in history:
                     yield ServerSentEvent(
-                        data=view(current, event).model_dump_json(by_alias=True),
+                        data=view(snapshot, event).model_dump_json(by_alias=True),
                         event="status",
                         id=str(event.sequence),
                         retry=RECONNECT_MS if first else None,
@@ -207,16 +221,26 @@ async def stream_job_events(
                     sent = event.sequence
                     if event.status in TERMINAL_STATES:
                         return
-                await jobs.wait(job_id, min(30.0, remaining))
+                if not history and block_ms is not None:
+                    # Nothing for a whole wait: stop if the job expired meanwhile.
+                    try:
+                        if await jobs.get(job_id) is None:
+                            return
+                    except RedisError:
+                        return
+                block_ms = int(1000 * min(settings.sse_block_s, max(remaining, 0.001)))
         finally:
             SSE_STREAMS.dec()
-            closed()
+            await close()
 
     stream = events()
     # Also released if the response never starts iterating (client gone before it began).
     weakref.finalize(stream, closed)
     return EventSourceResponse(
         stream,
-        ping=services.settings.sse_ping_s,
+        ping=settings.sse_ping_s,
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+_pending: set[asyncio.Task[None]] = set()  # background releases, kept until they finish
