@@ -28,6 +28,7 @@ from careers_contracts import (
     Topic,
 )
 from careers_runtime.codec import Incoming, Outgoing, PermanentError
+from careers_runtime.partitioner import partition_of
 from careers_tools.testing.redis_server import delete_prefixed
 from orchestrator.domain import workflow as wf
 from orchestrator.graph import Workflow
@@ -38,7 +39,6 @@ from orchestrator.store import (
     JobRecord,
     RedisJobStore,
     SqliteJobStore,
-    partition_of,
 )
 
 POLICY = wf.Policy(step_timeout_s=10, max_rerequests=2, top_k=5)
@@ -262,7 +262,7 @@ async def test_timeouts_re_request_then_fail_with_reason(harness: Harness) -> No
     assert await harness.orch.check_timeouts(None) == 0, "not due yet"
     harness.clock.now += 6
     assert await harness.orch.check_timeouts(set()) == 0, "no partitions owned"
-    others = set(range(PARTITIONS)) - {partition_of(job)}
+    others = set(range(PARTITIONS)) - {partition_of(job, PARTITIONS)}
     assert await harness.orch.check_timeouts(others) == 0, "not this replica's job"
     assert harness.published == []
     for attempt in (2, 3):
@@ -333,8 +333,8 @@ async def test_due_reads_only_the_owned_partitions(store_factory: Any) -> None:
     jobs = [f"job-{uuid.uuid4().hex[:8]}" for _ in range(40)]
     for index, job in enumerate(jobs):
         await store.save(JobRecord(job_id=job, deadline=1.0 + index), expected_version=0, ttl_s=60)
-    mine = {partition_of(jobs[-1])}  # the least overdue job's partition
-    expected = [j for j in jobs if partition_of(j) in mine]
+    mine = {partition_of(jobs[-1], PARTITIONS)}  # the least overdue job's partition
+    expected = [j for j in jobs if partition_of(j, PARTITIONS) in mine]
     assert await store.due(100.0, 3, mine) == expected[:3]
     assert await store.due(100.0, 100, mine) == expected
     assert await store.due(100.0, 5) == jobs[:5]  # every partition: most overdue first

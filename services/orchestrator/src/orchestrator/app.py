@@ -18,7 +18,6 @@ from careers_runtime.app import create_worker_app
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Outgoing
 from careers_runtime.delivery import EventConsumer, publish_all
-from careers_runtime.partitioner import partition_of
 
 from orchestrator.domain.workflow import Policy
 from orchestrator.graph import Workflow
@@ -32,7 +31,7 @@ CONSUMED_TOPICS = (TOPICS.profile_submitted, TOPICS.analysis_completed, TOPICS.m
 
 class Ownership:
     """Which partitions' jobs this replica may advance on its own (timeouts): those it
-    consumes (a job's partition: ``store.partition_of``)."""
+    consumes (a job's partition: ``careers_runtime.partitioner.partition_of``)."""
 
     def __init__(self, consumer: EventConsumer) -> None:
         self.consumer = consumer

@@ -26,19 +26,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from aiokafka.partitioner import murmur2
 from careers_contracts import TOPICS
+from careers_runtime.partitioner import partition_of
 from careers_runtime.redis_client import redis_from_url
 from pydantic_core import from_json, to_json
 
 # The topics the orchestrator consumes share this partition count (the range assignor
 # gives partition p of each to one replica): a job's partition, wherever it is read.
 PARTITIONS = TOPICS.analysis_completed.partitions
-
-
-def partition_of(job_id: str, partitions: int = PARTITIONS) -> int:
-    """The partition Kafka's default partitioner puts key ``job_id`` in."""
-    return (murmur2(job_id.encode()) & 0x7FFFFFFF) % partitions
 
 
 class ConflictError(RuntimeError):
@@ -252,7 +247,7 @@ class SqliteJobStore:
         # other replicas' overdue jobs never take this replica's places in ``limit``.
         found: list[str] = []
         for (job_id,) in rows:
-            if partitions is None or partition_of(job_id) in partitions:
+            if partitions is None or partition_of(job_id, PARTITIONS) in partitions:
                 found.append(job_id)
                 if len(found) >= limit:
                     break
