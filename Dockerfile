@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1.7
-#
 # One Dockerfile, one image per service (multi-stage, uv, non-root):
 #
 #   docker build --target ingest           -t careers/ingest .
@@ -9,6 +7,13 @@
 #   docker build --target convex-sync      -t careers/convex-sync .
 #   docker build --target tools            -t careers/tools .           # topics_admin, careers-dlq
 #   docker build --target convex-standin   -t careers/convex-standin .  # dev/compose only
+#
+# `make images` builds them all (podman or Docker; on a machine that cannot pull the base
+# images, from local bases made of Debian packages by scripts/build-local-bases.sh) and
+# `make test-images` runs them as production does. No `# syntax=` line on purpose: it makes
+# BuildKit pull a frontend image from a registry before building anything, and nothing
+# here needs a newer frontend than the one built in. podman needs `--format docker` to
+# keep HEALTHCHECK.
 #
 # Each service image holds only what `uv sync --locked --no-dev --package <svc>` installs
 # from uv.lock (no dev dependencies — in particular not the dev/test tools `careers-tools`
@@ -34,7 +39,12 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON=/usr/local/bin/python3.12 \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+# Build stages only (never shipped): pip and uv trust the system CA bundle rather than
+# their own, so a build behind a proxy with its own certificate works when the build
+# mounts the host's bundle there (`make images` does).
 RUN pip install "uv==${UV_VERSION}"
 WORKDIR /src
 # The lock file and every workspace member's pyproject.toml: enough for uv to install the
@@ -121,9 +131,10 @@ WORKDIR /app
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 USER 10001:10001
-# No curl in the image: the health check is a few lines of the image's own Python.
+# No curl in the image: the health check is a few lines of the image's own Python. With
+# INTERNAL_HTTP_PORT set (ingest in compose and k8s), /healthz is served only there.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HTTP_PORT', '8080'), timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (os.environ.get('INTERNAL_HTTP_PORT') or os.environ.get('HTTP_PORT', '8080')), timeout=2)"]
 
 FROM runtime-base AS ingest
 COPY --from=build-ingest /app/.venv /app/.venv
@@ -132,7 +143,10 @@ CMD ["python", "-m", "ingest"]
 
 FROM runtime-base AS orchestrator
 COPY --from=build-orchestrator /app/.venv /app/.venv
-ENV SERVICE_NAME=orchestrator
+# Without REDIS_URL (a single replica) the SQLite checkpoint file must be writable: /app
+# is root-owned and the root filesystem read-only, /tmp is the writable mount.
+ENV SERVICE_NAME=orchestrator \
+    ORCHESTRATOR_CHECKPOINT_PATH=/tmp/orchestrator.sqlite3
 CMD ["python", "-m", "orchestrator"]
 
 FROM runtime-base AS profile-analyzer
@@ -162,16 +176,28 @@ CMD ["python", "-m", "careers_runtime.topics_admin"]
 # ------------------------------------------------------- Convex stand-in (dev only)
 # The local server that exposes deploy/convex's functions over HTTP (no production
 # hardening, memory only). Production points CONVEX_SITE_URL at a real deployment.
+# Only package.json's `dependencies` (what the stand-in imports: convex, convex-test, jose,
+# tsx) are installed; vitest, vite and TypeScript are devDependencies and stay out.
+FROM ${NODE_IMAGE} AS convex-standin-deps
+WORKDIR /app
+# npm trusts the system CA bundle (see build-base) in this build stage only.
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+COPY deploy/convex/package.json deploy/convex/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error \
+    && rm -rf /root/.npm
+
 FROM ${NODE_IMAGE} AS convex-standin
 WORKDIR /app
-COPY deploy/convex/package.json deploy/convex/package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
-COPY deploy/convex/ ./
+COPY --from=convex-standin-deps /app/node_modules ./node_modules
+COPY deploy/convex/package.json deploy/convex/tsconfig.json ./
+COPY deploy/convex/convex/ ./convex/
+COPY deploy/convex/standin/ ./standin/
 ENV CONVEX_STANDIN_HOST=0.0.0.0 \
     CONVEX_STANDIN_PORT=3210 \
-    NODE_ENV=production
+    NODE_ENV=production \
+    HOME=/tmp
 EXPOSE 3210
 USER node
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["node", "-e", "fetch('http://127.0.0.1:3210/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+    CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.CONVEX_STANDIN_PORT || 3210) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "--import", "tsx", "standin/main.ts"]
