@@ -29,6 +29,13 @@
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 ARG NODE_IMAGE=node:24-bookworm-slim
 ARG UV_VERSION=0.13.9
+# SpoonOS dependencies the agents and the orchestrator never import (AWS, web3 and x402
+# payments, Neo, Pinecone, SQL memory, MCP servers, web search): left out of their images
+# together with what only they bring (deploy/images/no_install.py reads uv.lock). What the
+# agent kit uses stays: SpoonOS graphs and ChatBot with every LLM provider it can be
+# configured with (OpenAI, Anthropic, Gemini, DeepSeek, OpenRouter, Ollama); the build
+# imports them all to prove it. See docs/operations.md for the sizes.
+ARG SPOON_UNUSED="boto3 web3 x402 neo-mamba pinecone sqlalchemy google google-api-core grpcio fastmcp mcp eth-utils rlp"
 
 # --------------------------------------------------------------------------- build
 FROM ${PYTHON_IMAGE} AS build-base
@@ -46,6 +53,9 @@ ENV UV_COMPILE_BYTECODE=1 \
 # their own, so a build behind a proxy with its own certificate works when the build
 # mounts the host's bundle there (`make images` does).
 RUN pip install "uv==${UV_VERSION}"
+# What the slimmed images must still import: the service's app, SpoonOS graphs and ChatBot,
+# and every LLM provider the agent kit can be configured with.
+ENV SPOON_IMPORTS="import importlib, sys; [importlib.import_module(m) for m in [sys.argv[1], 'spoon_ai.chat', 'spoon_ai.graph', 'spoon_ai.llm.providers.openai_provider', 'spoon_ai.llm.providers.anthropic_provider', 'spoon_ai.llm.providers.gemini_provider', 'spoon_ai.llm.providers.deepseek_provider', 'spoon_ai.llm.providers.openrouter_provider', 'spoon_ai.llm.providers.ollama_provider']]"
 WORKDIR /src
 # The lock file and every workspace member's pyproject.toml: enough for uv to install the
 # third-party dependencies in their own (cached) layer before any source is copied.
@@ -60,6 +70,7 @@ COPY services/career-matcher/pyproject.toml services/career-matcher/pyproject.to
 COPY services/convex-sync/pyproject.toml services/convex-sync/pyproject.toml
 # Never installed in an image, but a workspace member: uv reads it to check the lock.
 COPY tools/pyproject.toml tools/pyproject.toml
+COPY deploy/images/no_install.py /usr/local/lib/careers/no_install.py
 
 FROM build-base AS sources
 COPY contracts/ /src/contracts/
@@ -78,25 +89,37 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable --package ingest
 
 FROM build-base AS build-orchestrator
+ARG SPOON_UNUSED
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-install-workspace --package orchestrator
+    uv sync --locked --no-dev --no-install-workspace --package orchestrator \
+        $(python /usr/local/lib/careers/no_install.py orchestrator $SPOON_UNUSED)
 COPY --from=sources /src/ /src/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --package orchestrator
+    uv sync --locked --no-dev --no-editable --package orchestrator \
+        $(python /usr/local/lib/careers/no_install.py orchestrator $SPOON_UNUSED) \
+    && /app/.venv/bin/python -c "$SPOON_IMPORTS" orchestrator.app
 
 FROM build-base AS build-profile-analyzer
+ARG SPOON_UNUSED
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-install-workspace --package profile-analyzer
+    uv sync --locked --no-dev --no-install-workspace --package profile-analyzer \
+        $(python /usr/local/lib/careers/no_install.py profile-analyzer $SPOON_UNUSED)
 COPY --from=sources /src/ /src/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --package profile-analyzer
+    uv sync --locked --no-dev --no-editable --package profile-analyzer \
+        $(python /usr/local/lib/careers/no_install.py profile-analyzer $SPOON_UNUSED) \
+    && /app/.venv/bin/python -c "$SPOON_IMPORTS" profile_analyzer.app
 
 FROM build-base AS build-career-matcher
+ARG SPOON_UNUSED
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-install-workspace --package career-matcher
+    uv sync --locked --no-dev --no-install-workspace --package career-matcher \
+        $(python /usr/local/lib/careers/no_install.py career-matcher $SPOON_UNUSED)
 COPY --from=sources /src/ /src/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --package career-matcher
+    uv sync --locked --no-dev --no-editable --package career-matcher \
+        $(python /usr/local/lib/careers/no_install.py career-matcher $SPOON_UNUSED) \
+    && /app/.venv/bin/python -c "$SPOON_IMPORTS" career_matcher.app
 
 FROM build-base AS build-convex-sync
 RUN --mount=type=cache,target=/root/.cache/uv \
