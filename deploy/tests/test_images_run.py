@@ -39,6 +39,16 @@ from .rendering import ROOT, SERVICES, of_kind, render
 
 pytestmark = [pytest.mark.images, pytest.mark.timeout(1800)]
 
+# Uncompressed sizes, MB (docs/operations.md#images): what slimming reached, with room.
+SIZE_TARGETS = {
+    "ingest": 450,
+    "orchestrator": 450,
+    "profile-analyzer": 450,
+    "career-matcher": 600,
+    "convex-sync": 450,
+    "tools": 450,
+    "convex-standin": 450,
+}
 CA_IN_CONTAINER = "/etc/careers/ca.pem"
 AUTHORIZED_PARTY = "https://app.example.com"  # the production overlay's CLERK_AUTHORIZED_PARTIES
 # The ingest HEALTHCHECK before the fix: it probed HTTP_PORT, where /healthz is not served
@@ -339,6 +349,38 @@ def backing(
     finally:
         redis.stop()
         kafka.stop()
+
+
+def test_images_stay_within_their_size_targets(built: dict[str, int]) -> None:
+    """docs/operations.md#images: the targets set when the images were slimmed."""
+    over = {t: round(size / 1e6) for t, size in built.items() if size > SIZE_TARGETS[t] * 1e6}
+    assert not over, f"images over their size target (MB): {over} (targets {SIZE_TARGETS})"
+
+
+def test_the_orchestrator_without_redis_keeps_its_checkpoints_under_tmp(
+    built: dict[str, int], backing: tuple[ApacheKafka, LocalRedis, apache_kafka.TestPki]
+) -> None:
+    """Single replica, no REDIS_URL (not production): the default SQLite file must be
+    writable in a read-only container (it was under root-owned /app)."""
+    kafka = backing[0]
+    port = free_port()
+    container = start(
+        "orchestrator",
+        {
+            "ENVIRONMENT": "test",
+            "KAFKA_BOOTSTRAP_SERVERS": kafka.bootstrap,
+            "HTTP_HOST": "127.0.0.1",
+            "HTTP_PORT": str(port),
+            "ORCHESTRATOR_CONSUMER_GROUP": "images-sqlite",
+        },
+    )
+    try:
+        wait_healthy(container)
+        assert_runs_as_production(container)
+        code, listing = exec_in(container, ["ls", "/tmp"])
+        assert code == 0 and "orchestrator.sqlite3" in listing, listing
+    finally:
+        stop(container)
 
 
 def test_every_image_runs_as_production_and_a_signed_in_submit_lands(
