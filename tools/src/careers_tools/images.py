@@ -37,7 +37,8 @@ TARGETS = (
     "convex-standin",
 )
 PREFIX = "localhost/careers/"
-TAG = "local"
+# One tag per checkout if several build at once (the engine's image store is shared).
+TAG = os.environ.get("CAREERS_IMAGE_TAG", "local")
 CONTAINERS_CONF = ROOT / "deploy" / "images" / "containers.conf"
 CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 DEFAULT_BASES = ("python:3.12-slim-bookworm", "node:24-bookworm-slim")
