@@ -438,11 +438,12 @@ def test_every_image_runs_as_production_and_a_signed_in_submit_lands(
                 "HTTP_PORT": str(ports[name]),
                 "REDIS_URL": f"redis://127.0.0.1:{redis.port}/{index}",
             }
+            assert env["ENVIRONMENT"] == "production", name
+            if "INTERNAL_HTTP_PORT" in env:  # probes and metrics: one host, one port each
+                env["INTERNAL_HTTP_PORT"] = str(free_port())
             if name == "ingest":
-                assert env["ENVIRONMENT"] == "production"
                 assert "INTERNAL_HTTP_PORT" in env
                 env |= {
-                    "INTERNAL_HTTP_PORT": str(free_port()),
                     "CLERK_ISSUER": convex.issuer,
                     "CLERK_JWT_KEY": convex.public_pem,  # networkless verification
                     "CLERK_JWKS_URL": "",
