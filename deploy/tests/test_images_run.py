@@ -99,17 +99,20 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[images.Engine]:
                 os.environ[key] = value
 
 
+def say(request: pytest.FixtureRequest, line: str) -> None:
+    """Print past pytest's output capture: every run shows sizes and timings."""
+    capture = request.config.pluginmanager.get_plugin("capturemanager")
+    with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+        print(f"\n{line}", end="", flush=True)
+
+
 @pytest.fixture(scope="module")
 def built(engine: images.Engine, request: pytest.FixtureRequest) -> dict[str, int]:
     took = images.build(engine=engine)
     sizes = images.sizes(engine)
-    report = request.config.pluginmanager.get_plugin("terminalreporter")
     for target, size in sizes.items():
-        line = (
-            f"image {images.image(target):42} {size / 1e6:6.0f} MB (built in {took[target]:.0f} s)"
-        )
-        if report is not None:
-            report.write_line(line)
+        built_in = f"built in {took[target]:.0f} s"
+        say(request, f"image {images.image(target):42} {size / 1e6:6.0f} MB ({built_in})")
     return sizes
 
 
@@ -384,7 +387,9 @@ def test_the_orchestrator_without_redis_keeps_its_checkpoints_under_tmp(
 
 
 def test_every_image_runs_as_production_and_a_signed_in_submit_lands(
-    built: dict[str, int], backing: tuple[ApacheKafka, LocalRedis, apache_kafka.TestPki]
+    built: dict[str, int],
+    backing: tuple[ApacheKafka, LocalRedis, apache_kafka.TestPki],
+    request: pytest.FixtureRequest,
 ) -> None:
     kafka, redis, pki = backing
     assert set(built) == set(images.TARGETS)
@@ -461,8 +466,9 @@ def test_every_image_runs_as_production_and_a_signed_in_submit_lands(
         for name, container in containers.items():
             if name == "topics":
                 continue
-            wait_healthy(container)
+            took = wait_healthy(container)
             assert_runs_as_production(container)
+            say(request, f"{name}: healthy {took:.1f} s after start")
         # The old ingest check fails against the same healthy container: a wrong health
         # check is caught by running the image's own.
         assert not healthy(containers["ingest"], OLD_INGEST_CHECK)
@@ -488,17 +494,27 @@ def test_every_image_runs_as_production_and_a_signed_in_submit_lands(
             agents = {o["agent"] for o in outputs}
             return recommendations is not None and {"profile-analyzer", "career-matcher"} <= agents
 
+        submitted = time.monotonic()
         wait_for(
             landed, 120, lambda: "\n".join(f"--- {n}\n{logs(c)}" for n, c in containers.items())
         )
 
+        say(
+            request,
+            f"signed-in submit -> both Convex documents in {time.monotonic() - submitted:.1f} s",
+        )
+        # The stand-in verified the token: signed out, or as someone else, nothing is seen.
+        other = convex.token("user_other", ttl_s=600, azp=AUTHORIZED_PARTY)
+        assert convex.query("agentOutputs:listByJob", {"jobId": job_id}) == []
+        assert convex.query("agentOutputs:listByJob", {"jobId": job_id}, token=other) == []
         # Still production-shaped after the work: nothing written outside /tmp.
         for name, container in containers.items():
             if name != "topics":
                 assert_runs_as_production(container)
-        for name in [*SERVICES, "convex-standin"]:
+        # Ingest first (no new work), then the workers, then Convex, as a rollout drains.
+        for name in ["ingest", *(s for s in SERVICES if s != "ingest"), "convex-standin"]:
             took = stop_gracefully(containers[name], grace.get(name, 30))
-            print(f"{name}: exit 0 on SIGTERM in {took:.1f} s")
+            say(request, f"{name}: exit 0 on SIGTERM in {took:.1f} s")
     finally:
         for container in containers.values():
             stop(container)
