@@ -1,5 +1,3 @@
-# syntax=docker/dockerfile:1.7
-#
 # One Dockerfile, one image per service (multi-stage, uv, non-root):
 #
 #   docker build --target ingest           -t careers/ingest .
@@ -9,6 +7,13 @@
 #   docker build --target convex-sync      -t careers/convex-sync .
 #   docker build --target tools            -t careers/tools .           # topics_admin, careers-dlq
 #   docker build --target convex-standin   -t careers/convex-standin .  # dev/compose only
+#
+# `make images` builds them all (podman or Docker; on a machine that cannot pull the base
+# images, from local bases made of Debian packages by scripts/build-local-bases.sh) and
+# `make test-images` runs them as production does. No `# syntax=` line on purpose: it makes
+# BuildKit pull a frontend image from a registry before building anything, and nothing
+# here needs a newer frontend than the one built in. podman needs `--format docker` to
+# keep HEALTHCHECK.
 #
 # Each service image holds only what `uv sync --locked --no-dev --package <svc>` installs
 # from uv.lock (no dev dependencies — in particular not the dev/test tools `careers-tools`
@@ -24,6 +29,13 @@
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 ARG NODE_IMAGE=node:24-bookworm-slim
 ARG UV_VERSION=0.13.9
+# SpoonOS dependencies the agents and the orchestrator never import (AWS, web3 and x402
+# payments, Neo, Pinecone, SQL memory, MCP servers, web search): left out of their images
+# together with what only they bring (deploy/images/no_install.py reads uv.lock). What the
+# agent kit uses stays: SpoonOS graphs and ChatBot with every LLM provider it can be
+# configured with (OpenAI, Anthropic, Gemini, DeepSeek, OpenRouter, Ollama); the build
+# imports them all to prove it. See docs/operations.md for the sizes.
+ARG SPOON_UNUSED="boto3 web3 x402 neo-mamba pinecone sqlalchemy google google-api-core grpcio fastmcp mcp eth-utils rlp"
 
 # --------------------------------------------------------------------------- build
 FROM ${PYTHON_IMAGE} AS build-base
@@ -34,8 +46,16 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON=/usr/local/bin/python3.12 \
     UV_PROJECT_ENVIRONMENT=/app/.venv \
     PIP_NO_CACHE_DIR=1 \
-    PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+# Build stages only (never shipped): pip and uv trust the system CA bundle rather than
+# their own, so a build behind a proxy with its own certificate works when the build
+# mounts the host's bundle there (`make images` does).
 RUN pip install "uv==${UV_VERSION}"
+# What the slimmed images must still import: the service's app, SpoonOS graphs and ChatBot,
+# and every LLM provider the agent kit can be configured with.
+ENV SPOON_IMPORTS="import importlib, sys; [importlib.import_module(m) for m in [sys.argv[1], 'spoon_ai.chat', 'spoon_ai.graph', 'spoon_ai.llm.providers.openai_provider', 'spoon_ai.llm.providers.anthropic_provider', 'spoon_ai.llm.providers.gemini_provider', 'spoon_ai.llm.providers.deepseek_provider', 'spoon_ai.llm.providers.openrouter_provider', 'spoon_ai.llm.providers.ollama_provider']]"
 WORKDIR /src
 # The lock file and every workspace member's pyproject.toml: enough for uv to install the
 # third-party dependencies in their own (cached) layer before any source is copied.
@@ -50,6 +70,7 @@ COPY services/career-matcher/pyproject.toml services/career-matcher/pyproject.to
 COPY services/convex-sync/pyproject.toml services/convex-sync/pyproject.toml
 # Never installed in an image, but a workspace member: uv reads it to check the lock.
 COPY tools/pyproject.toml tools/pyproject.toml
+COPY deploy/images/no_install.py /usr/local/lib/careers/no_install.py
 
 FROM build-base AS sources
 COPY contracts/ /src/contracts/
@@ -68,25 +89,37 @@ RUN --mount=type=cache,target=/root/.cache/uv \
     uv sync --locked --no-dev --no-editable --package ingest
 
 FROM build-base AS build-orchestrator
+ARG SPOON_UNUSED
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-install-workspace --package orchestrator
+    uv sync --locked --no-dev --no-install-workspace --package orchestrator \
+        $(python /usr/local/lib/careers/no_install.py orchestrator $SPOON_UNUSED)
 COPY --from=sources /src/ /src/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --package orchestrator
+    uv sync --locked --no-dev --no-editable --package orchestrator \
+        $(python /usr/local/lib/careers/no_install.py orchestrator $SPOON_UNUSED) \
+    && /app/.venv/bin/python -c "$SPOON_IMPORTS" orchestrator.app
 
 FROM build-base AS build-profile-analyzer
+ARG SPOON_UNUSED
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-install-workspace --package profile-analyzer
+    uv sync --locked --no-dev --no-install-workspace --package profile-analyzer \
+        $(python /usr/local/lib/careers/no_install.py profile-analyzer $SPOON_UNUSED)
 COPY --from=sources /src/ /src/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --package profile-analyzer
+    uv sync --locked --no-dev --no-editable --package profile-analyzer \
+        $(python /usr/local/lib/careers/no_install.py profile-analyzer $SPOON_UNUSED) \
+    && /app/.venv/bin/python -c "$SPOON_IMPORTS" profile_analyzer.app
 
 FROM build-base AS build-career-matcher
+ARG SPOON_UNUSED
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-install-workspace --package career-matcher
+    uv sync --locked --no-dev --no-install-workspace --package career-matcher \
+        $(python /usr/local/lib/careers/no_install.py career-matcher $SPOON_UNUSED)
 COPY --from=sources /src/ /src/
 RUN --mount=type=cache,target=/root/.cache/uv \
-    uv sync --locked --no-dev --no-editable --package career-matcher
+    uv sync --locked --no-dev --no-editable --package career-matcher \
+        $(python /usr/local/lib/careers/no_install.py career-matcher $SPOON_UNUSED) \
+    && /app/.venv/bin/python -c "$SPOON_IMPORTS" career_matcher.app
 
 FROM build-base AS build-convex-sync
 RUN --mount=type=cache,target=/root/.cache/uv \
@@ -121,9 +154,10 @@ WORKDIR /app
 EXPOSE 8080
 STOPSIGNAL SIGTERM
 USER 10001:10001
-# No curl in the image: the health check is a few lines of the image's own Python.
+# No curl in the image: the health check is a few lines of the image's own Python. With
+# INTERNAL_HTTP_PORT set (ingest in compose and k8s), /healthz is served only there.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('HTTP_PORT', '8080'), timeout=2)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % (os.environ.get('INTERNAL_HTTP_PORT') or os.environ.get('HTTP_PORT', '8080')), timeout=2)"]
 
 FROM runtime-base AS ingest
 COPY --from=build-ingest /app/.venv /app/.venv
@@ -132,7 +166,10 @@ CMD ["python", "-m", "ingest"]
 
 FROM runtime-base AS orchestrator
 COPY --from=build-orchestrator /app/.venv /app/.venv
-ENV SERVICE_NAME=orchestrator
+# Without REDIS_URL (a single replica) the SQLite checkpoint file must be writable: /app
+# is root-owned and the root filesystem read-only, /tmp is the writable mount.
+ENV SERVICE_NAME=orchestrator \
+    ORCHESTRATOR_CHECKPOINT_PATH=/tmp/orchestrator.sqlite3
 CMD ["python", "-m", "orchestrator"]
 
 FROM runtime-base AS profile-analyzer
@@ -162,16 +199,28 @@ CMD ["python", "-m", "careers_runtime.topics_admin"]
 # ------------------------------------------------------- Convex stand-in (dev only)
 # The local server that exposes deploy/convex's functions over HTTP (no production
 # hardening, memory only). Production points CONVEX_SITE_URL at a real deployment.
+# Only package.json's `dependencies` (what the stand-in imports: convex, convex-test, jose,
+# tsx) are installed; vitest, vite and TypeScript are devDependencies and stay out.
+FROM ${NODE_IMAGE} AS convex-standin-deps
+WORKDIR /app
+# npm trusts the system CA bundle (see build-base) in this build stage only.
+ENV NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+COPY deploy/convex/package.json deploy/convex/package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund --loglevel=error \
+    && rm -rf /root/.npm
+
 FROM ${NODE_IMAGE} AS convex-standin
 WORKDIR /app
-COPY deploy/convex/package.json deploy/convex/package-lock.json ./
-RUN npm ci --no-audit --no-fund --loglevel=error
-COPY deploy/convex/ ./
+COPY --from=convex-standin-deps /app/node_modules ./node_modules
+COPY deploy/convex/package.json deploy/convex/tsconfig.json ./
+COPY deploy/convex/convex/ ./convex/
+COPY deploy/convex/standin/ ./standin/
 ENV CONVEX_STANDIN_HOST=0.0.0.0 \
     CONVEX_STANDIN_PORT=3210 \
-    NODE_ENV=production
+    NODE_ENV=production \
+    HOME=/tmp
 EXPOSE 3210
 USER node
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-    CMD ["node", "-e", "fetch('http://127.0.0.1:3210/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
+    CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.CONVEX_STANDIN_PORT || 3210) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "--import", "tsx", "standin/main.ts"]

@@ -18,7 +18,7 @@ KAFKA_LIBS := .tools/kafka/libs
 # `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
 KAFKA ?= tansu
 
-.PHONY: help chromium install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck generate schemas schemas-write openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-hop bench-ingest bench-agents bench-convex-sync bench-orchestrator clean
+.PHONY: help chromium container-engine images test-images install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck generate schemas schemas-write openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-hop bench-ingest bench-agents bench-convex-sync bench-orchestrator clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -52,6 +52,18 @@ chromium:
 			|| { apt-get update -qq && apt-get install -y --no-install-recommends chromium >/dev/null; }; \
 	fi
 
+# The images are built and run with Docker when its daemon answers, else with podman: when
+# neither is there and we are root, Debian's podman is installed, with runc (crun refuses
+# this kernel's cgroup layout) and mmdebstrap (local base images when no registry answers).
+CONTAINER_PACKAGES := podman runc mmdebstrap
+container-engine:
+	@if ! docker info >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+		&& ! { command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null; then \
+		echo "installing Debian's $(CONTAINER_PACKAGES) for the images"; \
+		apt-get install -y --no-install-recommends $(CONTAINER_PACKAGES) >/dev/null 2>&1 \
+			|| { apt-get update -qq && apt-get install -y --no-install-recommends $(CONTAINER_PACKAGES) >/dev/null; }; \
+	fi
+
 # Apache Kafka's jars from Maven Central (deploy/kafka/pom.xml pins the version); Java 17+.
 $(KAFKA_LIBS)/.installed: deploy/kafka/pom.xml
 	@command -v mvn >/dev/null || { echo "Apache Kafka needs Java 17+ and Maven 3.8+ (mvn not found)"; exit 69; }
@@ -61,14 +73,14 @@ $(KAFKA_LIBS)/.installed: deploy/kafka/pom.xml
 
 install-kafka: $(KAFKA_LIBS)/.installed ## resolve Apache Kafka from Maven Central into .tools/kafka
 
-install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed $(CLIENT_DIR)/node_modules/.installed $(WEB_DIR)/node_modules/.installed chromium ## install Python (uv), Node dependencies and Chromium (+ Apache Kafka when Maven is present)
+install: .venv/.installed $(CONVEX_DIR)/node_modules/.installed $(CLIENT_DIR)/node_modules/.installed $(WEB_DIR)/node_modules/.installed chromium container-engine ## install Python (uv), Node dependencies, Chromium and podman (+ Apache Kafka when Maven is present)
 	@if command -v mvn >/dev/null; then $(MAKE) --no-print-directory install-kafka; else echo "note: no Maven: Apache Kafka not installed (the embedded broker needs none)"; fi
 
 dev: install ## run the whole system locally (embedded Kafka, Convex stand-in, all services); KAFKA=apache for Apache Kafka
 	$(if $(filter apache,$(KAFKA)),@$(MAKE) --no-print-directory install-kafka)
 	$(PY) -m careers_tools.devstack --kafka $(KAFKA)
 
-test: install install-kafka lint architecture typecheck schemas openapi test-client test-web test-convex test-python test-kafka test-browser ## lint, type-check and run every test (both brokers, and the browser)
+test: install install-kafka lint architecture typecheck schemas openapi test-client test-web test-convex test-python test-kafka test-browser test-images ## lint, type-check and run every test (both brokers, the browser, the images)
 
 lint: install ## ruff lint and format check
 	$(RUN) ruff check .
@@ -115,11 +127,17 @@ web: install ## while `make dev` runs: the example page on http://localhost:3000
 	cd $(WEB_DIR) && npx vite
 
 test-python: install ## pytest on the embedded tansu broker: unit, broker, end-to-end; the Redis suites again on a 3-shard Redis Cluster
-	$(RUN) pytest -m "not cluster"
-	CAREERS_TEST_REDIS=cluster $(RUN) pytest -m "not cluster" services/ingest/tests services/orchestrator/tests
+	$(RUN) pytest -m "not cluster and not images"
+	CAREERS_TEST_REDIS=cluster $(RUN) pytest -m "not cluster and not images" services/ingest/tests services/orchestrator/tests
 
 test-kafka: install install-kafka ## pytest on Apache Kafka: every broker test, SASL_SSL end to end, 3-broker failover
 	CAREERS_TEST_BROKER=apache $(RUN) pytest -m "broker or cluster"
+
+images: install ## build every image (podman or Docker; local Debian bases when no registry answers)
+	$(PY) -m careers_tools.images
+
+test-images: install install-kafka ## build the images (cached layers) and run them as production does: health, signed-in submit, SIGTERM
+	$(RUN) pytest -m images deploy/tests/test_images_run.py
 
 test-convex: install ## vitest: the Convex functions and the local stand-in
 	cd $(CONVEX_DIR) && npx vitest run

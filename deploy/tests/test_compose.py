@@ -12,6 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 from compose_spec import PyCompose
 
 from .rendering import (
@@ -151,3 +152,49 @@ def test_convex_standin_admin_routes_are_off_unless_enabled() -> None:
     assert 'process.env.CONVEX_STANDIN_ADMIN === "1"' in main
     assert "CONVEX_STANDIN_ADMIN" not in COMPOSE_FILE.read_text(encoding="utf-8")
     assert "CONVEX_STANDIN_ADMIN" not in DOCKERFILE.read_text(encoding="utf-8")
+
+
+def test_compose_gives_each_service_only_the_settings_it_needs() -> None:
+    """No env_file (it handed every secret in .env to all five services): each secret goes
+    only where it is used, and the stand-in verifies signed-in reads as ingest does."""
+    raw = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    services = compose_document()["services"]
+    for name, service in raw["services"].items():
+        assert "env_file" not in service, name
+    holders = {
+        "CONVEX_SYNC_SECRET": {"convex-sync", "convex"},
+        "CLERK_ISSUER": {"ingest", "convex"},
+        "CLERK_JWKS_URL": {"ingest", "convex"},
+        "CLERK_JWT_KEY": {"ingest", "convex"},
+        "REDIS_URL": {"ingest", "orchestrator"},
+    }
+    for variable, expected in holders.items():
+        have = {n for n, s in services.items() if variable in (s.get("environment") or {})}
+        assert have == expected, (variable, have)
+    convex = services["convex"]["environment"]
+    assert convex["CLERK_ISSUER"] == REQUIRED_ENV["CLERK_ISSUER"]
+    assert convex["CLERK_JWKS_URL"] == REQUIRED_ENV["CLERK_JWKS_URL"]
+
+
+def test_compose_host_ports_move_with_one_variable_prefix() -> None:
+    """Fixed host ports clashed with `make dev`: HOST_PORT_<SERVICE> moves each."""
+    default = compose_document()["services"]
+    moved_env = {
+        **REQUIRED_ENV,
+        **{
+            f"HOST_PORT_{n.upper().replace('-', '_')}": str(20000 + i)
+            for i, n in enumerate(default)
+        },
+    }
+    moved = compose_document(env=moved_env)["services"]
+    for index, (name, service) in enumerate(default.items()):
+        for before, after in zip(
+            service.get("ports", []), moved[name].get("ports", []), strict=True
+        ):
+            assert before != after and after.startswith(f"127.0.0.1:{20000 + index}:"), (
+                name,
+                after,
+            )
+    assert default["ingest"]["ports"] == ["127.0.0.1:8000:8080"]
+    kafka = moved["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
+    assert f"EXTERNAL://localhost:{moved['kafka']['ports'][0].split(':')[1]}" in kafka
