@@ -1,5 +1,6 @@
 """The job-status follower skips and counts poison records, never the rest of a batch
-(on both topics it follows: job-status, and profile.submitted for a job's first status).
+(on both topics it follows: job-status, and profile.submitted for a job's first status),
+including bytes aiokafka cannot parse (issue 25: the follower never caught up).
 
 Before the hardening, one deeply nested record raised ``RecursionError`` out of the
 follower's batch loop: the records fetched with it were dropped (nothing is committed,
@@ -17,7 +18,7 @@ from careers_contracts import TOPICS, JobStatusChanged, ProfileSubmission
 from careers_contracts.topics import dead_letter_topic
 from careers_runtime.codec import Outgoing, encode
 from careers_runtime.topics_admin import ensure_topics
-from careers_tools.testing.poison import inject, poison_records
+from careers_tools.testing.poison import inject, malformed_shapes, poison_records, produce_raw
 from ingest.domain.jobs import JobStatusStore
 from ingest.domain.submission import build_submission
 from ingest.job_status import STATUS_EVENTS, JobStatusFollower, LiveJobs
@@ -54,6 +55,12 @@ async def test_poison_on_the_job_status_topic_is_skipped_and_counted(kafka_boots
         type(p)(p.name, p.topic, job_id.encode(), p.value, p.headers, p.reason) for p in poisons
     ]
     await inject(kafka_bootstrap, poisons + submitted_poisons)
+    # Bytes aiokafka cannot parse (a header key that is not UTF-8, a corrupt batch), on
+    # every partition of both topics ahead of the records that must still be read.
+    for topic in (TOPICS.job_status, TOPICS.profile_submitted):
+        for partition in range(topic.partitions):
+            for _name, batch, _reason in malformed_shapes(lambda job: b"{}", job_id):
+                await produce_raw(kafka_bootstrap, topic.name, partition, batch)
     event = JobStatusChanged(
         job_id=job_id,
         user_id="user_1",

@@ -45,6 +45,7 @@ from careers_runtime.delivery.retries import (
     _parse_history,
     _retry_origin,
 )
+from careers_runtime.delivery.salvage import Fetched, SafeFetch, UnreadableRecord
 
 __all__ = [
     "DEAD_LETTER_HEADERS_CHARS",
@@ -59,8 +60,11 @@ __all__ = [
     "MAX_HISTORY_CHARS",
     "RETRY_HEADERS",
     "EventConsumer",
+    "Fetched",
     "Handler",
     "RetryPolicy",
+    "SafeFetch",
+    "UnreadableRecord",
     "_parse_history",
     "_retry_origin",
     "consume",

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from careers_contracts import TOPICS, JobStatusChanged
 from careers_contracts.events import JobEvent
 from careers_runtime.codec import HEADER_EVENT_ID, EventValidationError, decode
+from careers_runtime.delivery import SafeFetch
 from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_runtime.partitioner import key_partitioner
 from prometheus_client import Counter, Gauge
@@ -178,10 +179,11 @@ class JobStatusFollower:
     async def _run(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
+        fetch = SafeFetch(consumer, group=False)  # unreadable bytes: logged and skipped
         while True:
             try:
-                batches = await consumer.getmany(timeout_ms=500, max_records=500)
-                for records in batches.values():
+                batches = await fetch.getmany(timeout_ms=500, max_records=500)
+                for records in batches.records.values():
                     for record in records:
                         apply_record(self.jobs, record.value, record.headers, submitted=False)
                 if not self._start.done and await self._start.check(consumer):
@@ -297,6 +299,7 @@ class SubmittedReader:
     async def _run(self) -> None:
         assert self._consumer is not None
         consumer = self._consumer
+        fetch = SafeFetch(consumer, group=False)  # unreadable bytes: logged and skipped
         while True:
             try:
                 if self.caught_up and not self._demands:
@@ -308,8 +311,8 @@ class SubmittedReader:
                     self._demanded.clear()
                     self._pause_idle(consumer)
                     continue
-                batches = await consumer.getmany(timeout_ms=200, max_records=500)
-                for records in batches.values():
+                batches = await fetch.getmany(timeout_ms=200, max_records=500)
+                for records in batches.records.values():
                     for record in records:
                         apply_record(self.jobs, record.value, record.headers, submitted=True)
                 if not self._start.done and await self._start.check(consumer):
