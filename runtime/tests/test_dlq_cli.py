@@ -8,8 +8,10 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from careers_contracts import TOPICS, ProfileSubmission, ProfileSubmitted
-from careers_contracts.topics import dead_letter_topic, retry_topic
+from careers_contracts.topics import ConsumerGroup, dead_letter_topic, retry_topic
+from careers_runtime._aiokafka_adapter import refresh_metadata
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing, PermanentError
 from careers_runtime.delivery import consume, publish
@@ -24,9 +26,14 @@ pytestmark = pytest.mark.broker
 async def test_dead_letter_can_be_listed_inspected_and_replayed(
     kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    group = f"dlq-{uuid.uuid4().hex[:8]}"
+    # A group of the registry that consumes profile.submitted: replay writes only to a
+    # topic its group consumes (its dead letters from other tests are told apart by job).
+    group = ConsumerGroup.ORCHESTRATOR
     job_id = f"job-{uuid.uuid4().hex[:8]}"
-    await ensure_topics(kafka_bootstrap, [retry_topic(group), dead_letter_topic(group)])
+    forged_job = f"job-{uuid.uuid4().hex[:8]}"
+    await ensure_topics(
+        kafka_bootstrap, [retry_topic(group), dead_letter_topic(group), TOPICS.recommendations]
+    )
     handled: list[str] = []
     broken = {"on": True}
 
@@ -95,6 +102,40 @@ async def test_dead_letter_can_be_listed_inspected_and_replayed(
         assert await eventually(replayed, interval_s=0.3), (
             "the replayed record reached the handler once"
         )
+
+        # A retry record whose headers name a topic the group does not consume (issue 25:
+        # a forged RecommendationsReady replayed onto another user's results).
+        producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+        await producer.start()
+        try:
+            await producer.send_and_wait(
+                retry_topic(group).name,
+                b'{"forged": true}',
+                key=forged_job.encode(),
+                headers=[
+                    ("x-original-topic", TOPICS.recommendations.name.encode()),
+                    ("x-original-partition", b"0"),
+                    ("x-original-offset", b"0"),
+                    ("x-retry-attempt", b"2"),
+                    ("x-retry-not-before-ms", b"0"),
+                ],
+            )
+        finally:
+            await producer.stop()
+
+        async def forged() -> list:
+            return [s for s in await dead() if s.letter.job_id == forged_job]
+
+        forged_letters = await eventually(forged, interval_s=0.3)
+        assert forged_letters[0].letter.original_topic == TOPICS.recommendations.name
+        ends_before = await _ends(kafka_bootstrap, TOPICS.recommendations.name)
+        code = await asyncio.to_thread(
+            main, ["--bootstrap", kafka_bootstrap, "replay", "--group", group, "--job", forged_job]
+        )
+        err = capsys.readouterr().err
+        assert code == 65, err
+        assert "refusing to replay" in err and "not one that orchestrator consumes" in err
+        assert await _ends(kafka_bootstrap, TOPICS.recommendations.name) == ends_before
     finally:
         await consumer.stop()
         await broker.stop()
@@ -113,6 +154,17 @@ async def test_dead_letter_can_be_listed_inspected_and_replayed(
     )
     out = capsys.readouterr().out
     assert code == 0 and TOPICS.profile_submitted.name in out and "total lag" in out
+
+
+async def _ends(bootstrap: str, topic: str) -> dict[int, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        await refresh_metadata(consumer)
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+    finally:
+        await consumer.stop()
 
 
 def test_unreachable_broker_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:

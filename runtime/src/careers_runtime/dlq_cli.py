@@ -11,6 +11,10 @@ never commits offsets (the CLI has no consumer group). Exit codes: 0 done, 1 not
 (show), 2 usage error, 69 Kafka unreachable (EX_UNAVAILABLE), 70 another Kafka error. Replay re-publishes each dead letter's original
 value, key and headers to its original topic, with ``x-replayed-from`` naming the dead
 letter; consumers are idempotent, so replaying something that already succeeded is safe.
+Replay writes only where the record belonged: a topic of the registry that the dead
+letter's group consumes. A dead letter naming any other topic (a forged
+``x-original-topic`` on a retry record, a letter of another group) is refused with the
+reason and nothing is replayed (exit 65); retry headers are never replayed.
 """
 
 import argparse
@@ -33,6 +37,7 @@ from careers_contracts.topics import ConsumerGroup, dead_letter_topic
 from pydantic import ValidationError
 
 from careers_runtime._aiokafka_adapter import refresh_metadata
+from careers_runtime.delivery.retries import RETRY_HEADERS
 from careers_runtime.kafka_client import (
     as_kafka_settings,
     explain_kafka_failure,
@@ -44,6 +49,7 @@ from careers_runtime.settings import KafkaSettings
 DLQ_GROUPS = tuple(g for g in ConsumerGroup.ALL if g != ConsumerGroup.INGEST)
 EX_UNAVAILABLE = 69  # sysexits.h: the broker cannot be reached
 EX_SOFTWARE = 70
+EX_DATAERR = 65  # sysexits.h: a dead letter names a topic its group does not consume
 
 
 async def _start(client: Any) -> None:
@@ -152,11 +158,41 @@ async def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def replay_refusal(item: StoredLetter) -> str | None:
+    """Why ``item`` must not be replayed, or None: it may only go back to a registry topic
+    its own group consumes (the topic comes from the record's headers, which anyone able
+    to write the consumed or retry topic could forge)."""
+    letter = item.letter
+    if letter.consumer_group != item.group:
+        return (
+            f"it names group {letter.consumer_group[:100]!r} but was read from "
+            f"{dead_letter_topic(item.group).name}"
+        )
+    allowed = [t.name for t in TOPICS.business_topics() if item.group in t.consumers]
+    if letter.original_topic not in allowed:
+        return (
+            f"its original topic {letter.original_topic[:200]!r} is not one that "
+            f"{item.group} consumes ({', '.join(allowed) or 'none in the registry'})"
+        )
+    return None
+
+
 async def cmd_replay(args: argparse.Namespace) -> int:
     letters = await _select(args)
     if not letters:
         print("nothing to replay")
         return 0
+    refused = [(s, reason) for s in letters if (reason := replay_refusal(s)) is not None]
+    if refused:
+        for s, reason in refused:
+            print(
+                f"careers-dlq: refusing to replay {s.group}@{s.offset}: {reason}", file=sys.stderr
+            )
+        print(
+            "careers-dlq: nothing replayed; select the others with --offset or --job",
+            file=sys.stderr,
+        )
+        return EX_DATAERR
     producer = AIOKafkaProducer(**producer_kwargs(args.kafka))
     if not args.dry_run:
         await _start(producer)
@@ -168,7 +204,12 @@ async def cmd_replay(args: argparse.Namespace) -> int:
                 if letter.value_encoding == "base64"
                 else letter.original_value.encode()
             )
-            headers = [(k, v.encode()) for k, v in letter.original_headers.items()]
+            # Retry headers are the policy's own: a replayed record starts afresh.
+            headers = [
+                (k, v.encode())
+                for k, v in letter.original_headers.items()
+                if k not in RETRY_HEADERS and k != "x-replayed-from"
+            ]
             headers.append(
                 ("x-replayed-from", f"{dead_letter_topic(s.group).name}@{s.offset}".encode())
             )
