@@ -73,6 +73,7 @@ def test_sigterm_while_connecting_exits_at_once_with_few_error_lines() -> None:
         [sys.executable, "-m", "convex_sync"],
         env={
             "PATH": os.environ["PATH"],
+            "ENVIRONMENT": "test",
             "KAFKA_BOOTSTRAP_SERVERS": unreachable,
             "CONVEX_SYNC_SECRET": "x",
             "HTTP_PORT": str(free_port()),

@@ -76,7 +76,15 @@ async def test_aud_is_accepted_only_when_it_is_the_configured_audience(keys: Key
 def test_production_requires_azp_and_https(monkeypatch: pytest.MonkeyPatch) -> None:
     from ingest.settings import IngestSettings
 
-    base = {"environment": "production", "clerk_issuer": "https://clerk.example"}
+    base = {
+        "environment": "production",
+        "clerk_issuer": "https://clerk.example",
+        # The rest of the production check list (test_production_checks) satisfied.
+        "internal_http_port": 9090,
+        "redis_url": "redis://redis:6379/0",
+        "kafka_security_protocol": "SSL",
+        "_env_file": None,
+    }
     with pytest.raises(ValueError, match="CLERK_AUTHORIZED_PARTIES must list"):
         IngestSettings(**base, clerk_authorized_parties="")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="CLERK_JWKS_URL must be an https"):

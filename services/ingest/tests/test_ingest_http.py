@@ -423,7 +423,7 @@ async def test_health_metrics_and_openapi(api: Ingest, http: httpx.AsyncClient) 
 
 
 async def test_production_serves_probes_and_metrics_internally_and_sends_hsts(
-    kafka_bootstrap: str, keys: Keys, http: httpx.AsyncClient, tmp_path: Path
+    kafka_bootstrap: str, keys: Keys, http: httpx.AsyncClient, tmp_path: Path, redis_url: str
 ) -> None:
     """Before the hardening /metrics was on the public port and no HSTS was sent."""
     public, internal = free_port(), free_port()
@@ -434,6 +434,8 @@ async def test_production_serves_probes_and_metrics_internally_and_sends_hsts(
         ENVIRONMENT="production",
         INTERNAL_HTTP_PORT=str(internal),
         HTTP_HOST="127.0.0.1",
+        REDIS_URL=redis_url,
+        KAFKA_ALLOW_PLAINTEXT="true",  # the test broker has no TLS listener
     )
     process = ServiceProcess("ingest", env, tmp_path / "ingest.log").start()
     try:
@@ -450,6 +452,9 @@ async def test_production_serves_probes_and_metrics_internally_and_sends_hsts(
         )
         assert accepted.status_code == 202
         assert "includeSubDomains" in accepted.headers["strict-transport-security"]
+        # No live API map in production unless DOCS_ENABLED=true.
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert (await http.get(f"http://127.0.0.1:{public}{path}")).status_code == 404, path
     finally:
         process.stop()
 

@@ -183,7 +183,13 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             log.info("ingest ready", extra={"redis": bool(redis)})
             yield
 
+    # /docs, /redoc and /openapi.json: off in production unless DOCS_ENABLED says so (the
+    # document is published in docs/openapi.json; a live one maps the API for anyone).
+    docs = settings.environment != "production" or settings.docs_enabled
     app = FastAPI(
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         title="Career agents ingest API",
         version="1.0.0",
         description=DESCRIPTION,

@@ -1,9 +1,7 @@
 """Ingest settings (environment, then ``.env``, then these defaults)."""
 
-from typing import Self
-
 from careers_runtime.settings import ServiceSettings
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 
 def _split(value: str) -> list[str]:
@@ -52,6 +50,10 @@ class IngestSettings(ServiceSettings):
     clerk_jwks_timeout_s: float = Field(default=5.0, gt=0)
 
     # HTTP
+    docs_enabled: bool = Field(
+        default=False,
+        description="Serve /docs, /redoc and /openapi.json in production (always in dev/test)",
+    )
     cors_origins: str = Field(
         default="http://localhost:3000", description="Comma-separated frontend origins"
     )
@@ -88,12 +90,26 @@ class IngestSettings(ServiceSettings):
         default=5, ge=1, description="Open event streams per user and replica (429 above)"
     )
 
-    @model_validator(mode="after")
-    def _production_is_strict(self) -> Self:
-        """Refuse to start in production with settings that only make sense in dev."""
-        if self.environment != "production":
-            return self
-        problems: list[str] = []
+    @field_validator("internal_http_port", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def production_problems(self) -> list[str]:
+        """Shared checks (Kafka TLS...) plus what only makes sense in dev for ingest."""
+        problems = super().production_problems()
+        if self.internal_http_port is None:
+            problems.append(
+                "INTERNAL_HTTP_PORT is unset: /metrics and the probes would be served on "
+                "the public port"
+            )
+        if "*" in self.cors_origin_list:
+            problems.append("CORS_ORIGINS allows every origin (*): list the frontend origins")
+        if not self.redis_url:
+            problems.append(
+                "REDIS_URL is empty: rate limits and Idempotency-Keys would be per replica "
+                "and lost on restart"
+            )
         if not self.authorized_parties:
             problems.append(
                 "CLERK_AUTHORIZED_PARTIES must list the frontend origins (the token's `azp`)"
@@ -102,9 +118,7 @@ class IngestSettings(ServiceSettings):
             value = getattr(self, name)
             if value and not value.startswith("https://"):
                 problems.append(f"{name.upper()} must be an https:// URL")
-        if problems:
-            raise ValueError("ENVIRONMENT=production: " + "; ".join(problems))
-        return self
+        return problems
 
     @property
     def authorized_parties(self) -> list[str]:
