@@ -32,7 +32,7 @@ from ingest.idempotency_store import (
 )
 from ingest.job_status import JobStatusFollower, LiveJobs
 from ingest.openapi import SERVERS, openapi
-from ingest.ratelimit import SubmitRateLimiter
+from ingest.ratelimit import AuthFailures, SubmitRateLimiter
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -172,6 +172,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 read_limiter=SubmitRateLimiter(
                     settings.read_rate_limit, settings.redis_url, namespace="read"
                 ),
+                auth_failures=AuthFailures(settings.auth_failure_rate_limit),
             )
             # Everything allocated so far (modules, schemas, validators) lives as long as the
             # process: take it out of the collector's view, so full collections under load

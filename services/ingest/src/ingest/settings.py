@@ -72,6 +72,16 @@ class IngestSettings(ServiceSettings):
         default="300/minute",
         description="Job reads and event-stream opens per user (a separate, cheaper budget)",
     )
+    auth_failure_rate_limit: str = Field(
+        default="20/minute",
+        description="Failed authentications per client address and replica; 429 past it, "
+        "before the token is checked or the body read",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies trusted for X-Forwarded-For (the client address of the "
+        "failed-authentication limit); behind an Ingress: its addresses, or *",
+    )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
     # Job status (consumed from the job-status topic by every replica)

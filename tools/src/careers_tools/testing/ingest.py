@@ -113,6 +113,8 @@ def ingest_env(keys: Keys, bootstrap: str, port: int, **extra: str) -> dict[str,
         "CLERK_AUTHORIZED_PARTIES": f"{AZP},https://app.example",
         "CORS_ORIGINS": AZP,
         "RATE_LIMIT": "1000/minute",
+        # Every test client is 127.0.0.1: the per-address budget has its own test.
+        "AUTH_FAILURE_RATE_LIMIT": "10000/minute",
         "REDIS_URL": "",
         "KAFKA_LINGER_MS": "1",
         **extra,
