@@ -1,6 +1,8 @@
 """Kubernetes security: no Secret is applied, ingest is served over TLS only, network
 policies deny by default and allow only what each service needs."""
 
+from urllib.parse import urlsplit
+
 import pytest
 import yaml
 
@@ -98,3 +100,35 @@ def test_network_policies_deny_by_default_and_allow_only_what_is_needed(target: 
     assert egress_ports("orchestrator") == {6379}
     assert egress_ports("convex-sync") == {443}
     assert egress_ports("profile-analyzer") == egress_ports("career-matcher") == set()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_otlp_collector_the_config_names_is_reachable(target: str) -> None:
+    """Issue 25: the production overlay configured an OTLP endpoint that the default-deny
+    policies blocked (traces silently dropped). Every workload that is told to export
+    must be allowed to reach that host's namespace and port."""
+    docs = render(target)
+    config = of_kind(docs, "ConfigMap")["careers-config"]["data"]
+    endpoint = config.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    policies = of_kind(docs, "NetworkPolicy")
+    if not endpoint:
+        return  # nothing exports: nothing to allow
+    url = urlsplit(endpoint)
+    host_parts = (url.hostname or "").split(".")
+    # <service>.<namespace>.svc[.cluster.local]: the collector's namespace.
+    assert len(host_parts) >= 3 and host_parts[2] == "svc", endpoint
+    namespace = host_parts[1]
+    port = url.port or (443 if url.scheme == "https" else 80)
+    allowed = [
+        policy["metadata"]["name"]
+        for policy in policies.values()
+        if policy["spec"]["podSelector"] == {}  # every workload
+        for rule in policy["spec"].get("egress", [])
+        if any(p["port"] == port for p in rule.get("ports", []))
+        and any(
+            t.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+            == namespace
+            for t in rule.get("to", [])
+        )
+    ]
+    assert allowed, f"no NetworkPolicy lets the pods reach {endpoint}"
