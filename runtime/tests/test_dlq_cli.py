@@ -2,20 +2,22 @@
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
+import tracemalloc
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from careers_contracts import TOPICS, ProfileSubmission, ProfileSubmitted
+from careers_contracts import TOPICS, DeadLetter, ProfileSubmission, ProfileSubmitted
 from careers_contracts.topics import ConsumerGroup, dead_letter_topic, retry_topic
 from careers_runtime._aiokafka_adapter import refresh_metadata
 from careers_runtime.broker import create_broker
 from careers_runtime.codec import Incoming, Outgoing, PermanentError
 from careers_runtime.delivery import consume, publish
-from careers_runtime.dlq_cli import main, read_dead_letters
+from careers_runtime.dlq_cli import main, read_dead_letters, scan_dead_letters
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.topics_admin import ensure_topics
 from careers_tools.testing.polling import eventually
@@ -203,3 +205,87 @@ def test_help_is_honest_and_version_exists(capsys: pytest.CaptureFixture[str]) -
         main(["--version"])
     assert exited.value.code == 0
     assert capsys.readouterr().out.startswith("careers-dlq ")
+
+
+async def test_list_streams_a_large_dead_letter_topic(
+    kafka_bootstrap: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``list --limit N`` reads at most N records per partition; filters apply while
+    reading and memory stays flat however many dead letters the topic holds."""
+    group = f"dlq-big-{uuid.uuid4().hex[:8]}"
+    topic = dead_letter_topic(group)
+    await ensure_topics(kafka_bootstrap, [topic])
+    count, value_bytes = 1500, 8 * 1024
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, linger_ms=20)
+    await producer.start()
+    try:
+        sends = []
+        for i in range(count):
+            letter = DeadLetter(
+                original_topic=TOPICS.profile_submitted.name,
+                original_partition=0,
+                original_offset=i,
+                original_key=f"job-{i}",
+                original_value="v" * value_bytes,
+                value_encoding="utf-8",
+                original_headers={},
+                consumer_group=group,
+                error_type="PermanentError",
+                error_message="refused",
+                error_class="permanent" if i % 2 else "validation",
+                attempts=[],
+                job_id=f"job-{i}",
+                failed_at=datetime.now(UTC),
+            )
+            sends.append(
+                await producer.send(
+                    topic.name,
+                    letter.model_dump_json(by_alias=True).encode(),
+                    key=f"job-{i}".encode(),
+                )
+            )
+        await asyncio.gather(*sends)
+    finally:
+        await producer.stop()
+
+    code = await asyncio.to_thread(
+        main, ["--bootstrap", kafka_bootstrap, "list", "--group", group, "--limit", "5"]
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "5 dead letter(s)" in out, out
+    read = int(re.findall(r"\((\d+) record\(s\) read\)", out)[-1])
+    assert 5 <= read <= 5 * topic.partitions, out
+    assert f"job-{count - 1}" in out  # the newest
+
+    code = await asyncio.to_thread(
+        main,
+        [
+            "--bootstrap",
+            kafka_bootstrap,
+            "list",
+            "--group",
+            group,
+            "--job",
+            "job-7",
+            "--since",
+            "1h",
+        ],
+    )
+    out = capsys.readouterr().out
+    assert code == 0 and "1 dead letter(s)" in out and "job-7 " in out, out
+
+    def peak_bytes(**options: object) -> int:
+        tracemalloc.start()
+        try:
+            asyncio.run(scan_dead_letters(kafka_bootstrap, group, **options))  # type: ignore[arg-type]
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    stored = count * value_bytes  # what keeping every letter would hold, at least
+    flat = await asyncio.to_thread(
+        peak_bytes, keep=lambda s: s.letter.error_class == "permanent", newest=5
+    )
+    everything = await asyncio.to_thread(peak_bytes)
+    # Flat: a few fetches' worth, not the topic (keeping everything holds it all).
+    assert flat < stored / 3 and flat < everything / 3, (flat, everything, stored)
