@@ -5,7 +5,9 @@ what the registry says: write the topics it produces, read the topics it consume
 consumer group and the group's retry group), and read, write and create its group's retry
 topic and write and create its dead-letter topic. The topic-creation Job has its own admin
 principal (``User:careers-admin``): create and configure ``careers.*`` topics, and read
-them (``careers-dlq``). Nothing else is allowed (with ``allow.everyone.if.no.acl.found=false``).
+them (``careers-dlq``); KEDA's triggers (``User:careers-keda``) may describe the groups and
+topics whose lag they scale on. Nothing else is allowed
+(``allow.everyone.if.no.acl.found=false``).
 
     python -m careers_tools.acls                 # kafka-acls commands (make acls)
     python -m careers_tools.acls --strimzi       # a Strimzi KafkaUser per principal
@@ -28,6 +30,7 @@ from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_runtime.settings import KafkaSettings
 
 ADMIN = "careers-admin"
+KEDA = "careers-keda"  # the autoscaler's triggers (production overlay: careers-kafka)
 # The services, each its own principal; all but ingest consume in a group named after it.
 SERVICES = (
     "ingest",
@@ -85,6 +88,10 @@ def registry_acls(registry: TopicRegistry = TOPICS) -> list[Acl]:
         acls |= {Acl(group, "TOPIC", dead, op) for op in ("WRITE", "DESCRIBE", "CREATE")}
     for op in ("CREATE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "READ"):
         acls.add(Acl(ADMIN, "TOPIC", TOPIC_PREFIX, op, "PREFIXED"))
+    # KEDA's Kafka triggers: the lag of each group on the topics it consumes, read-only.
+    for acl in list(acls):
+        if acl.user in GROUP_CONSUMERS and acl.operation == "READ":
+            acls.add(Acl(KEDA, acl.resource, acl.name, "DESCRIBE"))
     return sorted(acls)
 
 
