@@ -16,12 +16,14 @@ shapes at produce time; those are then not in the log and not expected.
 
 import asyncio
 import contextlib
+import random
 import time
 import uuid
 from datetime import UTC, datetime
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.record.util import calc_crc32c
 from careers_contracts import ProfileSubmission, ProfileSubmitted, Topic
 from careers_contracts.topics import dead_letter_topic, retry_topic
 from careers_runtime.broker import create_broker
@@ -31,7 +33,13 @@ from careers_runtime.dlq_cli import read_dead_letters
 from careers_runtime.kafka_client import kafka_client_kwargs
 from careers_runtime.settings import ServiceSettings
 from careers_runtime.topics_admin import ensure_topics
-from careers_tools.testing.poison import control_batch, malformed_shapes, produce_raw
+from careers_tools.testing.poison import (
+    RawRecordSpec,
+    control_batch,
+    malformed_shapes,
+    produce_raw,
+    record_batch,
+)
 
 pytestmark = pytest.mark.broker
 
@@ -212,4 +220,75 @@ async def test_malformed_bytes_are_dead_lettered_and_nothing_else_is_lost(
     assert all(x.original_value.startswith("{") for x in bad_key)
 
     committed, ends = await _committed_and_ends(kafka_bootstrap, group, topic.name)
+    assert committed == ends, "a partition's committed offset stopped short of its end"
+
+
+async def test_random_bytes_through_the_broker_never_stop_a_partition(
+    kafka_bootstrap: str,
+) -> None:
+    """Fuzzing through the broker: batches with random header keys and values (any
+    bytes), some with random damage (CRC kept or not), between valid records on every
+    partition. Whatever the broker accepts, every valid record is handled and every
+    partition's committed offset reaches its end (seeded: the same bytes every run)."""
+    rng = random.Random(25)
+    topic = _topic()
+    group = f"fuzz-bytes-{uuid.uuid4().hex[:8]}"
+    prefix = f"f{uuid.uuid4().hex[:6]}"
+    await ensure_topics(kafka_bootstrap, [topic, retry_topic(group), dead_letter_topic(group)])
+    expected: set[str] = set()
+    for partition in range(PARTITIONS):
+        for i in range(12):
+            job = f"{prefix}-ok-{partition}-{i}"
+            expected.add(job)
+            await produce_raw(
+                kafka_bootstrap,
+                topic.name,
+                partition,
+                record_batch([RawRecordSpec(job.encode(), _valid(topic, job))]),
+            )
+            headers = tuple(
+                (rng.randbytes(rng.randint(1, 12)), rng.choice([None, rng.randbytes(8)]))
+                for _ in range(rng.randint(1, 4))
+            )
+            noise = f"{prefix}-noise-{partition}-{i}"
+            batch = bytearray(
+                record_batch([RawRecordSpec(noise.encode(), _valid(topic, noise), headers)])
+            )
+            if rng.random() < 0.3:  # damage: past the batch header, in the records
+                for _ in range(rng.randint(1, 4)):
+                    batch[rng.randrange(61, len(batch))] = rng.randrange(256)
+                if rng.random() < 0.5:  # and sometimes a matching CRC, so it looks whole
+                    batch[17:21] = calc_crc32c(bytes(batch[21:])).to_bytes(4, "big")
+            await produce_raw(kafka_bootstrap, topic.name, partition, bytes(batch))
+
+    handled: list[str] = []
+
+    async def handler(event: Incoming[ProfileSubmitted]) -> list[Outgoing]:
+        handled.append(event.job_id)
+        return []
+
+    settings = ServiceSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        service_name="fuzz-bytes-test",
+        kafka_session_timeout_ms=3000,
+        kafka_heartbeat_interval_ms=500,
+        kafka_batch_timeout_ms=200,
+    )
+    broker = create_broker(settings)
+    consumer = consume(broker, settings, group=group, routes={topic: handler})
+    await broker.start()
+    await consumer.start()
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not expected <= set(handled):
+            await asyncio.sleep(0.3)
+        committed, ends = await _committed_and_ends(kafka_bootstrap, group, topic.name)
+        while time.monotonic() < deadline and committed != ends:
+            await asyncio.sleep(0.5)
+            committed, ends = await _committed_and_ends(kafka_bootstrap, group, topic.name)
+    finally:
+        await consumer.stop()
+        await broker.stop()
+    missing = expected - set(handled)
+    assert not missing, f"{len(missing)} valid records lost: {sorted(missing)[:5]}"
     assert committed == ends, "a partition's committed offset stopped short of its end"
