@@ -1,6 +1,5 @@
 """The job-status follower skips and counts poison records, never the rest of a batch
-(on both topics it follows: job-status, and profile.submitted for a job's first status),
-including bytes aiokafka cannot parse (issue 25: the follower never caught up).
+(on both topics it follows: job-status, and profile.submitted for a job's first status).
 
 Before the hardening, one deeply nested record raised ``RecursionError`` out of the
 follower's batch loop: the records fetched with it were dropped (nothing is committed,
@@ -10,6 +9,7 @@ the position had moved on), so a job's status behind it was never served.
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -55,12 +55,6 @@ async def test_poison_on_the_job_status_topic_is_skipped_and_counted(kafka_boots
         type(p)(p.name, p.topic, job_id.encode(), p.value, p.headers, p.reason) for p in poisons
     ]
     await inject(kafka_bootstrap, poisons + submitted_poisons)
-    # Bytes aiokafka cannot parse (a header key that is not UTF-8, a corrupt batch), on
-    # every partition of both topics ahead of the records that must still be read.
-    for topic in (TOPICS.job_status, TOPICS.profile_submitted):
-        for partition in range(topic.partitions):
-            for _name, batch, _reason in malformed_shapes(lambda job: b"{}", job_id):
-                await produce_raw(kafka_bootstrap, topic.name, partition, batch)
     event = JobStatusChanged(
         job_id=job_id,
         user_id="user_1",
@@ -121,3 +115,79 @@ async def test_poison_on_the_job_status_topic_is_skipped_and_counted(kafka_boots
     assert follower.running is False
     invalid = STATUS_EVENTS.labels("invalid")._value.get() - invalid_before
     assert invalid >= len(poisons) + len(submitted_poisons)
+
+
+async def test_unparseable_bytes_on_both_followed_topics_are_skipped(kafka_bootstrap: str) -> None:
+    """Issue 25: a record aiokafka cannot parse (a header key that is not UTF-8, a corrupt
+    batch) made the follower's fetch fail forever, so a new replica never turned ready and
+    the records behind it were never served. Written on every partition of both followed
+    topics (test copies of them: the session's other tests read the real ones with plain
+    consumers), ahead of a job's status and another job's submit."""
+    suffix = uuid.uuid4().hex[:8]
+    status_topic = replace(TOPICS.job_status, name=f"careers.test-status-{suffix}.v1")
+    submitted_topic = replace(TOPICS.profile_submitted, name=f"careers.test-submitted-{suffix}.v1")
+    await ensure_topics(kafka_bootstrap, [status_topic, submitted_topic])
+    job_id, submitted_job = f"job-{uuid.uuid4().hex[:8]}", f"job-{uuid.uuid4().hex[:8]}"
+    for topic in (status_topic, submitted_topic):
+        for partition in range(topic.partitions):
+            for _name, batch, _reason in malformed_shapes(lambda job: b"{}", job_id):
+                await produce_raw(kafka_bootstrap, topic.name, partition, batch)
+    event = JobStatusChanged(
+        job_id=job_id,
+        user_id="user_1",
+        status="queued",
+        sequence=0,
+        progress=0,
+        step="queued",
+        message="queued",
+        at=datetime.now(UTC),
+    )
+    value, headers = encode(Outgoing(TOPICS.job_status, event, f"{job_id}-0"), "test")
+    submission = build_submission(
+        job_id=submitted_job,
+        user_id="user_2",
+        profile=ProfileSubmission(summary="x"),
+        idempotency_key=None,
+        now=datetime.now(UTC),
+    )
+    submitted_value, submitted_headers = encode(
+        Outgoing(TOPICS.profile_submitted, submission.submitted, submission.submitted_event_id),
+        "test",
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            status_topic.name,
+            value,
+            key=job_id.encode(),
+            headers=[(k, v.encode()) for k, v in headers.items()],
+        )
+        await producer.send_and_wait(
+            submitted_topic.name,
+            submitted_value,
+            key=submitted_job.encode(),
+            headers=[(k, v.encode()) for k, v in submitted_headers.items()],
+        )
+    finally:
+        await producer.stop()
+
+    jobs = LiveJobs(JobStatusStore())
+    follower = JobStatusFollower(
+        IngestSettings(kafka_bootstrap_servers=kafka_bootstrap, job_status_fetch_wait_ms=50), jobs
+    )
+    follower.topic, follower.submitted.topic = status_topic, submitted_topic
+    await follower.start()
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not (
+            jobs.get(job_id) is not None
+            and jobs.get(submitted_job) is not None
+            and follower.caught_up
+        ):
+            await asyncio.sleep(0.1)
+        assert jobs.get(job_id) is not None, "the status behind the bytes was lost"
+        assert jobs.get(submitted_job) is not None, "the submit behind the bytes was lost"
+        assert follower.caught_up, "the follower never caught up (the replica never ready)"
+    finally:
+        await follower.stop()
