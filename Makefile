@@ -18,7 +18,7 @@ KAFKA_LIBS := .tools/kafka/libs
 # `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
 KAFKA ?= tansu
 
-.PHONY: help chromium container-engine images test-images install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck generate schemas schemas-write openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-hop bench-ingest bench-agents bench-convex-sync bench-orchestrator clean
+.PHONY: help chromium container-engine images test-images install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck generate schemas schemas-write openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-hop bench-ingest bench-agents bench-convex-sync bench-orchestrator bench-scale acls clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -186,6 +186,11 @@ bench-convex-sync: install ## convex-sync writes/s vs a raw aiohttp session (HTT
 
 bench-orchestrator: install ## orchestrator's own CPU per job, in-process (real records, SQLite); BENCH_ARGS="--profile out.html"
 	$(PY) bench/bench_orchestrator.py $(BENCH_ARGS)
+
+acls: install ## least-privilege Kafka ACLs from the topic registry: kafka-acls commands, then Strimzi KafkaUsers
+	@$(PY) -m careers_tools.acls
+	@echo "---"
+	@$(PY) -m careers_tools.acls --strimzi
 
 clean: ## remove installed environments and caches
 	rm -rf .venv .tools .dev $(CONVEX_DIR)/node_modules $(CLIENT_DIR)/node_modules $(WEB_DIR)/node_modules .pytest_cache .mypy_cache .ruff_cache

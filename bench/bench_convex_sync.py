@@ -407,7 +407,10 @@ async def publish(bootstrap: str, events: list[Any]) -> float:
     broker = create_broker(
         # the embedded broker: no idempotent producers there
         ServiceSettings(
-            kafka_bootstrap_servers=bootstrap, service_name="bench", kafka_enable_idempotence=False
+            kafka_bootstrap_servers=bootstrap,
+            service_name="bench",
+            kafka_enable_idempotence=False,
+            environment="dev",
         )
     )
     await broker.start()

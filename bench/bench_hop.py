@@ -126,7 +126,7 @@ def make_records(n: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
 def _settings() -> Any:
     from careers_runtime.settings import ServiceSettings
 
-    return ServiceSettings(service_name="hop-bench", log_level="WARNING")
+    return ServiceSettings(service_name="hop-bench", log_level="WARNING", environment="dev")
 
 
 async def relay_ours(args: argparse.Namespace, stop: asyncio.Event) -> None:

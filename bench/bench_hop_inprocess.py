@@ -32,7 +32,7 @@ def measure(n: int, batch: int, repeats: int) -> float:
     from careers_runtime.settings import ServiceSettings
     from careers_runtime.telemetry import configure_tracing
 
-    settings = ServiceSettings(service_name="hop-inprocess", log_level="WARNING")
+    settings = ServiceSettings(service_name="hop-inprocess", log_level="WARNING", environment="dev")
     configure_tracing(settings)
     in_topic = bench_hop.hop_topic(bench_hop.INPUT)
     out_topic = bench_hop.hop_topic("bench.hop-out.v1")

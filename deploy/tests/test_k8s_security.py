@@ -1,6 +1,8 @@
 """Kubernetes security: no Secret is applied, ingest is served over TLS only, network
 policies deny by default and allow only what each service needs."""
 
+from urllib.parse import urlsplit
+
 import pytest
 import yaml
 
@@ -11,20 +13,28 @@ from .rendering import (
     render,
 )
 
+WORKLOADS = ("ingest", "orchestrator", "profile-analyzer", "career-matcher", "convex-sync")
+
 
 def test_no_secret_is_applied_and_the_templates_hold_placeholders_only() -> None:
     """Applying the manifests must never overwrite a real Secret with placeholders: they
     reference careers-secrets (and, in production, careers-kafka) but never create them."""
     expected = {
         "base": {"careers-secrets"},
-        "overlays/production": {"careers-secrets", "careers-kafka"},
+        # Each workload its own Kafka principal's Secret (least privilege, issue 25); the
+        # shared careers-kafka holds the CA (a volume) and KEDA's own principal.
+        "overlays/production": {
+            "careers-secrets",
+            *(f"careers-kafka-{w}" for w in WORKLOADS),
+            "careers-kafka-admin",
+        },
     }
     for target in TARGETS:
         docs = render(target)
         assert not of_kind(docs, "Secret"), target
         referenced = {
             ref["secretKeyRef"]["name"]
-            for d in of_kind(docs, "Deployment").values()
+            for d in [*of_kind(docs, "Deployment").values(), *of_kind(docs, "Job").values()]
             for e in d["spec"]["template"]["spec"]["containers"][0].get("env", [])
             if (ref := e.get("valueFrom"))
         }
@@ -98,3 +108,56 @@ def test_network_policies_deny_by_default_and_allow_only_what_is_needed(target: 
     assert egress_ports("orchestrator") == {6379}
     assert egress_ports("convex-sync") == {443}
     assert egress_ports("profile-analyzer") == egress_ports("career-matcher") == set()
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_the_otlp_collector_the_config_names_is_reachable(target: str) -> None:
+    """Issue 25: the production overlay configured an OTLP endpoint that the default-deny
+    policies blocked (traces silently dropped). Every workload that is told to export
+    must be allowed to reach that host's namespace and port."""
+    docs = render(target)
+    config = of_kind(docs, "ConfigMap")["careers-config"]["data"]
+    endpoint = config.get("OTEL_EXPORTER_OTLP_ENDPOINT")
+    policies = of_kind(docs, "NetworkPolicy")
+    if not endpoint:
+        return  # nothing exports: nothing to allow
+    url = urlsplit(endpoint)
+    host_parts = (url.hostname or "").split(".")
+    # <service>.<namespace>.svc[.cluster.local]: the collector's namespace.
+    assert len(host_parts) >= 3 and host_parts[2] == "svc", endpoint
+    namespace = host_parts[1]
+    port = url.port or (443 if url.scheme == "https" else 80)
+    allowed = [
+        policy["metadata"]["name"]
+        for policy in policies.values()
+        if policy["spec"]["podSelector"] == {}  # every workload
+        for rule in policy["spec"].get("egress", [])
+        if any(p["port"] == port for p in rule.get("ports", []))
+        and any(
+            t.get("namespaceSelector", {}).get("matchLabels", {}).get("kubernetes.io/metadata.name")
+            == namespace
+            for t in rule.get("to", [])
+        )
+    ]
+    assert allowed, f"no NetworkPolicy lets the pods reach {endpoint}"
+
+
+def test_each_production_workload_has_its_own_kafka_principal() -> None:
+    """Issue 25: one Kafka identity for every workload (the topic Job included) let the
+    internet-facing ingest write every topic. Each now reads its own Secret, named after it;
+    the ACLs for those principals come from the registry (careers_tools.acls)."""
+    docs = render("overlays/production")
+    pods = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]
+        for d in [*of_kind(docs, "Deployment").values(), *of_kind(docs, "Job").values()]
+    }
+
+    def secret_of(container: dict, variable: str) -> str:
+        (item,) = [e for e in container["env"] if e["name"] == variable]
+        return str(item["valueFrom"]["secretKeyRef"]["name"])
+
+    for name, container in pods.items():
+        expected = f"careers-kafka-{name}" if name in WORKLOADS else "careers-kafka-admin"
+        assert secret_of(container, "KAFKA_SASL_USERNAME") == expected, name
+        assert secret_of(container, "KAFKA_SASL_PASSWORD") == expected, name
+    assert len({secret_of(c, "KAFKA_SASL_PASSWORD") for c in pods.values()}) == len(pods)

@@ -86,7 +86,7 @@ def _secret_ref(container: dict[str, Any], variable: str) -> tuple[str, str] | N
 @pytest.mark.parametrize("target", TARGETS)
 def test_keda_connects_to_kafka_like_the_services(target: str) -> None:
     """The TriggerAuthentication's mode matches KAFKA_SECURITY_PROTOCOL/KAFKA_SASL_MECHANISM,
-    and its username, password and CA are the same Secret keys the pods read."""
+    its CA is the Secret key the pods read, and its principal is its own."""
     docs = render(target)
     config_maps = of_kind(docs, "ConfigMap")
     config = config_maps["careers-config"]["data"]
@@ -101,10 +101,16 @@ def test_keda_connects_to_kafka_like_the_services(target: str) -> None:
     pods = [d["spec"]["template"]["spec"] for d in docs if d["kind"] in {"Deployment", "Job"}]
     if protocol.startswith("SASL_"):
         assert params["sasl"] == KEDA_SASL[config["KAFKA_SASL_MECHANISM"]]
+        # KEDA logs in as its own principal (careers-kafka); each pod as its own
+        # (careers-kafka-<workload>, test_k8s_security): never KEDA's credentials.
+        assert secrets["username"] == ("careers-kafka", "username")
+        assert secrets["password"] == ("careers-kafka", "password")
         for pod in pods:
             (container,) = pod["containers"]
-            assert _secret_ref(container, "KAFKA_SASL_USERNAME") == secrets["username"]
-            assert _secret_ref(container, "KAFKA_SASL_PASSWORD") == secrets["password"]
+            username = _secret_ref(container, "KAFKA_SASL_USERNAME")
+            password = _secret_ref(container, "KAFKA_SASL_PASSWORD")
+            assert username is not None and username[0].startswith("careers-kafka-")
+            assert password == (username[0], "password")
     else:
         assert params["sasl"] == "none"
         assert not secrets

@@ -40,3 +40,38 @@ async def test_refresh_finds_a_topic_created_after_the_consumer_started(
         assert consumer.partitions_for_topic(topic) == {0, 1}
     finally:
         await consumer.stop()
+
+
+async def test_fetch_raw_returns_a_partitions_record_set(kafka_bootstrap: str, unique: str) -> None:
+    """The salvage path's own Fetch (``fetch_raw``) through a started consumer's client."""
+    from aiokafka import AIOKafkaProducer, TopicPartition
+    from careers_runtime._aiokafka_adapter import fetch_raw
+    from careers_runtime.delivery.raw_records import RawRecord, read_batches
+
+    topic = f"careers.test-fetch-raw-{unique}.v1"
+    admin = AIOKafkaAdminClient(**kafka_client_kwargs(kafka_bootstrap))
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=1, replication_factor=1)])
+    finally:
+        await admin.close()
+    producer = AIOKafkaProducer(**kafka_client_kwargs(kafka_bootstrap))
+    await producer.start()
+    try:
+        await producer.send_and_wait(topic, b"value", key=b"key", headers=[("h", b"v")])
+    finally:
+        await producer.stop()
+    consumer = AIOKafkaConsumer(**kafka_client_kwargs(kafka_bootstrap), enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await refresh_metadata(consumer)
+        code, data = 0, b""
+        deadline = time.monotonic() + 15
+        while not data and time.monotonic() < deadline:
+            code, data = await fetch_raw(consumer, TopicPartition(topic, 0), 0, 1024 * 1024)
+        assert code == 0
+        (record,) = read_batches(data, 0).items
+        assert isinstance(record, RawRecord)
+        assert (record.key, record.value, record.headers) == (b"key", b"value", ((b"h", b"v"),))
+    finally:
+        await consumer.stop()

@@ -73,6 +73,7 @@ def test_sigterm_while_connecting_exits_at_once_with_few_error_lines() -> None:
         [sys.executable, "-m", "convex_sync"],
         env={
             "PATH": os.environ["PATH"],
+            "ENVIRONMENT": "test",
             "KAFKA_BOOTSTRAP_SERVERS": unreachable,
             "CONVEX_SYNC_SECRET": "x",
             "HTTP_PORT": str(free_port()),
@@ -105,3 +106,41 @@ def test_sigterm_while_connecting_exits_at_once_with_few_error_lines() -> None:
     assert 1 <= len(errors) <= 2, errors
     assert any(line["message"] == "Application shutdown complete." for line in lines)
     assert "Traceback" not in text
+
+
+def test_a_callers_baggage_is_never_logged(capsys: pytest.CaptureFixture[str]) -> None:
+    """Issue 25: OpenTelemetry's baggage propagator quoted the caller's header in a
+    WARNING (a 60 KB header, a 60 KB line; a token pasted there, in the logs)."""
+    from careers_runtime.logging import configure_logging
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+
+    configure_logging("baggage-test", "INFO", "json")
+    propagator = W3CBaggagePropagator()
+    for header in (
+        "token=sk_live_SECRET," + "x" * 60_000,  # over the W3C size limit
+        "sk_live_SECRET_not_a_pair",  # malformed entry
+        "bad key=sk_live_SECRET",  # invalid entry
+    ):
+        propagator.extract({"baggage": header})
+    out = capsys.readouterr().out
+    assert "SECRET" not in out and "xxxx" not in out
+    lines = out.splitlines()
+    assert len(lines) == 3 and all(len(line) < 500 for line in lines), lines
+
+
+def test_caller_text_in_a_log_line_is_bounded_and_escaped(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from careers_runtime.logging import MAX_FIELD_CHARS, MAX_MESSAGE_CHARS, configure_logging
+
+    log = logging.getLogger("careers.test.bounded")
+    configure_logging("bounded-test", "INFO", "text")
+    log.warning("refused %s", "a\nforged line" + "y" * 10_000, extra={"error": "e\r\n" * 2000})
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1, out[:300]  # one line: the caller's newline is escaped
+    assert len(out) < MAX_MESSAGE_CHARS + MAX_FIELD_CHARS + 500
+    configure_logging("bounded-test", "INFO", "json")
+    log.warning("refused %s", "z" * 10_000, extra={"error": "e" * 10_000})
+    record = json.loads(capsys.readouterr().out)
+    assert len(record["message"]) < MAX_MESSAGE_CHARS + 50
+    assert len(record["error"]) < MAX_FIELD_CHARS + 50

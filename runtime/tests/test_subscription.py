@@ -39,6 +39,10 @@ async def _topic(bootstrap: str, unique: str) -> str:
     return topic
 
 
+async def _no_unreadable(unreadable: Any) -> None:
+    raise AssertionError(f"unexpected unreadable record: {unreadable.reason}")
+
+
 def _subscription(bootstrap: str, topic: str, group: str, process: Any) -> Subscription:
     settings = ServiceSettings(
         kafka_bootstrap_servers=bootstrap,
@@ -52,6 +56,7 @@ def _subscription(bootstrap: str, topic: str, group: str, process: Any) -> Subsc
         topics=[topic],
         group_id=group,
         process=process,
+        on_unreadable=_no_unreadable,
         batch_timeout_ms=100,
         fetch_max_wait_ms=100,
     )

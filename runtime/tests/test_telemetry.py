@@ -67,7 +67,7 @@ def test_configure_tracing_records_only_when_something_exports(tmp_path: Path) -
     def provider(env: dict[str, str]) -> str:
         done = subprocess.run(
             [sys.executable, "-c", probe],
-            env={"PATH": "", **env},
+            env={"PATH": "", "ENVIRONMENT": "test", **env},
             cwd=tmp_path,  # no .env file in reach
             capture_output=True,
             text=True,
@@ -165,7 +165,7 @@ def test_propagate_only_needs_the_propagating_provider_and_w3c_propagators(
     def run(env: dict[str, str]) -> str:
         return subprocess.run(
             [sys.executable, "-c", probe],
-            env={"PATH": "", **env},
+            env={"PATH": "", "ENVIRONMENT": "test", **env},
             cwd=tmp_path,  # no .env file in reach
             capture_output=True,
             text=True,

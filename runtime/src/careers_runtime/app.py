@@ -188,5 +188,8 @@ def serve(app: Any, settings: ServiceSettings) -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
         lifespan="on",
+        # Whose X-Forwarded-For to believe (a public service's FORWARDED_ALLOW_IPS setting;
+        # uvicorn's own default, loopback only, for the rest).
+        forwarded_allow_ips=getattr(settings, "forwarded_allow_ips", None),
     )
     _Server(config, settings.shutdown_grace_s).run()

@@ -11,6 +11,7 @@ sysexits.h), instead of printing a traceback and being restarted into the same e
 
 import logging
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import NoReturn
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from careers_runtime.logging import configure_logging
+from careers_runtime.settings import PRODUCTION_REFUSES
 
 EX_CONFIG = 78
 
@@ -46,10 +48,17 @@ def _env_name(settings_cls: type[BaseSettings], loc: tuple[int | str, ...]) -> s
 
 
 def describe(settings_cls: type[BaseSettings], exc: ValidationError) -> list[ConfigError]:
-    """One ``ConfigError`` per failing setting (no input values: they may be secrets)."""
+    """One ``ConfigError`` per failing setting (no input values: they may be secrets);
+    the production check list (``ServiceSettings.production_problems``) is one per
+    unsafe setting, each named by the variable its problem starts with."""
     problems = []
     for error in exc.errors(include_url=False, include_input=False, include_context=False):
         message = error["msg"].removeprefix("Value error, ")
+        if message.startswith(PRODUCTION_REFUSES):
+            for problem in message.removeprefix(PRODUCTION_REFUSES).split("; "):
+                setting = re.split(r"[ =]", problem, maxsplit=1)[0]
+                problems.append(ConfigError(setting, f"unsafe in production: {problem}"))
+            continue
         problems.append(ConfigError(_env_name(settings_cls, error["loc"]), message))
     return problems
 

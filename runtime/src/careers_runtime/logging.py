@@ -80,9 +80,66 @@ class _RepeatLimiter(logging.Filter):
         return True
 
 
+# Caller-controlled text reaches logs through messages and fields (an exception's text, a
+# library's warning quoting its input): each is cut to these many characters, and in text
+# logs control characters are escaped (JSON escapes them itself), so a line stays one
+# bounded line whatever a caller sends.
+MAX_MESSAGE_CHARS = 2000
+MAX_FIELD_CHARS = 1000
+_STANDARD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+def _bounded(text: str, limit: int, escape: bool) -> str:
+    if len(text) > limit:
+        text = f"{text[:limit]}... [{len(text)} chars]"
+    if escape and not text.isprintable():
+        text = text.encode("unicode_escape").decode("ascii")
+    return text
+
+
+class _BoundedFields(logging.Filter):
+    def __init__(self, escape: bool) -> None:
+        super().__init__()
+        self.escape = escape
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        bounded = _bounded(message, MAX_MESSAGE_CHARS, self.escape)
+        if bounded is not message:
+            record.msg, record.args = bounded, ()
+        for name, value in record.__dict__.items():
+            if (
+                isinstance(value, str)
+                and name not in _STANDARD_FIELDS
+                and (len(value) > MAX_FIELD_CHARS or (self.escape and not value.isprintable()))
+            ):
+                record.__dict__[name] = _bounded(value, MAX_FIELD_CHARS, self.escape)
+        return True
+
+
+class _NoBaggageText(logging.Filter):
+    """OpenTelemetry's W3C baggage propagator quotes the caller's ``baggage`` header (or
+    an entry of it) in its warnings: a 60 KB header became a 60 KB line, a token pasted
+    there landed in the logs. The warning stays, the caller's text goes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = (
+            "a caller's baggage header (or part of it) was dropped: over W3C limits or malformed"
+        )
+        record.args = ()
+        return True
+
+
+BAGGAGE_LOGGER = "opentelemetry.baggage.propagation"
+
+
 def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(_RepeatLimiter())
+    handler.addFilter(_BoundedFields(escape=fmt != "json"))
+    baggage = logging.getLogger(BAGGAGE_LOGGER)
+    if not any(isinstance(f, _NoBaggageText) for f in baggage.filters):
+        baggage.addFilter(_NoBaggageText())
     handler.addFilter(_ContextFilter(service))
     if fmt == "json":
         handler.setFormatter(

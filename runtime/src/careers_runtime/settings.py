@@ -126,9 +126,17 @@ class KafkaSettings(BaseSettings):
         return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
 
 
+PRODUCTION_REFUSES = "ENVIRONMENT=production refuses: "
+
+
 class ServiceSettings(KafkaSettings):
     service_name: str = "careers"
-    environment: Literal["dev", "test", "production"] = "dev"
+    # Unset means production: every production check applies unless a process says it
+    # is not one (`make dev`, the test fixtures, compose's local stack set dev/test).
+    environment: Literal["dev", "test", "production"] = "production"
+    # Kafka without TLS is refused in production unless this says that something else
+    # (a service mesh's mTLS) encrypts the traffic. SASL PLAIN without TLS never passes.
+    kafka_allow_plaintext: bool = False
 
     # Kafka (the address and the security settings are in KafkaSettings)
     kafka_client_id: str | None = None
@@ -176,3 +184,34 @@ class ServiceSettings(KafkaSettings):
     log_format: Literal["json", "text"] = "json"
     otel_exporter_otlp_endpoint: str | None = None
     otel_service_namespace: str = "careers"
+
+    # ------------------------------------------------------------- production checks
+
+    def production_problems(self) -> list[str]:
+        """The one check list of unsafe production settings, shared by every service (a
+        service adds its own by overriding this and extending ``super()``'s list). Each
+        problem starts with the variable it names; ``config.describe`` turns each into
+        its own ``ConfigError`` (one line, exit 78)."""
+        problems: list[str] = []
+        protocol = self.kafka_security_protocol
+        if protocol in ("PLAINTEXT", "SASL_PLAINTEXT") and not self.kafka_allow_plaintext:
+            problems.append(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} sends Kafka traffic unencrypted: use "
+                "SSL or SASL_SSL (KAFKA_ALLOW_PLAINTEXT=true only where a service mesh "
+                "encrypts it)"
+            )
+        if protocol == "SASL_PLAINTEXT" and self.kafka_sasl_mechanism == "PLAIN":
+            problems.append(
+                "KAFKA_SASL_MECHANISM=PLAIN over SASL_PLAINTEXT sends the Kafka password in "
+                "clear: use SASL_SSL, or SCRAM-SHA-512"
+            )
+        return problems
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Self:
+        if self.environment != "production":
+            return self
+        problems = self.production_problems()
+        if problems:
+            raise ValueError(PRODUCTION_REFUSES + "; ".join(problems))
+        return self

@@ -241,6 +241,7 @@ def test_production_rejects_placeholder_short_secrets_and_plain_http(
 def test_production_accepts_a_real_secret_over_https() -> None:
     settings = ConvexSyncSettings(
         environment="production",
+        kafka_security_protocol="SSL",  # the shared production checks (test_config_errors)
         convex_site_url="https://example.convex.site",
         convex_sync_secret="9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",  # type: ignore[arg-type]
         _env_file=None,  # type: ignore[call-arg]

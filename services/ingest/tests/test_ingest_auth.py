@@ -76,7 +76,15 @@ async def test_aud_is_accepted_only_when_it_is_the_configured_audience(keys: Key
 def test_production_requires_azp_and_https(monkeypatch: pytest.MonkeyPatch) -> None:
     from ingest.settings import IngestSettings
 
-    base = {"environment": "production", "clerk_issuer": "https://clerk.example"}
+    base = {
+        "environment": "production",
+        "clerk_issuer": "https://clerk.example",
+        # The rest of the production check list (test_production_checks) satisfied.
+        "internal_http_port": 9090,
+        "redis_url": "redis://redis:6379/0",
+        "kafka_security_protocol": "SSL",
+        "_env_file": None,
+    }
     with pytest.raises(ValueError, match="CLERK_AUTHORIZED_PARTIES must list"):
         IngestSettings(**base, clerk_authorized_parties="")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="CLERK_JWKS_URL must be an https"):
@@ -182,6 +190,31 @@ async def test_unknown_kid_refetches_once_then_is_rate_limited(
         await verifier.close()
 
 
+async def test_a_token_whose_key_left_the_jwks_is_refused_after_the_next_refresh(
+    keys: Keys, jwks_server: JwksServer
+) -> None:
+    """Issue 25: the verification cache kept accepting a token after its key was removed
+    from the JWKS (revoked), until the token expired."""
+    jwks_server.keys = [public_jwk(keys.private.public_key())]
+    verifier = ClerkVerifier(
+        issuer=ISSUER,
+        authorized_parties=[AZP],
+        jwks=JwksCache(jwks_server.url, cache_s=0.2, min_refetch_s=0, timeout_s=2),
+    )
+    try:
+        token = keys.token("user_1")
+        assert (await verifier.verify(token)).sub == "user_1"
+        assert (await verifier.verify(token)).sub == "user_1"  # from the cache
+        jwks_server.keys = []  # the key is revoked
+        await asyncio.sleep(0.3)  # the set is stale: the next use refreshes it
+        with pytest.raises(AuthError) as caught:
+            await verifier.verify(token)
+        assert caught.value.code == "unknown_kid"
+        assert jwks_server.requests >= 2  # the stale set was fetched again
+    finally:
+        await verifier.close()
+
+
 async def test_key_rotation_is_picked_up_by_refetching_on_unknown_kid(
     keys: Keys, jwks_server: JwksServer
 ) -> None:
@@ -199,7 +232,7 @@ async def test_key_rotation_is_picked_up_by_refetching_on_unknown_kid(
             headers={"kid": rotated_jwk["kid"]},
         )
         assert (await verifier.verify(token)).sub == "user_rotated"
-        assert jwks_server.requests == 2
+        assert jwks_server.requests >= 2  # the stale set was fetched again
     finally:
         await verifier.close()
 

@@ -118,8 +118,10 @@ def test_fingerprint_ignores_spelling_but_not_content() -> None:
 
 
 def test_job_ids_and_event_ids_are_deterministic_with_a_key() -> None:
-    assert new_job_id("u1", "k") == new_job_id("u1", "k")
-    assert new_job_id("u1", "k") != new_job_id("u2", "k")
+    assert new_job_id("u1", "k", "d") == new_job_id("u1", "k", "d")
+    assert new_job_id("u1", "k", "d") != new_job_id("u2", "k", "d")
+    # The key reused with another body (its record expired or lost): another job.
+    assert new_job_id("u1", "k", "d") != new_job_id("u1", "k", "other")
     assert new_job_id("u1", None) != new_job_id("u1", None)
     profile = ProfileSubmission(summary="x")
     a = build_submission(job_id="j", user_id="u1", profile=profile, idempotency_key="k", now=NOW)

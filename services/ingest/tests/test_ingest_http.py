@@ -181,6 +181,56 @@ async def test_invalid_bodies_are_422_naming_each_failing_field(
     assert [e["location"] for e in response.json()["errors"]] == ["header.Idempotency-Key"]
 
 
+async def test_the_token_is_checked_before_the_body_is_read(
+    api: Ingest, keys: Keys, http: httpx.AsyncClient
+) -> None:
+    """Issue 25: the body was validated (twice) before the token was checked. Now an
+    unauthenticated submit is refused before its body is read at all: a body that would
+    be 422 (or 413 while streaming in) is a 401, and so is one that never finishes."""
+    hostile = b"{" + b",".join(b'"k%d":0' % i for i in range(24_500)) + b"}"
+    response = await http.post(
+        f"{api.url}{ANALYZE}",
+        content=hostile,
+        headers={"Content-Type": "application/json", "Authorization": "Bearer nope"},
+    )
+    assert response.status_code == 401 and response.json()["code"] == "malformed_token"
+
+    # A body that never arrives in full: the 401 comes without waiting for it.
+    host, port = api.url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(
+            f"POST {ANALYZE} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            "Content-Length: 200000\r\n\r\n".encode()
+            + b'{"summary": "'
+        )
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+    finally:
+        writer.close()
+    assert status_line.startswith(b"HTTP/1.1 401"), status_line
+
+
+async def test_failed_authentications_are_limited_per_client_address(
+    kafka_bootstrap: str, ingest_factory: Callable[..., Ingest], keys: Keys, http: httpx.AsyncClient
+) -> None:
+    limited = ingest_factory(kafka_bootstrap, AUTH_FAILURE_RATE_LIMIT="3/minute")
+    for _ in range(3):
+        response = await http.post(f"{limited.url}{ANALYZE}", json=PROFILE)
+        assert response.status_code == 401
+    # Past the budget the address is refused before its token is even looked at, on
+    # every route, valid token or not; other addresses are not affected (one client here).
+    for method, path, headers in (
+        ("POST", ANALYZE, {}),
+        ("POST", ANALYZE, bearer(keys.token(new_user()))),
+        ("GET", "/v1/jobs/anything", bearer(keys.token(new_user()))),
+    ):
+        response = await http.request(method, f"{limited.url}{path}", json=PROFILE, headers=headers)
+        assert response.status_code == 429, (method, path, response.text)
+        assert response.json()["code"] == "too_many_failed_authentications"
+        assert 0 < int(response.headers["retry-after"]) <= 60
+
+
 async def test_submit_fast_path_keeps_the_declared_order_of_checks(
     api: Ingest, keys: Keys, http: httpx.AsyncClient
 ) -> None:
@@ -436,6 +486,8 @@ async def test_production_serves_probes_and_metrics_internally_and_sends_hsts(
         ENVIRONMENT="production",
         INTERNAL_HTTP_PORT=str(internal),
         HTTP_HOST="127.0.0.1",
+        REDIS_URL=redis_url,
+        KAFKA_ALLOW_PLAINTEXT="true",  # the test broker has no TLS listener
     )
     process = ServiceProcess("ingest", env, tmp_path / "ingest.log").start()
     try:
@@ -452,6 +504,9 @@ async def test_production_serves_probes_and_metrics_internally_and_sends_hsts(
         )
         assert accepted.status_code == 202
         assert "includeSubDomains" in accepted.headers["strict-transport-security"]
+        # No live API map in production unless DOCS_ENABLED=true.
+        for path in ("/docs", "/redoc", "/openapi.json"):
+            assert (await http.get(f"http://127.0.0.1:{public}{path}")).status_code == 404, path
     finally:
         process.stop()
 

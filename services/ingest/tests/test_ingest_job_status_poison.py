@@ -9,6 +9,7 @@ cannot decode is skipped (counted, reason logged), the ones behind it are projec
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
@@ -18,7 +19,7 @@ from careers_contracts.topics import dead_letter_topic
 from careers_runtime.codec import Outgoing, encode
 from careers_runtime.redis_client import redis_from_url
 from careers_runtime.topics_admin import ensure_topics
-from careers_tools.testing.poison import inject, poison_records
+from careers_tools.testing.poison import inject, malformed_shapes, poison_records, produce_raw
 from ingest.job_status import STATUS_EVENTS, JobReadModel, StatusProjector
 from ingest.settings import IngestSettings
 
@@ -84,3 +85,69 @@ async def test_poison_on_the_job_status_topic_is_skipped_and_counted(
     assert projector.running is False
     invalid = STATUS_EVENTS.labels("invalid")._value.get() - invalid_before
     assert invalid >= len(poisons) - 1  # every poison but the key-less valid one
+
+
+async def test_unparseable_bytes_on_the_job_status_topic_are_skipped(
+    kafka_bootstrap: str, redis_url: str
+) -> None:
+    """Issue 25: a record aiokafka cannot parse (a header key that is not UTF-8, a corrupt
+    batch) made ingest's reader fail its fetch forever, and the records behind it were never
+    served. Written on every partition of a copy of job-status (the session's other tests
+    read the real topic with plain consumers), ahead of a job's status: the projector
+    records and skips them, the status behind them lands, and the partitions move on."""
+    suffix = uuid.uuid4().hex[:8]
+    status_topic = replace(TOPICS.job_status, name=f"careers.test-status-{suffix}.v1")
+    await ensure_topics(kafka_bootstrap, [status_topic])
+    job_id = f"job-{uuid.uuid4().hex[:8]}"
+    for partition in range(status_topic.partitions):
+        for _name, batch, _reason in malformed_shapes(lambda job: b"{}", job_id):
+            await produce_raw(kafka_bootstrap, status_topic.name, partition, batch)
+    event = JobStatusChanged(
+        job_id=job_id,
+        user_id="user_1",
+        status="queued",
+        sequence=0,
+        progress=0,
+        step="queued",
+        message="queued",
+        at=datetime.now(UTC),
+    )
+    value, headers = encode(Outgoing(TOPICS.job_status, event, f"{job_id}-0"), "test")
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            status_topic.name,
+            value,
+            key=job_id.encode(),
+            headers=[(k, v.encode()) for k, v in headers.items()],
+        )
+    finally:
+        await producer.stop()
+
+    unreadable_before = STATUS_EVENTS.labels("unreadable")._value.get()
+    redis = redis_from_url(redis_url)
+    jobs = JobReadModel(redis, 600)
+    settings = IngestSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        job_status_fetch_wait_ms=50,
+        ingest_job_status_group=f"unparseable-{suffix}",
+        kafka_session_timeout_ms=3000,
+        kafka_heartbeat_interval_ms=500,
+    )
+    projector = StatusProjector(settings, jobs, topic=status_topic.name)
+    await projector.start()
+    try:
+        deadline = time.monotonic() + 30
+        while await jobs.get(job_id) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        assert projector.running, "the projector's loop died on the bytes"
+    finally:
+        await projector.stop()
+    snapshot = await jobs.get(job_id)
+    await redis.aclose()
+    assert snapshot is not None, "the status behind the bytes was lost"
+    assert snapshot.latest == event
+    # Some shapes may be repaired by a broker on append (then valid, counted as invalid
+    # JSON): at least one per partition was unparseable and recorded.
+    assert STATUS_EVENTS.labels("unreadable")._value.get() - unreadable_before >= 1

@@ -6,7 +6,9 @@ from collections.abc import Callable
 import httpx
 import pytest
 from careers_contracts import TOPICS
+from careers_runtime.redis_client import redis_from_url
 from careers_tools.testing.ingest import PROFILE, Ingest, Keys, bearer, new_user, read_topic
+from ingest.idempotency_store import record_key
 
 pytestmark = pytest.mark.broker
 
@@ -95,3 +97,34 @@ async def test_three_replicas_share_one_submit_budget(
     assert statuses.count(202) == 10 and statuses.count(429) == 20, statuses
     events = await read_topic(kafka_bootstrap, TOPICS.profile_submitted, user_id=user)
     assert len(events) == 10
+
+
+async def test_a_key_whose_record_is_gone_never_rebinds_its_job(
+    replicas: list[Ingest],
+    keys: Keys,
+    http: httpx.AsyncClient,
+    kafka_bootstrap: str,
+    redis_url: str,
+) -> None:
+    """Issue 25: after the key's record expired (or Redis was flushed) the same key with
+    another body got the old job id: a second profile.submitted with the old event id and
+    another body, silently dropped downstream. Now it is a new job."""
+    a, _ = replicas
+    user = new_user()
+    first = await submit(http, a, keys.token(user), key="expiring-key")
+    assert first.status_code == 202
+    redis = redis_from_url(redis_url)
+    try:
+        await redis.delete(record_key(user, "expiring-key", "ingest:idem:"))  # as on expiry
+    finally:
+        await redis.aclose()
+    other = {**PROFILE, "summary": "A different profile under the same key."}
+    headers = {**bearer(keys.token(user)), "Idempotency-Key": "expiring-key"}
+    second = await http.post(f"{a.url}/v1/agents/analyze", json=other, headers=headers)
+    assert second.status_code == 202
+    old, new = first.json()["jobId"], second.json()["jobId"]
+    assert new != old, "the key rebound the old job"
+    events = await read_topic(kafka_bootstrap, TOPICS.profile_submitted, {old, new})
+    by_job = {payload.job_id: payload for _, payload in events}
+    assert len(events) == 2 and by_job[new].profile.summary == other["summary"]
+    assert by_job[old].profile.summary == PROFILE["summary"]

@@ -229,6 +229,11 @@ class ApacheKafka(LocalServer):
     nodes: int = 1
     secure: bool = False
     users: dict[str, str] = field(default_factory=dict)
+    # With ``secure``: StandardAuthorizer with allow.everyone.if.no.acl.found=false, so a
+    # SASL_SSL client may do only what ACLs allow (``careers_tools.acls``). The PLAINTEXT
+    # listener (inter-broker, controller, and the test's own setup) is the super user
+    # User:ANONYMOUS: it is loopback-only and exists for the cluster itself.
+    authorizer: bool = False
     workdir: Path | None = None
     first_port: int | None = None  # node 1's PLAINTEXT port (dev: 9092); others are free ports
     create_topics: bool = True
@@ -350,6 +355,12 @@ class ApacheKafka(LocalServer):
                 f"ssl.keystore.location={self.pki.server_pem}",
                 "ssl.client.auth=none",
             ]
+            if self.authorizer:
+                lines += [
+                    "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+                    "allow.everyone.if.no.acl.found=false",
+                    "super.users=User:ANONYMOUS",
+                ]
         lines += [
             "listeners=" + ",".join(listeners),
             "advertised.listeners=" + ",".join(advertised),

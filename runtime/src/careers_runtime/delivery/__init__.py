@@ -43,6 +43,7 @@ from careers_runtime.delivery.retries import (
     RETRY_HEADERS,
     RetryPolicy,
 )
+from careers_runtime.delivery.salvage import Fetched, SafeFetch, UnreadableRecord
 
 __all__ = [
     "DEAD_LETTER_HEADERS_CHARS",
@@ -57,8 +58,11 @@ __all__ = [
     "MAX_HISTORY_CHARS",
     "RETRY_HEADERS",
     "EventConsumer",
+    "Fetched",
     "Handler",
     "RetryPolicy",
+    "SafeFetch",
+    "UnreadableRecord",
     "enqueue",
     "publish",
     "publish_all",

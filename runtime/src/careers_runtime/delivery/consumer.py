@@ -39,6 +39,7 @@ from careers_runtime.delivery.retries import (
     retry_headers,
     retry_origin,
 )
+from careers_runtime.delivery.salvage import UnreadableRecord
 from careers_runtime.delivery.subscription import Subscription
 from careers_runtime.logging import job_id_var
 from careers_runtime.settings import ServiceSettings
@@ -143,6 +144,7 @@ class EventConsumer:
             # the same topics, or assignment depends on the broker's assignor quirks.
             group_id=f"{self.group}-retry" if from_retry else self.group,
             process=on_batch,
+            on_unreadable=self.dead_letter_unreadable,
             batch_timeout_ms=batch_timeout_ms,
             fetch_max_wait_ms=fetch_max_wait_ms,
             assignors=() if from_retry else self._assignors,
@@ -177,6 +179,17 @@ class EventConsumer:
     async def process_record(self, record: ConsumerRecord[Any, Any], *, from_retry: bool) -> None:
         """One record, its outputs acknowledged (``process_batch`` for a batch of one)."""
         await self.process_batch((record,), from_retry=from_retry)
+
+    async def dead_letter_unreadable(self, unreadable: UnreadableRecord) -> None:
+        """A record whose bytes aiokafka cannot parse (``salvage``): to the dead-letter
+        topic with what could be read of it and the reason; never handled, never retried
+        (its own headers, retry headers included, are not trusted)."""
+        record = unreadable.record
+        origin = RecordOrigin(record.topic, record.partition, record.offset, 1, 0)
+        label = record.topic if record.topic in self.routes else _UNKNOWN_TOPIC
+        self._count_consumed({label: 1})
+        headers = decode_headers(record.headers)
+        await self._reject(record, headers, origin, EventValidationError(unreadable.reason))
 
     def _count_consumed(self, consumed: dict[str, int]) -> None:
         """``careers_messages_consumed_total``: once per batch and topic, with the count."""

@@ -57,12 +57,9 @@ class ConvexSyncSettings(ServiceSettings):
         description="Consumer group; its retry and dead-letter topics are named after it",
     )
 
-    @model_validator(mode="after")
-    def _production_is_strict(self) -> "ConvexSyncSettings":
-        """ENVIRONMENT=production: https only, and a real, long secret."""
-        if self.environment != "production":
-            return self
-        problems = []
+    def production_problems(self) -> list[str]:
+        """Shared checks (Kafka TLS...) plus https only, and a real, long secret."""
+        problems = super().production_problems()
         if not self.convex_site_url.startswith("https://"):
             problems.append("CONVEX_SITE_URL must be an https:// URL")
         secret = self.convex_sync_secret.get_secret_value()
@@ -73,9 +70,7 @@ class ConvexSyncSettings(ServiceSettings):
             )
         elif _looks_like_a_placeholder(secret):
             problems.append("CONVEX_SYNC_SECRET is a placeholder, not a secret")
-        if problems:
-            raise ValueError("ENVIRONMENT=production: " + "; ".join(problems))
-        return self
+        return problems
 
     @model_validator(mode="after")
     def _retries_fit_in_handler_timeout(self) -> "ConvexSyncSettings":

@@ -117,6 +117,17 @@ class JwksCache:
             raise AuthError("unknown_kid", "the token's key id is not in the key set")
         return key
 
+    async def current(self, kid: str) -> RSAPublicKey | None:
+        """The key served for ``kid`` now, refreshing the set when it is stale (as ``get``
+        would); None when the kid is no longer in it."""
+        now = time.monotonic()
+        if not self._stale(now):
+            return self._keys.get(kid)
+        try:
+            return await self.get(kid)
+        except AuthError:
+            return None
+
     async def _refresh(self, now: float) -> None:
         if not self._may_refetch(now) and self._fetched_at is not None:
             return
@@ -211,7 +222,11 @@ class ClerkVerifier:
         self.static_key = load_public_key(pem_key) if pem_key else None
         self.jwks = jwks
         self.cache_size = cache_size
-        self._verified: OrderedDict[bytes, Principal] = OrderedDict()
+        # token digest -> (caller, the key that verified it): a hit is served only while
+        # that key is still the JWKS's key for its kid (``JwksCache.current``).
+        self._verified: OrderedDict[bytes, tuple[Principal, str | None, RSAPublicKey]] = (
+            OrderedDict()
+        )
 
     async def close(self) -> None:
         if self.jwks is not None:
@@ -234,18 +249,23 @@ class ClerkVerifier:
         digest = hashlib.sha256(token.encode()).digest()
         cached = self._verified.get(digest)
         if cached is not None:
-            if time.time() <= cached.expires_at + self.leeway_s:
+            principal, kid, key = cached
+            if time.time() > principal.expires_at + self.leeway_s:
+                del self._verified[digest]
+                raise AuthError("token_expired", "the token has expired")
+            # A JWKS key that left the set (revoked, rotated out) takes its tokens with it
+            # at the next refresh: the cache answers only while the key is still served.
+            if kid is None or self.jwks is None or await self.jwks.current(kid) is key:
                 self._verified.move_to_end(digest)
-                return cached
+                return principal
             del self._verified[digest]
-            raise AuthError("token_expired", "the token has expired")
-        principal = await self._verify(token)
-        self._verified[digest] = principal
+        principal, kid, key = await self._verify(token)
+        self._verified[digest] = (principal, kid, key)
         if len(self._verified) > self.cache_size:
             self._verified.popitem(last=False)
         return principal
 
-    async def _verify(self, token: str) -> Principal:
+    async def _verify(self, token: str) -> tuple[Principal, str | None, RSAPublicKey]:
         header = _header(token)
         if header.get("alg") != ALGORITHM:
             # Covers `none`, HS256 signed with the public key (alg confusion) and others.
@@ -297,9 +317,11 @@ class ClerkVerifier:
         if not isinstance(exp, int | float) or not 0 <= exp < 2**53:
             raise AuthError("invalid_token", "the token's expiry is not a time")
         sid = claims.get("sid")
-        return Principal(
+        principal = Principal(
             sub=sub,
             session_id=sid if isinstance(sid, str) else None,
             authorized_party=azp,
             expires_at=int(exp),
         )
+        kid = header.get("kid") if self.static_key is None else None
+        return principal, kid if isinstance(kid, str) else None, key

@@ -34,6 +34,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from careers_contracts import TOPICS, JobStatusChanged
 from careers_runtime.codec import EventValidationError, decode
+from careers_runtime.delivery import UnreadableRecord
 from careers_runtime.delivery.subscription import Subscription
 from prometheus_client import Counter
 from redis.asyncio import Redis, RedisCluster
@@ -52,7 +53,8 @@ log = logging.getLogger(__name__)
 STATUS_EVENTS = Counter(
     "ingest_job_status_events_total",
     "job-status records projected into the read model "
-    "(applied, duplicate: not above the job's sequence, foreign: another owner, invalid)",
+    "(applied, duplicate: not above the job's sequence, foreign: another owner, invalid, "
+    "unreadable: bytes the client cannot parse)",
     ["result"],
 )
 
@@ -216,16 +218,19 @@ class StatusProjector:
     fix them and they must not hold up the partition.
     """
 
-    def __init__(self, settings: IngestSettings, jobs: JobReadModel) -> None:
+    def __init__(
+        self, settings: IngestSettings, jobs: JobReadModel, topic: str = TOPICS.job_status.name
+    ) -> None:
         self.jobs = jobs
         # A join waits for the group's other members; a short request timeout (set for
         # the submit's publish) must not cut it off.
         timeout_ms = max(settings.kafka_request_timeout_ms, settings.kafka_session_timeout_ms * 2)
         self.subscription = Subscription(
             settings.model_copy(update={"kafka_request_timeout_ms": timeout_ms}),
-            topics=[TOPICS.job_status.name],
+            topics=[topic],
             group_id=settings.ingest_job_status_group,
             process=self.process,
+            on_unreadable=self.skip_unreadable,
             batch_timeout_ms=settings.kafka_batch_timeout_ms,
             fetch_max_wait_ms=settings.job_status_fetch_wait_ms,
         )
@@ -258,6 +263,23 @@ class StatusProjector:
                 continue
             result = await self.jobs.record(event)  # a RedisError rewinds the batch
             STATUS_EVENTS.labels({1: "applied", 0: "duplicate"}.get(result, "foreign")).inc()
+
+    async def skip_unreadable(self, unreadable: UnreadableRecord) -> None:
+        """Bytes aiokafka cannot parse (a header key that is not UTF-8, a corrupt batch):
+        no status can come of them and ingest has no dead-letter topic (nothing of a job is
+        lost: the orchestrator's next update carries the whole status), so the record is
+        recorded by position and reason, counted, and the partition goes on."""
+        record = unreadable.record
+        STATUS_EVENTS.labels("unreadable").inc()
+        log.warning(
+            "unreadable job-status record skipped",
+            extra={
+                "topic": record.topic,
+                "partition": record.partition,
+                "offset": record.offset,
+                "reason": unreadable.reason[:200],
+            },
+        )
 
 
 def _decode(value: bytes | None) -> JobStatusChanged | None:

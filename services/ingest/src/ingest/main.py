@@ -27,7 +27,7 @@ from ingest.dev_jwks import DEV_JWKS_PATH, jwks_for_pem
 from ingest.idempotency_store import IdempotencyStore, RedisIdempotencyStore
 from ingest.job_status import JobReadModel, StatusProjector
 from ingest.openapi import SERVERS, openapi
-from ingest.ratelimit import SubmitRateLimiter
+from ingest.ratelimit import AuthFailures, SubmitRateLimiter
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -178,6 +178,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 read_limiter=SubmitRateLimiter(
                     settings.read_rate_limit, redis_url, namespace="read"
                 ),
+                auth_failures=AuthFailures(settings.auth_failure_rate_limit),
             )
             # Everything allocated so far (modules, schemas, validators) lives as long as the
             # process: take it out of the collector's view, so full collections under load
@@ -189,7 +190,13 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
             log.info("ingest ready")
             yield
 
+    # /docs, /redoc and /openapi.json: off in production unless DOCS_ENABLED says so (the
+    # document is published in docs/openapi.json; a live one maps the API for anyone).
+    docs = settings.environment != "production" or settings.docs_enabled
     app = FastAPI(
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
         title="Career agents ingest API",
         version="1.0.0",
         description=DESCRIPTION,

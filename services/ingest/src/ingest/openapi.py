@@ -176,7 +176,10 @@ def document() -> dict[str, Any]:
         clerk_jwt_key=None,
         clerk_issuer="https://clerk.example.invalid",
         clerk_authorized_parties="https://app.example.invalid",
-        redis_url="redis://redis.example.invalid:6379/0",  # never connected to
+        # The rest of the production check list; nothing connects to build the document.
+        internal_http_port=9090,
+        redis_url="redis://redis.example.invalid:6379/0",
+        kafka_allow_plaintext=True,
     )
     return create_app(settings).openapi()
 

@@ -61,6 +61,10 @@ class MemoryMovingWindow:
         hits.append(now)
         return None
 
+    def hits(self, key: str) -> "deque[float]":
+        """The times of ``key``'s hits in the window (oldest first; read only)."""
+        return self._hits.get(key) or deque()
+
     def sweep(self, now: float) -> None:
         cutoff = now - self.window_s
         for key in [k for k, hits in self._hits.items() if not hits or hits[-1] <= cutoff]:
@@ -111,3 +115,45 @@ class SubmitRateLimiter:
         stats = await self.limiter.get_window_stats(self.item, self.namespace, user_id)
         retry = max(1, math.ceil(stats.reset_time - time.time()))
         return RateLimitDecision(False, retry_after_s=retry, limit=self.item.amount, remaining=0)
+
+
+class AuthFailures:
+    """Failed authentications per client address, in this process: past ``rate`` the
+    address gets 429 *before* its token is checked or its body read, until the oldest
+    failure leaves the window. Memory only (no Redis round trip on every request); each
+    replica keeps its own budget. The address is the client's as uvicorn sees it: behind
+    an Ingress set ``FORWARDED_ALLOW_IPS`` so that it is the caller's, not the proxy's."""
+
+    def __init__(self, rate: str) -> None:
+        item = parse(rate)
+        self.amount = item.amount
+        self.window = MemoryMovingWindow(item.amount, item.get_expiry())
+        self._blocked: dict[str, float] = {}
+        self._next_sweep = 0.0
+
+    def retry_after(self, address: str) -> int | None:
+        """Seconds until ``address`` may try again, or None when it may now."""
+        if not self._blocked:
+            return None
+        until = self._blocked.get(address)
+        if until is None:
+            return None
+        now = time.monotonic()
+        if now >= until:
+            del self._blocked[address]
+            return None
+        return max(1, math.ceil(until - now))
+
+    def failed(self, address: str) -> None:
+        now = time.monotonic()
+        wait_s = self.window.hit(address, now)
+        if wait_s is None:  # counted: the budget is spent once the window is full
+            hits = self.window.hits(address)
+            if len(hits) >= self.amount:
+                wait_s = hits[0] + self.window.window_s - now
+        if wait_s is not None:
+            self._blocked[address] = now + wait_s
+        if now >= self._next_sweep:
+            self._next_sweep = now + SWEEP_INTERVAL_S
+            for key in [k for k, until in self._blocked.items() if until <= now]:
+                del self._blocked[key]

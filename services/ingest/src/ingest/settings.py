@@ -1,10 +1,8 @@
 """Ingest settings (environment, then ``.env``, then these defaults)."""
 
-from typing import Self
-
 from careers_contracts import ConsumerGroup
 from careers_runtime.settings import ServiceSettings
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator
 
 
 def _split(value: str) -> list[str]:
@@ -53,6 +51,10 @@ class IngestSettings(ServiceSettings):
     clerk_jwks_timeout_s: float = Field(default=5.0, gt=0)
 
     # HTTP
+    docs_enabled: bool = Field(
+        default=False,
+        description="Serve /docs, /redoc and /openapi.json in production (always in dev/test)",
+    )
     cors_origins: str = Field(
         default="http://localhost:3000", description="Comma-separated frontend origins"
     )
@@ -72,6 +74,16 @@ class IngestSettings(ServiceSettings):
     read_rate_limit: str = Field(
         default="300/minute",
         description="Job reads and event-stream opens per user (a separate, cheaper budget)",
+    )
+    auth_failure_rate_limit: str = Field(
+        default="20/minute",
+        description="Failed authentications per client address and replica; 429 past it, "
+        "before the token is checked or the body read",
+    )
+    forwarded_allow_ips: str = Field(
+        default="127.0.0.1",
+        description="Proxies trusted for X-Forwarded-For (the client address of the "
+        "failed-authentication limit); behind an Ingress: its addresses, or *",
     )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
@@ -95,12 +107,26 @@ class IngestSettings(ServiceSettings):
         default=5, ge=1, description="Open event streams per user, all replicas together (429)"
     )
 
-    @model_validator(mode="after")
-    def _production_is_strict(self) -> Self:
-        """Refuse to start in production with settings that only make sense in dev."""
-        if self.environment != "production":
-            return self
-        problems: list[str] = []
+    @field_validator("internal_http_port", "redis_url", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    def production_problems(self) -> list[str]:
+        """Shared checks (Kafka TLS...) plus what only makes sense in dev for ingest."""
+        problems = super().production_problems()
+        if self.internal_http_port is None:
+            problems.append(
+                "INTERNAL_HTTP_PORT is unset: /metrics and the probes would be served on "
+                "the public port"
+            )
+        if "*" in self.cors_origin_list:
+            problems.append("CORS_ORIGINS allows every origin (*): list the frontend origins")
+        if not self.redis_url:
+            problems.append(
+                "REDIS_URL is empty: rate limits and Idempotency-Keys would be per replica "
+                "and lost on restart"
+            )
         if not self.authorized_parties:
             problems.append(
                 "CLERK_AUTHORIZED_PARTIES must list the frontend origins (the token's `azp`)"
@@ -109,9 +135,7 @@ class IngestSettings(ServiceSettings):
             value = getattr(self, name)
             if value and not value.startswith("https://"):
                 problems.append(f"{name.upper()} must be an https:// URL")
-        if problems:
-            raise ValueError("ENVIRONMENT=production: " + "; ".join(problems))
-        return self
+        return problems
 
     @property
     def authorized_parties(self) -> list[str]:

@@ -29,3 +29,13 @@ class OrchestratorSettings(ServiceSettings):
     # replies are recognised and ignored instead of being dead-lettered as unknown.
     orchestrator_finished_ttl_s: float = Field(default=86_400.0, gt=0)
     orchestrator_top_k: int = Field(default=10, ge=1, le=50)
+
+    def production_problems(self) -> list[str]:
+        """Shared checks (Kafka TLS...) plus: workflow state shared by every replica."""
+        problems = super().production_problems()
+        if not self.redis_url:
+            problems.append(
+                "REDIS_URL is empty: each replica would keep its jobs in its own SQLite "
+                "file (ORCHESTRATOR_CHECKPOINT_PATH), lost with the pod"
+            )
+        return problems

@@ -5,11 +5,17 @@ into a running stack). Every one of them must end in the consuming group's dead-
 topic with a reason, and the partition must move on.
 """
 
+import asyncio
+import struct
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaProducer, TopicPartition
 from aiokafka.errors import MessageSizeTooLargeError
+from aiokafka.protocol.produce import ProduceRequest
+from aiokafka.record.util import calc_crc32c, encode_varint
 from careers_contracts import (
     TOPICS,
     ProfileSubmission,
@@ -18,7 +24,7 @@ from careers_contracts import (
 )
 from careers_contracts.topics import retry_topic
 from careers_runtime.codec import Outgoing, encode
-from careers_runtime.kafka_client import producer_kwargs
+from careers_runtime.kafka_client import kafka_client_kwargs, producer_kwargs
 from careers_runtime.settings import KafkaSettings
 
 # The producer must be allowed to send the 10 MB record (Kafka's default broker limit
@@ -157,3 +163,158 @@ async def _send(producer: AIOKafkaProducer, record: Poison) -> None:
     await producer.send_and_wait(
         record.topic, record.value, key=record.key, headers=list(record.headers)
     )
+
+
+# ---------------------------------------------------------------- malformed bytes
+#
+# Shapes no Kafka client library will write (aiokafka encodes header keys as UTF-8 and
+# computes every CRC), so they are built here byte by byte (message format v2) and sent
+# in a raw Produce request. aiokafka fails *parsing* them while ``getmany`` drains a
+# fetch; the consumer's salvage path (``careers_runtime.delivery.salvage``) must still
+# handle every other record and dead-letter or record each of these.
+
+RawHeader = tuple[bytes, bytes | None]
+
+
+@dataclass(frozen=True)
+class RawRecordSpec:
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[RawHeader, ...] = ()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    encode_varint(value, out.append)
+    return bytes(out)
+
+
+def _nullable(data: bytes | None) -> bytes:
+    return _varint(-1) if data is None else _varint(len(data)) + data
+
+
+def _record(index: int, spec: RawRecordSpec) -> bytes:
+    body = (
+        b"\x00"  # attributes
+        + _varint(0)  # timestamp delta
+        + _varint(index)  # offset delta
+        + _nullable(spec.key)
+        + _nullable(spec.value)
+        + _varint(len(spec.headers))
+        + b"".join(_varint(len(k)) + k + _nullable(v) for k, v in spec.headers)
+    )
+    return _varint(len(body)) + body
+
+
+def record_batch(
+    records: Sequence[RawRecordSpec],
+    *,
+    attributes: int = 0,
+    producer_id: int = -1,
+    corrupt_crc: bool = False,
+    records_bytes: bytes | None = None,
+) -> bytes:
+    """A v2 record batch of ``records`` (or of ``records_bytes`` verbatim, counted as
+    ``len(records)`` records); ``corrupt_crc`` writes a CRC that does not match."""
+    body = (
+        records_bytes
+        if records_bytes is not None
+        else b"".join(_record(i, spec) for i, spec in enumerate(records))
+    )
+    now = int(time.time() * 1000)
+    after_crc = (
+        struct.pack(
+            ">hiqqqhii", attributes, len(records) - 1, now, now, producer_id, 0, -1, len(records)
+        )
+        + body
+    )
+    crc = calc_crc32c(after_crc) ^ (0xFFFF if corrupt_crc else 0)
+    after_length = struct.pack(">ibI", -1, 2, crc) + after_crc
+    return struct.pack(">qi", 0, len(after_length)) + after_length
+
+
+def control_batch(commit: bool = True) -> bytes:
+    """A transaction marker (control batch): consumers skip it, its offset still counts."""
+    key = struct.pack(">hh", 0, 1 if commit else 0)
+    value = struct.pack(">hi", 0, 0)
+    return record_batch([RawRecordSpec(key, value)], attributes=0x30, producer_id=1)
+
+
+async def produce_raw(
+    kafka: "str | KafkaSettings", topic: str, partition: int, batch: bytes
+) -> int:
+    """Send ``batch`` as-is to ``topic[partition]``'s leader: the partition's error code
+    (0: appended; a broker that validates batches refuses the corrupt ones)."""
+    producer = AIOKafkaProducer(**kafka_client_kwargs(kafka))
+    await producer.start()
+    try:
+        client = producer.client
+        tp = TopicPartition(topic, partition)
+        node_id = client.cluster.leader_for_partition(tp)
+        for _ in range(50):
+            if node_id is not None and node_id >= 0:
+                break
+            await client.force_metadata_update()
+            client.add_topic(topic)
+            node_id = client.cluster.leader_for_partition(tp)
+            await asyncio.sleep(0.1)
+        request = ProduceRequest(None, -1, 30_000, [(topic, [(partition, batch)])])
+        response = await client.send(node_id, request)
+        for _topic, partitions in response.topics:
+            for part in partitions:
+                if part[0] == partition:
+                    return int(part[1])
+        raise RuntimeError(f"no answer for {topic}[{partition}]")
+    finally:
+        await producer.stop()
+
+
+def malformed_shapes(
+    valid_value: Callable[[str], bytes], prefix: str
+) -> list[tuple[str, bytes, str]]:
+    """(name, batch, reason fragment) for each malformed shape; ``valid_value(job_id)`` is
+    a valid event of the topic (the bytes around the damage are otherwise fine), the job
+    id ``<prefix>-<name>``, as is the record's key. A broker may repair a shape when it
+    appends it (tansu rewrites a batch, CRC included): that record is then a valid event."""
+
+    def spec(name: str, headers: tuple[RawHeader, ...] = ()) -> RawRecordSpec:
+        job = f"{prefix}-{name}"
+        return RawRecordSpec(job.encode(), valid_value(job), headers)
+
+    good_headers: tuple[RawHeader, ...] = ((b"ce_type", b"x"),)
+    length_spec = spec("record-length-mismatch")
+    return [
+        (
+            "header-key-not-utf8",
+            record_batch([spec("header-key-not-utf8", ((b"\xff\xfe\x80", b"v"),))]),
+            "header key #1 is not UTF-8",
+        ),
+        (
+            "second-header-key-not-utf8",
+            record_batch([spec("second-header-key-not-utf8", (*good_headers, (b"ok\xc3", None)))]),
+            "header key #2 is not UTF-8",
+        ),
+        (
+            "header-value-not-utf8",  # readable by aiokafka: the policy dead-letters it
+            record_batch(
+                [
+                    RawRecordSpec(
+                        f"{prefix}-header-value-not-utf8".encode(),
+                        b"{\xff",
+                        ((b"ce_id", b"\xff\xfe"), (b"n", None)),
+                    )
+                ]
+            ),
+            "not JSON",
+        ),
+        (
+            "corrupt-crc",
+            record_batch([spec("corrupt-crc")], corrupt_crc=True),
+            "CRC mismatch",
+        ),
+        (
+            "record-length-mismatch",
+            record_batch([length_spec], records_bytes=_record(0, length_spec) + b"\x00\x01"),
+            "record batch corrupt",
+        ),
+    ]

@@ -47,6 +47,7 @@ class LocalStack:
         services: Iterable[str] | None = None,
         kafka: str = "tansu",
         broker_env: dict[str, str] | None = None,
+        service_env: dict[str, dict[str, str]] | None = None,
     ) -> None:
         self.workdir = workdir
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -58,6 +59,8 @@ class LocalStack:
         self.broker_env = dict(broker_env or {})
         self.replicas = replicas or {}
         self.extra_env = dict(env or {})
+        # Per service, last: e.g. each service's own Kafka principal (the ACL test).
+        self.service_env = service_env or {}
         wanted = set(services) if services is not None else None
         self.specs = [s for s in SERVICES if wanted is None or s.name in wanted]
         self.processes: dict[str, ServiceProcess] = {}
@@ -136,6 +139,7 @@ class LocalStack:
             "ORCHESTRATOR_CHECKPOINT_PATH": str(self.workdir / "orchestrator.sqlite3"),
             "REDIS_URL": self.redis_url,
             **self.extra_env,
+            **self.service_env.get(name, {}),
         }
 
     def start(self, name: str, *, wait: bool = True) -> ServiceProcess:

@@ -129,6 +129,10 @@ def install_error_handlers(app: FastAPI) -> None:
         from ingest.metrics import AUTH_FAILURES
 
         AUTH_FAILURES.labels(exc.code).inc()
+        services = getattr(request.app.state, "services", None)
+        if services is not None:  # counted per client address (``ratelimit.AuthFailures``)
+            client = request.scope.get("client")
+            services.auth_failures.failed(str(client[0]) if client else "")
         return problem_response(
             401,
             exc.code,

@@ -63,7 +63,7 @@ async def submit_profile(
         if not counted:
             await count_submit(services, user)
 
-        job_id = new_job_id(user.sub, idempotency_key)
+        job_id = new_job_id(user.sub, idempotency_key, digest)
         if idempotency_key is not None and digest is not None:
             pending = IdempotencyRecord(fingerprint=digest, job_id=job_id, state="pending")
             pending_ttl_s = 2 * services.settings.publish_timeout_s + 5

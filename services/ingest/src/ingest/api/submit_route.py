@@ -1,19 +1,19 @@
-"""The submit's request path: an ASGI fast path for valid requests, then FastAPI's declaration
-with a leaner handler, then FastAPI's own handler for everything else."""
+"""The submit's one request path (``SubmitFastPath``): authenticate before the body is
+read, then validate and submit; FastAPI's declared handler only renders the errors of a
+request this path has authenticated, counted and found invalid."""
 
 import json
 import logging
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 from careers_contracts import ProfileSubmission
-from fastapi import Request, Response
+from fastapi import Request
 from fastapi.routing import APIRoute
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ingest.api.deps import Services, clerk_session
+from ingest.api.deps import AUTHENTICATED, Services, client_address, refuse_if_blocked
 from ingest.api.errors import ProblemError
 from ingest.api.submit import count_submit, submit_profile, unavailable
 from ingest.auth import AuthError
@@ -30,57 +30,6 @@ def is_json(content_type: str | None) -> bool:
     return media == "application/json" or (
         media.startswith("application/") and media.endswith("+json")
     )
-
-
-class SubmitRoute(APIRoute):
-    """The submit route: FastAPI's declaration (OpenAPI, errors), a leaner request path.
-
-    FastAPI's generic handler parses the body with ``json.loads``, validates the dict,
-    and resolves the security dependency and the header parameter through its dependency
-    machinery: together about a third of a submit's CPU. For a well-formed request (JSON
-    content type, valid ``Idempotency-Key`` if any) this handler validates the raw bytes
-    in one step (``model_validate_json``), then authenticates with the same
-    ``clerk_session`` check and runs the same use case (``submit.submit_profile``).
-    Anything else (invalid JSON, a failing field, another content type, a malformed
-    header) goes to FastAPI's own handler for the declared endpoint, so every error (422
-    naming each failing field, 401 before field errors, 400, 413) is exactly what the
-    declaration produces. The body is read once: Starlette caches it on the request both
-    handlers share.
-    """
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        declared = super().get_route_handler()
-
-        async def handler(request: Request) -> Response:
-            raw = await request.body()
-            headers = request.headers
-            key = headers.get("idempotency-key")
-            if is_json(headers.get("content-type")) and (key is None or valid_key(key)):
-                try:
-                    profile = ProfileSubmission.model_validate_json(raw)
-                except ValidationError:
-                    pass  # FastAPI's handler reports it, field by field
-                else:
-                    user = await clerk_session(request)
-                    return await submit_profile(
-                        request.app.state.services, profile, user, key, headers=headers
-                    )
-            # Something is invalid. Authenticate first (401 before field errors), count it
-            # against the caller's submit budget (429 past it: an invalid body is no free
-            # CPU) and refuse hostile structure before validation builds errors for it.
-            user = await clerk_session(request)
-            services: Services = request.app.state.services
-            try:
-                await count_submit(services, user)
-            except RedisError as exc:
-                log.warning("redis unavailable", extra={"error": type(exc).__name__})
-                raise unavailable("The rate limiter") from exc
-            request.state.submit_counted = True
-            if is_json(headers.get("content-type")):
-                check_structure(raw)
-            return await declared(request)
-
-        return handler
 
 
 # A valid profile is at most 4 levels deep and has ~450 keys and items; anything far past
@@ -137,17 +86,26 @@ def check_structure(raw: bytes) -> None:
 
 
 class SubmitFastPath:
-    """Pure ASGI: a well-formed, authenticated submit goes straight to the use case.
+    """Pure ASGI: every ``POST /v1/agents/analyze``, in one order.
 
-    Installed innermost among the app's middleware (metrics, CORS and the body cap still
-    wrap it), it answers ``POST /v1/agents/analyze`` when the request is what a frontend
-    sends (JSON content type, a bearer token that verifies, a valid ``Idempotency-Key`` if
-    any, a body that validates) without Starlette's exception middleware, routing, or
-    FastAPI's request/response wrapping: about a third of a submit's CPU before this.
-    Anything else is handed, body included (replayed), to the app, which serves it
-    exactly as declared (``SubmitRoute`` and FastAPI's handler: 400/401/413/422, in their
-    order). The use case's own refusals (409, 429, 503, 413) are rendered by the app's
-    registered exception handlers, as they would be behind the router.
+    1. An address past its failed-authentication budget: 429, nothing else looked at.
+    2. The bearer token is verified *before the body is read*: a request without a valid
+       token costs a header parse and a (cached) verification, whatever its body (issue
+       25: the body was validated, twice, before the token was checked). A failure is a
+       401 problem, counted against the client address (``ratelimit.AuthFailures``).
+    3. The body is read (the body cap, outside, applies) and a well-formed request (JSON
+       content type, a valid ``Idempotency-Key`` if any, a body that validates) goes
+       straight to the use case (``submit.submit_profile``), without Starlette's
+       routing or FastAPI's request/response wrapping (a third of a submit's CPU).
+    4. Anything else is counted against the caller's submit budget (429 past it: an
+       invalid body is no free CPU), hostile structure is refused (422) before a
+       validator builds errors for it, and the request, body replayed and caller
+       attached, goes to the app, whose declared handler renders the 400/413/422 exactly
+       as the OpenAPI document says. It reaches the use case only through this path.
+
+    Installed innermost among the app's middleware (metrics, CORS and the body cap wrap
+    it). The use case's refusals (409, 429, 503, 413) are rendered by the app's
+    registered exception handlers, as behind the router.
     """
 
     def __init__(self, app: ASGIApp, route: APIRoute) -> None:
@@ -175,12 +133,24 @@ class SubmitFastPath:
                     key = value.decode("latin-1")
             elif name in _TRACE_HEADERS:
                 trace.setdefault(name.decode("latin-1"), value.decode("latin-1"))
-        if (
-            authorization is None
-            or not is_json(content_type)
-            or (key is not None and not valid_key(key))
-        ):
-            await self.app(scope, receive, send)
+        scope["route"] = self.route  # as the router would (the metrics' route label)
+        services: Services = scope["app"].state.services
+        address = client_address(scope)
+        try:
+            refuse_if_blocked(services, address)
+            if authorization is None:
+                raise AuthError(
+                    "missing_token", "send 'Authorization: Bearer <Clerk session token>'"
+                )
+            scheme, _, token = authorization.partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
+                raise AuthError(
+                    "malformed_header", "the Authorization header must be 'Bearer <token>'"
+                )
+            user = await services.verifier.verify(token)
+        except (AuthError, ProblemError) as exc:  # the body is never read
+            await self._render(exc, scope, receive, send)
             return
         chunks: list[bytes] = []
         try:
@@ -195,24 +165,31 @@ class SubmitFastPath:
             await self._render(exc, scope, receive, send)
             return
         raw = b"".join(chunks)
-        scheme, _, token = authorization.partition(" ")
-        token = token.strip()
+        json_body = is_json(content_type)
         try:
-            if scheme.lower() != "bearer" or not token:
-                raise ValueError
-            profile = ProfileSubmission.model_validate_json(raw)
-            services: Services = scope["app"].state.services
-            user = await services.verifier.verify(token)
-        except (ValueError, AuthError):  # ValidationError is a ValueError
-            await self.app(scope, _replay(raw, receive), send)
-            return
-        scope["route"] = self.route  # as the router would
-        try:
-            response = await submit_profile(services, profile, user, key, headers=trace)
+            if json_body and (key is None or valid_key(key)):
+                try:
+                    profile = ProfileSubmission.model_validate_json(raw)
+                except ValidationError:
+                    pass  # the declared handler reports it, field by field
+                else:
+                    response = await submit_profile(services, profile, user, key, headers=trace)
+                    await response(scope, receive, send)
+                    return
+            try:
+                await count_submit(services, user)
+            except RedisError as exc:
+                log.warning("redis unavailable", extra={"error": type(exc).__name__})
+                raise unavailable("The rate limiter") from exc
+            if json_body:
+                check_structure(raw)
         except Exception as exc:
             await self._render(exc, scope, receive, send)
             return
-        await response(scope, receive, send)
+        state = scope.setdefault("state", {})
+        state[AUTHENTICATED] = user
+        state["submit_counted"] = True
+        await self.app(scope, _replay(raw, receive), send)
 
     async def _render(self, exc: Exception, scope: Scope, receive: Receive, send: Send) -> None:
         """``exc`` answered by the app's registered handler, as the router's exception

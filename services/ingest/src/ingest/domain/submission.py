@@ -21,10 +21,15 @@ from ingest.domain.jobs import QUEUED_SEQUENCE
 JOB_ID_NAMESPACE = uuid.UUID("0b3f7c2e-51f4-4c55-9d0e-7f7b8a1e6c42")
 
 
-def new_job_id(user_id: str, idempotency_key: str | None) -> str:
+def new_job_id(user_id: str, idempotency_key: str | None, digest: str | None = None) -> str:
+    """A new random id without an Idempotency-Key; with one, derived from the user, the
+    key *and the body's fingerprint*: a retry of the same request lands on the same job
+    even when its idempotency record was never completed, while the key reused with
+    another body after its record expired or was lost (a Redis flush) is a new job, never
+    the old job's id with another profile (issue 25)."""
     if idempotency_key is None:
         return str(uuid.uuid4())
-    return str(uuid.uuid5(JOB_ID_NAMESPACE, json.dumps([user_id, idempotency_key])))
+    return str(uuid.uuid5(JOB_ID_NAMESPACE, json.dumps([user_id, idempotency_key, digest])))
 
 
 def fingerprint(profile: ProfileSubmission) -> str:

@@ -9,10 +9,9 @@ from fastapi.routing import APIRoute
 from ingest.api.deps import CurrentUser
 from ingest.api.responses import problem_responses
 from ingest.api.submit import submit_profile
-from ingest.api.submit_route import SubmitRoute
 from ingest.domain.idempotency import KEY_PATTERN
 
-router = APIRouter(tags=["jobs"], route_class=SubmitRoute)
+router = APIRouter(tags=["jobs"])
 
 PROFILE_EXAMPLES: dict[str, Any] = {
     "career changer": {
@@ -58,7 +57,8 @@ async def analyze_profile(
         ),
     ] = None,
 ) -> Response:
-    # Reached when the fast path (``SubmitRoute``) declined; it may have counted the submit.
+    # Reached only through ``SubmitFastPath`` (authenticated, counted) for a request whose
+    # body FastAPI then validates: normally it fails here with the declared 4xx.
     return await submit_profile(
         request.app.state.services,
         profile,
