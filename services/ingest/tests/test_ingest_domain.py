@@ -148,9 +148,9 @@ async def test_memory_idempotency_store_reserve_is_exclusive_and_expires() -> No
 
 @pytest.mark.parametrize("rate", ["10/minute", "1/second", "100 per hour"])
 async def test_rate_limiter_in_process(rate: str) -> None:
-    from ingest.ratelimit import SubmitRateLimiter
+    from ingest.ratelimit import UserRateLimiter
 
-    limiter = SubmitRateLimiter(rate)
+    limiter = UserRateLimiter(rate)
     amount = limiter.item.amount
     results = [await limiter.hit("u1") for _ in range(amount + 1)]
     assert all(r.allowed for r in results[:amount])

@@ -20,7 +20,8 @@ from careers_runtime.codec import Outgoing, encode
 from careers_runtime.redis_client import redis_from_url
 from careers_runtime.topics_admin import ensure_topics
 from careers_tools.testing.poison import inject, malformed_shapes, poison_records, produce_raw
-from ingest.job_status import STATUS_EVENTS, JobReadModel, StatusProjector
+from ingest.projector import STATUS_EVENTS, StatusProjector
+from ingest.read_model import JobReadModel
 from ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.broker

@@ -1,7 +1,7 @@
 """The in-process moving window (no ``REDIS_URL``): the decisions of ``limits``' own."""
 
 import pytest
-from ingest.ratelimit import SWEEP_INTERVAL_S, MemoryMovingWindow, SubmitRateLimiter
+from ingest.ratelimit import SWEEP_INTERVAL_S, MemoryMovingWindow, UserRateLimiter
 from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -28,7 +28,7 @@ def test_idle_keys_are_swept() -> None:
 
 async def test_the_same_decisions_as_limits_moving_window() -> None:
     """A burst pattern through both: every allow/refuse agrees (same clock, same rate)."""
-    ours = SubmitRateLimiter("5/second")
+    ours = UserRateLimiter("5/second")
     theirs = MovingWindowRateLimiter(MemoryStorage())
     item = parse("5/second")
     decisions = []

@@ -11,7 +11,7 @@ import pytest
 import redis.exceptions
 from careers_contracts import JobStatusChanged
 from careers_runtime.redis_client import redis_from_url
-from ingest.job_status import JobReadModel
+from ingest.read_model import JobReadModel
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -98,7 +98,7 @@ async def test_open_streams_are_counted_per_user_across_callers(model: JobReadMo
 async def test_a_password_protected_redis_works_through_the_url(tmp_path: Path) -> None:
     """AUTH from REDIS_URL for every client ingest builds: the read model and the limiter."""
     from careers_tools.testing.redis_server import LocalRedis
-    from ingest.ratelimit import SubmitRateLimiter
+    from ingest.ratelimit import UserRateLimiter
 
     with LocalRedis(
         log_file=tmp_path / "redis.log", extra_args=["--requirepass", "s3cret"]
@@ -113,7 +113,7 @@ async def test_a_password_protected_redis_works_through_the_url(tmp_path: Path) 
             assert snapshot is not None and snapshot.sequence == 0
         finally:
             await client.aclose()
-        limiter = SubmitRateLimiter("1/minute", url)
+        limiter = UserRateLimiter("1/minute", url)
         assert (await limiter.hit("u1")).allowed and not (await limiter.hit("u1")).allowed
         wrong = redis_from_url(f"redis://:wrong@127.0.0.1:{server.port}/0")
         with pytest.raises(redis.exceptions.AuthenticationError):

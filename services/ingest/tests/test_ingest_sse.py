@@ -302,7 +302,7 @@ async def test_a_stream_on_one_replica_receives_updates_written_elsewhere(
     """Submitted through A, streamed from B, updated by another writer of the read model
     (here the test itself, as a projector on a third process would)."""
     from careers_runtime.redis_client import redis_from_url
-    from ingest.job_status import JobReadModel
+    from ingest.read_model import JobReadModel
 
     a, b = replicas
     user = new_user()

@@ -36,8 +36,6 @@ class IdempotencyStore(Protocol):
 
     async def release(self, user_id: str, key: str) -> None: ...
 
-    async def close(self) -> None: ...
-
 
 class MemoryIdempotencyStore:
     def __init__(self, ttl_s: float, max_entries: int = 100_000) -> None:
@@ -77,9 +75,6 @@ class MemoryIdempotencyStore:
     async def release(self, user_id: str, key: str) -> None:
         self._records.pop(record_key(user_id, key), None)
 
-    async def close(self) -> None:
-        return None
-
 
 class RedisIdempotencyStore:
     def __init__(self, redis: Redis, ttl_s: int, prefix: str = "ingest:idem:") -> None:
@@ -109,6 +104,3 @@ class RedisIdempotencyStore:
 
     async def release(self, user_id: str, key: str) -> None:
         await self.redis.delete(self._name(user_id, key))
-
-    async def close(self) -> None:
-        return None

@@ -25,9 +25,10 @@ from ingest.api.submit_route import SubmitFastPath
 from ingest.auth import ClerkVerifier, JwksCache
 from ingest.dev_jwks import DEV_JWKS_PATH, jwks_for_pem
 from ingest.idempotency_store import IdempotencyStore, RedisIdempotencyStore
-from ingest.job_status import JobReadModel, StatusProjector
 from ingest.openapi import SERVERS, openapi
-from ingest.ratelimit import AuthFailures, SubmitRateLimiter
+from ingest.projector import StatusProjector
+from ingest.ratelimit import AuthFailures, UserRateLimiter
+from ingest.read_model import JobReadModel
 from ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
@@ -143,7 +144,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 redis,  # type: ignore[arg-type]
                 settings.idempotency_ttl_s,
             )
-            limiter = SubmitRateLimiter(settings.rate_limit, redis_url)
+            limiter = UserRateLimiter(settings.rate_limit, redis_url)
 
             jobs = JobReadModel(redis, settings.job_ttl_s, streaming=streaming)
             projector = StatusProjector(settings, jobs)
@@ -175,9 +176,7 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
                 jobs=jobs,
                 projector=projector,
                 redis=redis,
-                read_limiter=SubmitRateLimiter(
-                    settings.read_rate_limit, redis_url, namespace="read"
-                ),
+                read_limiter=UserRateLimiter(settings.read_rate_limit, redis_url, namespace="read"),
                 auth_failures=AuthFailures(settings.auth_failure_rate_limit),
             )
             # Everything allocated so far (modules, schemas, validators) lives as long as the

@@ -74,7 +74,7 @@ class MemoryMovingWindow:
         return len(self._hits)
 
 
-class SubmitRateLimiter:
+class UserRateLimiter:
     """A per-user moving-window limit; ``namespace`` keeps budgets apart (``submit``
     counts every POST, valid or not; ``read`` counts job reads and stream opens)."""
 

@@ -87,7 +87,7 @@ class IngestSettings(ServiceSettings):
     )
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60)
 
-    # The job read model (ingest.job_status): in Redis, projected from job-status once per
+    # The job read model (ingest.read_model, filled by ingest.projector): in Redis, projected from job-status once per
     # cluster by the ingest replicas' consumer group.
     job_ttl_s: int = Field(
         default=7 * 24 * 3600, ge=60, description="Forget a job this long after its last update"

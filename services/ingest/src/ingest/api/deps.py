@@ -11,8 +11,9 @@ from redis.asyncio import Redis, RedisCluster
 from ingest.api.errors import ProblemError
 from ingest.auth import AuthError, ClerkVerifier, Principal
 from ingest.idempotency_store import IdempotencyStore
-from ingest.job_status import JobReadModel, StatusProjector
-from ingest.ratelimit import AuthFailures, SubmitRateLimiter
+from ingest.projector import StatusProjector
+from ingest.ratelimit import AuthFailures, UserRateLimiter
+from ingest.read_model import JobReadModel
 from ingest.settings import IngestSettings
 
 
@@ -21,12 +22,12 @@ class Services:
     settings: IngestSettings
     broker: KafkaBroker
     verifier: ClerkVerifier
-    limiter: SubmitRateLimiter
+    limiter: UserRateLimiter
     idempotency: IdempotencyStore
     jobs: JobReadModel
     projector: StatusProjector
     redis: Redis | RedisCluster | None = None
-    read_limiter: SubmitRateLimiter | None = None  # job reads and stream opens, per user
+    read_limiter: UserRateLimiter | None = None  # job reads and stream opens, per user
     auth_failures: AuthFailures = field(default_factory=lambda: AuthFailures("20/minute"))
 
 

@@ -206,7 +206,7 @@ async def _submit(
     """Publish ``profile.submitted``: the job exists once it is acked.
 
     One record per submit. The job's first status (``queued``, sequence 0) goes into the
-    shared read model (``ingest.job_status``) before the publish, so a GET right after the
+    shared read model (``ingest.read_model``) before the publish, so a GET right after the
     202 finds the job through any replica; if the publish fails it is removed again (the
     job does not exist) and the caller gets 503.
     """

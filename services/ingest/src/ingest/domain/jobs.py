@@ -1,6 +1,6 @@
 """A job as the read model holds it, and how its history is numbered (pure logic).
 
-Every job's status lives in one shared store (Redis, ``ingest.job_status``): the latest
+Every job's status lives in one shared store (Redis, ``ingest.read_model``): the latest
 ``JobStatusChanged``, its owner and creation time, and its event history. Sequences order a
 job's updates: ingest writes ``queued`` (sequence 0) when it accepts the submit, the
 orchestrator continues at 1. An update is taken only if its sequence is above the job's
