@@ -18,7 +18,7 @@ KAFKA_LIBS := .tools/kafka/libs
 # `make dev KAFKA=apache` runs the stack on Apache Kafka instead of the embedded tansu.
 KAFKA ?= tansu
 
-.PHONY: help chromium container-engine images test-images install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck generate schemas schemas-write openapi openapi-write test-client test-web test-browser web test-python test-convex token recommend evaluate demo chaos bench bench-hop bench-ingest bench-agents bench-convex-sync bench-orchestrator bench-scale acls clean
+.PHONY: help chromium container-engine images test-images install install-kafka dev test test-kafka chaos-cluster lint architecture fmt typecheck generate schemas schemas-write openapi openapi-write test-client test-web test-browser web test-python test-fast test-convex token recommend evaluate demo chaos bench bench-hop bench-ingest bench-agents bench-convex-sync bench-orchestrator bench-scale acls clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-18s %s\n", $$1, $$2}'
@@ -129,6 +129,9 @@ web: install ## while `make dev` runs: the example page on http://localhost:3000
 test-python: install ## pytest on the embedded tansu broker: unit, broker, end-to-end; the Redis suites again on a 3-shard Redis Cluster
 	$(RUN) pytest -m "not cluster and not images"
 	CAREERS_TEST_REDIS=cluster $(RUN) pytest -m "not cluster and not images" services/ingest/tests services/orchestrator/tests
+
+test-fast: install ## the inner loop, in seconds: unit tests and ingest's in-process API layer (no broker, no service processes)
+	$(RUN) pytest -q -m "not broker and not cluster and not e2e and not images and not slow"
 
 test-kafka: install install-kafka ## pytest on Apache Kafka: every broker test, SASL_SSL end to end, 3-broker failover
 	CAREERS_TEST_BROKER=apache $(RUN) pytest -m "broker or cluster"

@@ -31,6 +31,7 @@ import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,13 +41,21 @@ from careers_contracts.topics import ConsumerGroup
 from careers_runtime.dlq_cli import DLQ_GROUPS, read_dead_letters
 from careers_runtime.settings import KafkaSettings
 
+from careers_tools.services import SERVICES, Service
 from careers_tools.testing.poison import Poison, inject, poison_records
 from careers_tools.testing.stack import LocalStack, default_workdir
 
 SHUTDOWN_GRACE_S = 10.0
-# Every service of careers_tools.services, in the order the faults below are timed for
-# (tools/tests/test_services.py keeps the two in step).
-KILL_ORDER = ("orchestrator", "ingest", "profile-analyzer", "career-matcher", "convex-sync")
+# The orchestrator and ingest first (the faults below are timed for them), then every other
+# service in the service list's order: a service added there is killed too.
+_KILLED_FIRST = ("orchestrator", "ingest")
+
+
+def kill_order(services: Sequence[Service] = SERVICES) -> tuple[str, ...]:
+    return _KILLED_FIRST + tuple(s.name for s in services if s.name not in _KILLED_FIRST)
+
+
+KILL_ORDER = kill_order()
 
 ROLES = [
     (

@@ -20,22 +20,22 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from careers_tools.paths import REPO_ROOT as ROOT
+from careers_tools.services import SERVICES, Service
 
-# Every Dockerfile target, in build order (the Python ones share their first layers).
-TARGETS = (
-    "ingest",
-    "orchestrator",
-    "profile-analyzer",
-    "career-matcher",
-    "convex-sync",
-    "tools",
-    "convex-standin",
-)
+
+# Every Dockerfile target: each service of the service list (a service added there is built
+# too), the tools image and the Convex stand-in.
+def image_targets(services: Sequence[Service] = SERVICES) -> tuple[str, ...]:
+    return (*(service.name for service in services), "tools", "convex-standin")
+
+
+TARGETS = image_targets()
 PREFIX = "localhost/careers/"
 # One tag per checkout if several build at once (the engine's image store is shared).
 TAG = os.environ.get("CAREERS_IMAGE_TAG", "local")

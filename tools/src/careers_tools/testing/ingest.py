@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 from aiokafka import AIOKafkaConsumer
 from careers_contracts import Topic
@@ -24,6 +25,7 @@ from careers_runtime.kafka_client import kafka_client_kwargs
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
+from ingest.api.deps import Services
 from ingest.dev_jwks import public_jwk
 
 from careers_tools.dev_keys import ensure_key_pair, load_private_key
@@ -72,6 +74,18 @@ class Keys:
 
     def sign(self, claims: dict[str, Any], *, kid: str | None = None) -> str:
         return jwt.encode(claims, self.private, algorithm="RS256", headers={"kid": kid or self.kid})
+
+
+@dataclass
+class InProcess:
+    """ingest's ASGI app in the test's process (``httpx.ASGITransport``): real routes,
+    middlewares, token checks and a real Redis; Kafka is FastStream's in-memory
+    ``TestKafkaBroker``, and ``published`` holds every ``profile.submitted`` it was handed
+    (the ``inprocess`` fixture of ``services/ingest/tests``)."""
+
+    client: "httpx.AsyncClient"
+    services: "Services"
+    published: list[Any]
 
 
 def claims_for(sub: str, **overrides: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any
 import httpx
 from careers_runtime.settings import KafkaSettings
 
+from careers_tools.agent_places import AGENTS
 from careers_tools.apache_kafka import ApacheKafka
 from careers_tools.embedded_broker import TANSU_CLIENT_ENV, EmbeddedKafka
 from careers_tools.local_servers import free_port
@@ -33,7 +34,8 @@ from careers_tools.testing.convex_standin import ConvexStandin
 from careers_tools.testing.redis_server import LocalRedis
 
 # The agents whose every result convex-sync writes to Convex's agentOutputs.
-OUTPUT_AGENTS = ("profile-analyzer", "career-matcher")
+# Every agent writes an agentOutputs document per job (the contract's AgentName).
+OUTPUT_AGENTS = AGENTS
 
 
 class LocalStack:
