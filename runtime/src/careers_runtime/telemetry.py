@@ -32,8 +32,8 @@ class PropagatingTracer(trace.Tracer):
     ``traceparent`` still flows through HTTP and Kafka headers, downstream services that
     do export still see one trace per job, and log lines still carry the trace id. What
     the SDK would record (attributes, timings, events) has no reader without an exporter,
-    and recording it costs ~20-40 us per span: with several spans per event, a large
-    share of a submit's or a Kafka record's CPU.
+    and recording it, several spans per event, is a large share of a submit's or a Kafka
+    record's CPU (docs/benchmarks.md).
     """
 
     def __init__(self) -> None:

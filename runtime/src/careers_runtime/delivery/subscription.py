@@ -11,8 +11,8 @@ the re-produced events identical.
 Why aiokafka directly rather than FastStream's batch subscriber (which this replaced in
 issue 17): per batch FastStream runs its parser, middlewares, dependency injection and
 logging context around our handler, and its parser decodes every header of every record
-again; ``make bench-hop`` measured our relay at 0.148 against 0.187 ms CPU per record
-through FastStream (same run). The policy needs none of it: it decodes records itself.
+again, which ``make bench-hop`` measures as a clear share of a record's CPU
+(docs/benchmarks.md, one hop). The policy needs none of it: it decodes records itself.
 FastStream still runs the worker's app (lifecycle, health routes) and its producer.
 
 Fetches go through ``SafeFetch`` (``salvage``): a record aiokafka cannot parse (a header

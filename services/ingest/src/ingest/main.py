@@ -203,9 +203,9 @@ def create_app(settings: IngestSettings | None = None) -> FastAPI:
         openapi_tags=[{"name": "jobs", "description": "Submit profiles and follow jobs"}],
         servers=SERVERS,
         generate_unique_id_function=lambda route: route.name,
-        # FastAPI's native telemetry costs ~0.4 ms CPU per request (three SDK spans) —
-        # a third of a submit's budget — and its log records can carry submitted profile
-        # text. The submit route opens one span itself (continuing the caller's
+        # FastAPI's native telemetry (three SDK spans per request) costs a large share of a
+        # submit's CPU (docs/benchmarks.md, ingest), and its log records can carry
+        # submitted profile text. The submit route opens one span itself (continuing the caller's
         # traceparent) so the job's trace still starts here and flows into Kafka headers.
         telemetry={"tracing": False, "operation_spans": False, "logs": False, "metrics": False},
         # Payloads are camelCase contract models; keep the documented field names.

@@ -18,9 +18,9 @@ _SQLITE_BUSY_OR_LOCKED = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (primary result co
 class SqliteJobStore:
     """SQLite: loads and saves on the event loop, scans and checkpoints in a thread.
 
-    A load or save is one indexed statement on a small row in WAL mode (tens of µs),
-    cheaper than handing it to a thread and back (about 80 µs of CPU per hop, six hops a
-    job), so it runs inline on a connection of the loop's own that never waits for a lock
+    A load or save is one indexed statement on a small row in WAL mode, cheaper than
+    handing it to a thread and back (six hops a job; docs/benchmarks.md, orchestrator),
+    so it runs inline on a connection of the loop's own that never waits for a lock
     (``busy_timeout`` 0). When another process holds the write lock (replicas sharing the
     file) the statement is repeated on the thread's connection, which waits up to 10 s, so
     the loop never blocks on a lock. The inline connection never checkpoints the WAL
