@@ -27,6 +27,36 @@ from ingest.settings import IngestSettings
 pytestmark = pytest.mark.broker
 
 
+async def produce_status(
+    bootstrap: str, topic: str, job_id: str, sequence: int
+) -> JobStatusChanged:
+    """One valid status of ``job_id`` (owner ``user_1``), produced to ``topic``."""
+    step = "queued" if sequence == 0 else "analyzing"
+    event = JobStatusChanged(
+        job_id=job_id,
+        user_id="user_1",
+        status=step,
+        sequence=sequence,
+        progress=30 * sequence,
+        step=step,
+        message=step,
+        at=datetime.now(UTC),
+    )
+    value, headers = encode(Outgoing(TOPICS.job_status, event, f"{job_id}-{sequence}"), "test")
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topic,
+            value,
+            key=job_id.encode(),
+            headers=[(k, v.encode()) for k, v in headers.items()],
+        )
+    finally:
+        await producer.stop()
+    return event
+
+
 async def test_poison_on_the_job_status_topic_is_skipped_and_counted(
     kafka_bootstrap: str, redis_url: str
 ) -> None:
@@ -39,26 +69,7 @@ async def test_poison_on_the_job_status_topic_is_skipped_and_counted(
         if p.topic == TOPICS.job_status.name
     ]
     await inject(kafka_bootstrap, poisons)
-    event = JobStatusChanged(
-        job_id=job_id,
-        user_id="user_1",
-        status="analyzing",
-        sequence=1,
-        progress=30,
-        step="analyzing",
-        message="analyzing",
-        at=datetime.now(UTC),
-    )
-    value, headers = encode(Outgoing(TOPICS.job_status, event, f"{job_id}-1"), "test")
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    await producer.send_and_wait(
-        TOPICS.job_status.name,
-        value,
-        key=job_id.encode(),
-        headers=[(k, v.encode()) for k, v in headers.items()],
-    )
-    await producer.stop()
+    event = await produce_status(kafka_bootstrap, TOPICS.job_status.name, job_id, 1)
 
     invalid_before = STATUS_EVENTS.labels("invalid")._value.get()
     redis = redis_from_url(redis_url)
@@ -103,28 +114,7 @@ async def test_unparseable_bytes_on_the_job_status_topic_are_skipped(
     for partition in range(status_topic.partitions):
         for _name, batch, _reason in malformed_shapes(lambda job: b"{}", job_id):
             await produce_raw(kafka_bootstrap, status_topic.name, partition, batch)
-    event = JobStatusChanged(
-        job_id=job_id,
-        user_id="user_1",
-        status="queued",
-        sequence=0,
-        progress=0,
-        step="queued",
-        message="queued",
-        at=datetime.now(UTC),
-    )
-    value, headers = encode(Outgoing(TOPICS.job_status, event, f"{job_id}-0"), "test")
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        await producer.send_and_wait(
-            status_topic.name,
-            value,
-            key=job_id.encode(),
-            headers=[(k, v.encode()) for k, v in headers.items()],
-        )
-    finally:
-        await producer.stop()
+    event = await produce_status(kafka_bootstrap, status_topic.name, job_id, 0)
 
     unreadable_before = STATUS_EVENTS.labels("unreadable")._value.get()
     redis = redis_from_url(redis_url)
