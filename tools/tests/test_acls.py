@@ -44,7 +44,10 @@ def test_each_service_reads_what_it_consumes_in_its_own_groups() -> None:
         retry = {retry_topic(service).name} if service in GROUP_CONSUMERS else set()
         assert _granted(service, "READ") == consumed | retry, service
         groups = {a.name for a in acls if a.user == service and a.resource == "GROUP"}
-        assert groups == ({service, f"{service}-retry"} if service in GROUP_CONSUMERS else set())
+        # ingest: its job-status projector's group only (no retry group).
+        assert groups == (
+            {service, f"{service}-retry"} if service in GROUP_CONSUMERS else {"ingest"}
+        )
     # Only the admin principal may create beyond a service's own retry/dead-letter topics,
     # and KEDA only describes.
     assert {a.operation for a in acls if a.user == KEDA} == {"DESCRIBE"}

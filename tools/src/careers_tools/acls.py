@@ -31,7 +31,8 @@ from careers_runtime.settings import KafkaSettings
 
 ADMIN = "careers-admin"
 KEDA = "careers-keda"  # the autoscaler's triggers (production overlay: careers-kafka)
-# The services, each its own principal; all but ingest consume in a group named after it.
+# The services, each its own principal, each consuming in a group named after it (ingest:
+# only its job-status projector's, without retry or dead-letter topics).
 SERVICES = (
     "ingest",
     ConsumerGroup.ORCHESTRATOR,
@@ -86,6 +87,10 @@ def registry_acls(registry: TopicRegistry = TOPICS) -> list[Acl]:
         acls |= {Acl(group, "TOPIC", retry, op) for op in ("READ", "WRITE", "DESCRIBE", "CREATE")}
         dead = dead_letter_topic(group).name
         acls |= {Acl(group, "TOPIC", dead, op) for op in ("WRITE", "DESCRIBE", "CREATE")}
+    # Ingest projects job-status into its read model in one group shared by its replicas
+    # (INGEST_JOB_STATUS_GROUP, the registry's "ingest" by default): no retry topic, no
+    # dead letters (what it cannot read is recorded and skipped).
+    acls.add(Acl(ConsumerGroup.INGEST, "GROUP", ConsumerGroup.INGEST, "READ"))
     for op in ("CREATE", "DESCRIBE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "READ"):
         acls.add(Acl(ADMIN, "TOPIC", TOPIC_PREFIX, op, "PREFIXED"))
     # KEDA's Kafka triggers: the lag of each group on the topics it consumes, read-only.
