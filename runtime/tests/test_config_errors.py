@@ -11,6 +11,9 @@ from careers_runtime.config import EX_CONFIG, ConfigError, describe
 from careers_runtime.settings import ServiceSettings
 from pydantic import ValidationError
 
+# Each case starts a service process (make test, not make test-fast).
+pytestmark = pytest.mark.slow
+
 CASES = [
     ("ingest", {}, "CLERK_JWKS_URL"),
     ("ingest", {"CLERK_JWT_KEY": "not a pem", "CLERK_ISSUER": "https://x"}, "CLERK_JWT_KEY"),

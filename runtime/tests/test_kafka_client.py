@@ -238,6 +238,7 @@ def _sasl(bootstrap: str, protocol: str, cafile: Path | None = None) -> KafkaSet
     )
 
 
+@pytest.mark.slow
 async def test_a_refused_login_is_an_authentication_failure() -> None:
     with FakeKafka() as broker, pytest.raises(SaslAuthenticationFailed):
         await probe_kafka(_sasl(broker.bootstrap, "SASL_PLAINTEXT"))

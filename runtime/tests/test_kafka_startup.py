@@ -15,6 +15,9 @@ from careers_tools.testing.fake_kafka import FakeKafka
 
 from .conftest import TestCA, server_tls
 
+# Starts worker processes against refusing listeners (make test, not make test-fast).
+pytestmark = pytest.mark.slow
+
 PASSWORD = "s3cret-worker-password"
 
 

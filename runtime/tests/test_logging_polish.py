@@ -67,6 +67,7 @@ def test_repeated_kafka_errors_are_written_once_per_window() -> None:
     assert again.suppressed == 49  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_sigterm_while_connecting_exits_at_once_with_few_error_lines() -> None:
     unreachable = f"127.0.0.1:{free_port()}"
     process = subprocess.Popen(

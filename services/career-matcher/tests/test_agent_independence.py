@@ -7,6 +7,11 @@ live in ``tools/``."""
 import subprocess
 import sys
 
+import pytest
+
+# Imports the service in a fresh interpreter (make test, not make test-fast).
+pytestmark = pytest.mark.slow
+
 CHECK = """
 import sys
 from career_matcher.app import MatcherService

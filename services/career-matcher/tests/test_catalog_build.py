@@ -7,6 +7,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import pytest
+
+# Builds the catalog twice from the pinned wheels (make test, not make test-fast).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[3]
 SCRIPT = ROOT / "services" / "career-matcher" / "scripts" / "build_catalog.py"
 COMMITTED = {

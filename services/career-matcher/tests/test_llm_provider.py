@@ -176,6 +176,7 @@ async def test_analysis_summary_goes_through_the_provider_and_only_the_text(serv
     assert analysis.summary == f"REWORDED: {expected}"
 
 
+@pytest.mark.slow
 async def test_a_hanging_provider_costs_one_timeout_per_job(
     server: _Server, monkeypatch: pytest.MonkeyPatch
 ):

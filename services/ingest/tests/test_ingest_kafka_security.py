@@ -5,8 +5,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 from careers_tools.testing.fake_kafka import FakeKafka
 from careers_tools.testing.ingest import Ingest
+
+# Starts ingest processes (make test, not make test-fast).
+pytestmark = pytest.mark.slow
 
 PASSWORD = "ingest-kafka-password"
 
