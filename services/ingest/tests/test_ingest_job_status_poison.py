@@ -20,11 +20,42 @@ from careers_runtime.codec import Outgoing, encode
 from careers_runtime.redis_client import redis_from_url
 from careers_runtime.topics_admin import ensure_topics
 from careers_tools.testing.poison import inject, malformed_shapes, poison_records, produce_raw
+from ingest.domain.jobs import JobSnapshot
 from ingest.projector import STATUS_EVENTS, StatusProjector
 from ingest.read_model import JobReadModel
 from ingest.settings import IngestSettings
 
 pytestmark = pytest.mark.broker
+
+
+async def project_until_seen(
+    bootstrap: str, redis_url: str, job_id: str, group: str, topic: str = TOPICS.job_status.name
+) -> tuple[JobSnapshot | None, bool]:
+    """Run a projector (group ``group``) on ``topic`` until ``job_id`` is in the read model
+    (30 s at most); its snapshot, and whether the projector was still running then."""
+    redis = redis_from_url(redis_url)
+    jobs = JobReadModel(redis, 600)
+    settings = IngestSettings(
+        kafka_bootstrap_servers=bootstrap,
+        job_status_fetch_wait_ms=50,
+        ingest_job_status_group=group,
+        kafka_session_timeout_ms=3000,
+        kafka_heartbeat_interval_ms=500,
+    )
+    projector = StatusProjector(settings, jobs, topic=topic)
+    await projector.start()
+    try:
+        deadline = time.monotonic() + 30
+        while await jobs.get(job_id) is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        running = projector.running
+    finally:
+        await projector.stop()
+    assert projector.running is False
+    try:
+        return await jobs.get(job_id), running
+    finally:
+        await redis.aclose()
 
 
 async def produce_status(
@@ -72,29 +103,12 @@ async def test_poison_on_the_job_status_topic_is_skipped_and_counted(
     event = await produce_status(kafka_bootstrap, TOPICS.job_status.name, job_id, 1)
 
     invalid_before = STATUS_EVENTS.labels("invalid")._value.get()
-    redis = redis_from_url(redis_url)
-    jobs = JobReadModel(redis, 600)
-    settings = IngestSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        job_status_fetch_wait_ms=50,
-        ingest_job_status_group=f"poison-{uuid.uuid4().hex[:8]}",
-        kafka_session_timeout_ms=3000,
-        kafka_heartbeat_interval_ms=500,
+    snapshot, ran = await project_until_seen(
+        kafka_bootstrap, redis_url, job_id, f"poison-{uuid.uuid4().hex[:8]}"
     )
-    projector = StatusProjector(settings, jobs)
-    await projector.start()
-    try:
-        deadline = time.monotonic() + 30
-        while await jobs.get(job_id) is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        assert projector.running
-    finally:
-        await projector.stop()
-    snapshot = await jobs.get(job_id)
-    await redis.aclose()
+    assert ran, "the projector's loop died on the poison"
     assert snapshot is not None, "the status behind the poison was lost"
     assert snapshot.user_id == "user_1" and snapshot.latest == event
-    assert projector.running is False
     invalid = STATUS_EVENTS.labels("invalid")._value.get() - invalid_before
     assert invalid >= len(poisons) - 1  # every poison but the key-less valid one
 
@@ -117,26 +131,10 @@ async def test_unparseable_bytes_on_the_job_status_topic_are_skipped(
     event = await produce_status(kafka_bootstrap, status_topic.name, job_id, 0)
 
     unreadable_before = STATUS_EVENTS.labels("unreadable")._value.get()
-    redis = redis_from_url(redis_url)
-    jobs = JobReadModel(redis, 600)
-    settings = IngestSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        job_status_fetch_wait_ms=50,
-        ingest_job_status_group=f"unparseable-{suffix}",
-        kafka_session_timeout_ms=3000,
-        kafka_heartbeat_interval_ms=500,
+    snapshot, ran = await project_until_seen(
+        kafka_bootstrap, redis_url, job_id, f"unparseable-{suffix}", status_topic.name
     )
-    projector = StatusProjector(settings, jobs, topic=status_topic.name)
-    await projector.start()
-    try:
-        deadline = time.monotonic() + 30
-        while await jobs.get(job_id) is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.1)
-        assert projector.running, "the projector's loop died on the bytes"
-    finally:
-        await projector.stop()
-    snapshot = await jobs.get(job_id)
-    await redis.aclose()
+    assert ran, "the projector's loop died on the bytes"
     assert snapshot is not None, "the status behind the bytes was lost"
     assert snapshot.latest == event
     # Some shapes may be repaired by a broker on append (then valid, counted as invalid
