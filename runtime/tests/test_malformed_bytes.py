@@ -19,7 +19,9 @@ import contextlib
 import random
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -116,6 +118,36 @@ async def _committed_transaction(bootstrap: str, topic: Topic, prefix: str) -> s
     return jobs
 
 
+@contextlib.asynccontextmanager
+async def consuming(
+    bootstrap: str, group: str, topic: Topic, handled: list[str], **settings: Any
+) -> AsyncIterator[None]:
+    """The real delivery policy consuming ``topic`` in ``group`` meanwhile; each handled
+    event's job id is appended to ``handled``."""
+
+    async def handler(event: Incoming[ProfileSubmitted]) -> list[Outgoing]:
+        handled.append(event.job_id)
+        return []
+
+    service = ServiceSettings(
+        kafka_bootstrap_servers=bootstrap,
+        service_name="malformed-test",
+        kafka_session_timeout_ms=3000,
+        kafka_heartbeat_interval_ms=500,
+        kafka_batch_timeout_ms=200,
+        **settings,
+    )
+    broker = create_broker(service)
+    consumer = EventConsumer(broker, service, group=group, routes={topic: handler})
+    await broker.start()
+    await consumer.start()
+    try:
+        yield
+    finally:
+        await consumer.stop()
+        await broker.stop()
+
+
 async def test_malformed_bytes_are_dead_lettered_and_nothing_else_is_lost(
     kafka_bootstrap: str, kafka_kind: str
 ) -> None:
@@ -163,24 +195,7 @@ async def test_malformed_bytes_are_dead_lettered_and_nothing_else_is_lost(
     assert {"header-key-not-utf8", "second-header-key-not-utf8"} <= names, accepted
 
     handled: list[str] = []
-
-    async def handler(event: Incoming[ProfileSubmitted]) -> list[Outgoing]:
-        handled.append(event.job_id)
-        return []
-
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        service_name="malformed-test",
-        kafka_session_timeout_ms=3000,
-        kafka_heartbeat_interval_ms=500,
-        kafka_batch_timeout_ms=200,
-        kafka_retry_poll_ms=200,
-    )
-    broker = create_broker(settings)
-    consumer = EventConsumer(broker, settings, group=group, routes={topic: handler})
-    await broker.start()
-    await consumer.start()
-    try:
+    async with consuming(kafka_bootstrap, group, topic, handled, kafka_retry_poll_ms=200):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             letters = await read_dead_letters(kafka_bootstrap, group)
@@ -188,9 +203,6 @@ async def test_malformed_bytes_are_dead_lettered_and_nothing_else_is_lost(
             if expected <= set(handled) and len(letters) + repaired >= len(accepted):
                 break
             await asyncio.sleep(0.5)
-    finally:
-        await consumer.stop()
-        await broker.stop()
 
     missing = expected - set(handled)
     assert not missing, f"{len(missing)} valid records lost: {sorted(missing)[:5]}"
@@ -262,23 +274,7 @@ async def test_random_bytes_through_the_broker_never_stop_a_partition(
             await produce_raw(kafka_bootstrap, topic.name, partition, bytes(batch))
 
     handled: list[str] = []
-
-    async def handler(event: Incoming[ProfileSubmitted]) -> list[Outgoing]:
-        handled.append(event.job_id)
-        return []
-
-    settings = ServiceSettings(
-        kafka_bootstrap_servers=kafka_bootstrap,
-        service_name="fuzz-bytes-test",
-        kafka_session_timeout_ms=3000,
-        kafka_heartbeat_interval_ms=500,
-        kafka_batch_timeout_ms=200,
-    )
-    broker = create_broker(settings)
-    consumer = EventConsumer(broker, settings, group=group, routes={topic: handler})
-    await broker.start()
-    await consumer.start()
-    try:
+    async with consuming(kafka_bootstrap, group, topic, handled):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and not expected <= set(handled):
             await asyncio.sleep(0.3)
@@ -286,9 +282,6 @@ async def test_random_bytes_through_the_broker_never_stop_a_partition(
         while time.monotonic() < deadline and committed != ends:
             await asyncio.sleep(0.5)
             committed, ends = await _committed_and_ends(kafka_bootstrap, group, topic.name)
-    finally:
-        await consumer.stop()
-        await broker.stop()
     missing = expected - set(handled)
     assert not missing, f"{len(missing)} valid records lost: {sorted(missing)[:5]}"
     assert committed == ends, "a partition's committed offset stopped short of its end"
