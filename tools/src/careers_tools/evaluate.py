@@ -4,8 +4,9 @@
 
 Without PATH it evaluates every development set: the two in ``../shared/eval/`` next to the
 repository root (``dev-profiles.json``, ``dev-profiles-v2.json``) and the repository's own
-v3 set in ``services/career-matcher/eval/``, split into a *tuning* half (the matcher may be
-tuned on it) and a *frozen* half (only ever measured; see that folder's README). Each item is
+sets in ``services/career-matcher/eval/`` (v3, v4, ...), each split into a *tuning* half (the
+matcher may be tuned on it) and a *frozen* half (only ever measured; see that folder's
+README); the frozen halves are also reported pooled. Each item is
 ``{"id", "accept": [O*NET-SOC prefixes], "profile": {...}}``, optionally with a
 ``category``; a hit is any accepted prefix among the top 5 recommendations. Results are
 reported per file and per category.
@@ -24,9 +25,11 @@ from careers_tools.paths import REPO_ROOT
 
 DEFAULT_AS_OF = "2025-11"
 DEV_SETS = ("dev-profiles.json", "dev-profiles-v2.json")
-# written for issue 26 before any tuning; the frozen half is never tuned on
+# written for issue 26, each before the tuning it measures; a frozen half is never tuned on
 REPO_EVAL_DIR = REPO_ROOT / "services" / "career-matcher" / "eval"
-REPO_SETS = ("dev-profiles-v3-tuning.json", "dev-profiles-v3-frozen.json")
+REPO_VERSIONS = ("v3", "v4")
+HALVES = ("tuning", "frozen")
+REPO_SETS = tuple(f"dev-profiles-{v}-{h}.json" for v in REPO_VERSIONS for h in HALVES)
 
 
 def eval_dir() -> Path:
@@ -76,6 +79,11 @@ def evaluate(items: list[dict[str, Any]], *, k: int = 5, as_of: str = DEFAULT_AS
                 "top": [f"{r.occupation_code} {r.title} ({r.score:.2f})" for r in recs[:k]],
             }
         )
+    return summarise(rows, k)
+
+
+def summarise(rows: list[dict[str, Any]], k: int = 5) -> dict[str, Any]:
+    """hit@k, top-1 and MRR of evaluated rows, overall and per category."""
     categories = sorted({r["category"] for r in rows})
     return {
         **_summary(rows, k),
@@ -123,11 +131,15 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     paths = args.paths or [p for p in default_paths() if p.exists()] or default_paths()[:1]
     results = {str(p): evaluate(json.loads(p.read_text()), as_of=args.as_of) for p in paths}
+    # every frozen half pooled: the honest number (no change was tuned on any of them)
+    frozen = [p for p in results if p.endswith("-frozen.json")]
+    if len(frozen) > 1:
+        results["-frozen-pooled"] = summarise([r for p in frozen for r in results[p]["rows"]])
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     for path, res in results.items():
-        if not args.quiet:
+        if not args.quiet and not path.startswith("-"):
             for r in res["rows"]:
                 mark = "HIT " if r["hit"] else "MISS"
                 print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import json
 import math
@@ -106,6 +107,10 @@ STOP = frozenset(
 )
 
 
+# a word meets the title words of its family when they share this many first letters
+DERIV_MIN = 6
+
+
 def tokenize(text: str) -> list[str]:
     return [t for t in _TOKEN.findall(text.casefold()) if t not in STOP and len(t) > 1]
 
@@ -181,22 +186,53 @@ class Catalog:
         return got
 
     _title_index: dict[str, np.ndarray] = field(default_factory=dict)
+    _title_vocab: list[str] = field(default_factory=list)
 
-    def title_overlap(self, words: frozenset[str]) -> np.ndarray:
-        """Per occupation: the share of its title's terms that ``words`` contains."""
+    def _title_postings(self) -> dict[str, np.ndarray]:
+        """Title term -> the occupations whose title has it (built on first use)."""
         if not self._title_index:
             post: dict[str, list[int]] = {}
             for j, tt in enumerate(self.title_terms):
                 for t in tt:
                     post.setdefault(t, []).append(j)
             self._title_index.update({t: np.array(js, dtype=np.int64) for t, js in post.items()})
+            self._title_vocab.extend(sorted(self._title_index))
+        return self._title_index
+
+    def title_overlap(self, words: frozenset[str], family: bool = False) -> np.ndarray:
+        """Per occupation: the share of its title's terms that ``words`` contains; with
+        ``family``, a word also counts for the title words of its family ("actuarial" for
+        "Actuaries") - for the person's own words, not for definitions quoted for them."""
+        index = self._title_postings()
         counts = np.zeros(len(self.title_terms), dtype=np.float64)
-        for t in words:
-            js = self._title_index.get(t)
+        matched = {u for t in words for u in self.title_family(t)} if family else set(words)
+        for t in matched:
+            js = index.get(t)
             if js is not None:
                 counts[js] += 1.0
         sizes = np.array([len(tt) for tt in self.title_terms], dtype=np.float64)
         return np.where(sizes > 0, counts / np.maximum(sizes, 1.0), 0.0)
+
+    def title_family(self, t: str) -> list[str]:
+        """``t`` and the title terms of its word family ("actuarial" / "actuary",
+        "electric" / "electrician"): a shared beginning of at least DERIV_MIN letters that
+        leaves at most one letter of the shorter word ("policy" is not "police")."""
+        self._title_postings()
+        out = [t]
+        if len(t) < DERIV_MIN:
+            return out
+        vocab = self._title_vocab
+        k = bisect.bisect_left(vocab, t[:DERIV_MIN])
+        while k < len(vocab) and vocab[k].startswith(t[:DERIV_MIN]):
+            u = vocab[k]
+            k += 1
+            if u == t:
+                continue
+            shared = next((i for i, (a, b) in enumerate(zip(t, u, strict=False)) if a != b), None)
+            shared = min(len(t), len(u)) if shared is None else shared
+            if shared >= min(len(t), len(u)) - 1:
+                out.append(u)
+        return out
 
     def dwa_terms(self, d: int) -> frozenset[str]:
         got = self._dwa_terms.get(d)

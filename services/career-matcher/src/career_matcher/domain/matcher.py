@@ -108,8 +108,22 @@ def _split_goal(goal: str) -> list[str]:
     return parts
 
 
+# a full stop that ends an abbreviation, not a sentence: dotted initials ("M.Ed.", "B.Sc.",
+# "U.S.", "e.g.") and the short forms that come before a name ("Dr.", "St.")
+_ABBREVIATION = re.compile(r"(?:\b(?:[A-Za-z]{1,3}\.){2,}|\b(?:Dr|Mr|Mrs|Ms|Mt|St|vs)\.)$")
+
+
 def _sentences(text: str) -> list[str]:
-    return [s.strip() for s in re.split(r"(?<=[.!?;])\s+|\n+", text or "") if s.strip()]
+    out: list[str] = []
+    for piece in re.split(r"(?<=[.!?;])\s+|\n+", text or ""):
+        piece = piece.strip()
+        if not piece:
+            continue
+        if out and _ABBREVIATION.search(out[-1]):
+            out[-1] = f"{out[-1]} {piece}"
+        else:
+            out.append(piece)
+    return out
 
 
 GLOSS_WEIGHT = 1.0  # an ESCO description of a title the person wrote, per mention
@@ -270,7 +284,11 @@ def _side(cat: Catalog, stmts: list[Statement], vecs: np.ndarray) -> SideScores:
     if title_stmts:
         tsim = (vecs[title_stmts] @ cat.title_vecs.T).max(0)
         overlap = np.max(
-            [cat.title_overlap(frozenset(terms(stmts[i].text))) for i in title_stmts], axis=0
+            [
+                cat.title_overlap(frozenset(terms(stmts[i].text)), family=stmts[i].kind != "gloss")
+                for i in title_stmts
+            ],
+            axis=0,
         ).astype(np.float32)
         title = 0.6 * tsim + 0.4 * overlap
     else:
