@@ -149,7 +149,7 @@ def test_deterministic_byte_identical_json():
     [
         ("dev-profiles.json", 12, 0.917),
         ("dev-profiles-v2.json", 14, 0.90),
-        ("dev-profiles-v3-tuning.json", 17, 0.75),
+        ("dev-profiles-v3-tuning.json", 17, 0.82),
         ("dev-profiles-v3-frozen.json", 23, 0.87),
         ("dev-profiles-v4-tuning.json", 18, 0.97),
         ("dev-profiles-v4-frozen.json", 18, 0.87),

@@ -1,5 +1,6 @@
 """The matcher's vocabulary for how people write: ESCO glossary, spelling, goal wording."""
 
+import numpy as np
 import pytest
 from career_matcher.domain.glossary import load_glossary
 from career_matcher.domain.matcher import want_phrase
@@ -32,7 +33,10 @@ def test_glossary_reads_british_titles(title, words):
     assert glosses and any(words in g.definition.lower() for g in glosses), glosses
 
 
-@pytest.mark.parametrize("title", ["High school senior", "Return to Practice placement", "Shift"])
+@pytest.mark.parametrize(
+    "title",
+    ["High school senior", "Return to Practice placement", "Shift", "Drive the RCV once I pass"],
+)
 def test_glossary_ignores_what_is_not_a_job(title):
     assert load_glossary().lookup(title) == []
 
@@ -162,3 +166,46 @@ def test_acronyms_come_from_the_catalogs_own_text():
     assert acr["cnc"] == "computer numerical control"
     assert acr["scada"] == "supervisory control and data acquisition"
     assert len(acr) > 50
+
+
+@pytest.mark.parametrize(
+    ("title", "label"),
+    [
+        ("Refuse Collection Operative", "refuse collector"),
+        ("Special Needs Assistant", "special educational needs assistant"),
+        ("Kindergarten teacher", "early years teacher"),
+    ],
+)
+def test_a_gloss_carries_escos_preferred_label(title, label):
+    assert label in [g.label for g in load_glossary().lookup(title)]
+
+
+def test_preferred_label_is_where_the_labels_and_the_definition_agree():
+    from career_matcher.domain.glossary import preferred_label
+
+    assert preferred_label(
+        "refuse collector household refuse collector", "Refuse collectors remove"
+    ) == ("refuse collector")
+    assert (
+        preferred_label("nursery nanny childminder", "Nursery nannies look after")
+        == "nursery nanny"
+    )
+    assert preferred_label("fireman firefighter", "Firemen put out fires") == "fireman"
+
+
+def test_escos_label_counts_as_a_title_and_nowhere_else():
+    """ESCO's name for the person's title competes with O*NET's titles; it is not something
+    the person did, so it adds nothing to activities, coverage or TF-IDF."""
+    from career_matcher.domain.catalog import load_catalog
+    from career_matcher.domain.matcher import Statement, _side
+    from career_matcher.embeddings import load_embedder
+
+    cat, emb = load_catalog(), load_embedder()
+    own = [Statement("Loading waste on a 3-person crew.", 0.8, "experience")]
+    with_label = [*own, Statement("refuse collector", 1.0, "label")]
+    a = _side(cat, own, emb.embed([s.text for s in own]))
+    b = _side(cat, with_label, emb.embed([s.text for s in with_label]))
+    for part in ("activity", "description", "coverage", "tfidf"):
+        assert np.allclose(a.parts[part], b.parts[part], atol=1e-6), part
+    j = cat.codes.index("53-7081.00")
+    assert b.parts["title"][j] > a.parts["title"][j]

@@ -93,7 +93,7 @@ MAX_GLOSSES = 2
 # agent noun ("boner", "glazier", "archivist", "medical representative") or one of the
 # few job nouns English forms otherwise
 _AGENT_NOUN = re.compile(
-    r"(er|or|ist|yst|ian|ant|ent|man|men|eer|ier|ive|ic|wain|smith|wright|maker|keeper)$"
+    r"(er|or|ist|yst|ian|ant|ent|man|men|eer|ier|ative|ctive|utive|ic|wain|smith|wright|maker|keeper)$"
 )
 _JOB_NOUNS = frozenset(
     [
@@ -140,6 +140,21 @@ def _tokens(text: str) -> list[str]:
 class Gloss:
     phrase: str  # the words of the person's text that named the occupation
     definition: str  # ESCO's description of it
+    label: str = ""  # ESCO's preferred label for it ("refuse collector")
+
+
+def preferred_label(labels: str, definition: str) -> str:
+    """ESCO's preferred label: the first labels, as far as the definition opens with them
+    (in the plural): "refuse collector household ..." + "Refuse collectors remove ..."."""
+    lab = labels.split()
+    out = []
+    for a, b in zip(lab, _tokens(definition), strict=False):
+        if b not in (a, a + "s", a + "es") and not (a.endswith("y") and b == a[:-1] + "ies"):
+            if a.endswith("man") and b == a[:-3] + "men":
+                out.append(a)
+            break
+        out.append(a)
+    return " ".join(out)
 
 
 class Glossary:
@@ -147,6 +162,7 @@ class Glossary:
         self.ids = [e.id for e in entries]
         self.labels = [" " + " ".join(_tokens(e.labels)) + " " for e in entries]
         self.definitions = [e.definition for e in entries]
+        self.preferred = [preferred_label(e.labels, e.definition) for e in entries]
         self.by_token: dict[str, list[int]] = {}
         self._synonyms: dict[str, str | None] = {}
         for i, lab in enumerate(self.labels):
@@ -248,7 +264,10 @@ class Glossary:
             if found:
                 seen: dict[str, Gloss] = {}
                 for i, phrase in found:
-                    seen.setdefault(self.definitions[i], Gloss(phrase, self.definitions[i]))
+                    seen.setdefault(
+                        self.definitions[i],
+                        Gloss(phrase, self.definitions[i], self.preferred[i]),
+                    )
                 return list(seen.values())[:MAX_GLOSSES]
         return self._backoff(toks, context)
 
@@ -276,7 +295,10 @@ class Glossary:
                 ]
             ranked = sorted(hits, key=lambda i: (len(self.labels[i]), self.ids[i]))
             if ranked:
-                return [Gloss(word, self.definitions[i]) for i in ranked[:MAX_GLOSSES]]
+                return [
+                    Gloss(word, self.definitions[i], self.preferred[i])
+                    for i in ranked[:MAX_GLOSSES]
+                ]
         return []
 
 

@@ -75,7 +75,7 @@ REACH_PENALTY = 0.85
 class Statement:
     text: str
     weight: float
-    kind: str  # summary | experience | title | skill | education | goal | interest | gloss
+    kind: str  # summary | experience | title | skill | education | goal | interest | gloss | label
     shown: str = ""  # the person's own wording when ``text`` (what is scored) was normalised
 
     @property
@@ -148,6 +148,8 @@ def _add_glosses(stmts: list[Statement], glossary: Glossary, context: frozenset[
         for g in glosses:
             w = GLOSS_WEIGHT * s.weight / len(glosses)
             stmts.append(Statement(g.definition, w, "gloss"))
+            if g.label and g.label != g.phrase:
+                stmts.append(Statement(g.label, w, "label"))
 
 
 def build_query(
@@ -257,7 +259,8 @@ class SideScores:
 
 
 def _side(cat: Catalog, stmts: list[Statement], vecs: np.ndarray) -> SideScores:
-    w = np.array([s.weight for s in stmts], dtype=np.float32)
+    # ESCO's name for a title the person wrote counts as a title, and only there
+    w = np.array([0.0 if s.kind == "label" else s.weight for s in stmts], dtype=np.float32)
     sims_t = vecs @ cat.task_vecs.T  # (S, T)
     sims_d = vecs @ cat.dwa_vecs.T  # (S, D)
     best_t = np.maximum.reduceat(sims_t[:, cat.task_cols], cat.task_off, axis=1)
@@ -270,16 +273,22 @@ def _side(cat: Catalog, stmts: list[Statement], vecs: np.ndarray) -> SideScores:
     centroid /= max(float(np.linalg.norm(centroid)), 1e-9)
     description = cat.occ_vecs @ centroid
 
-    dwa_max = pair_d.max(0)
+    dwa_max = np.where(w[:, None] > 0, pair_d, -1.0).max(0)
     shown = (dwa_max >= COVER_SIM).astype(np.float32) * cat.dwa_idf[cat.dwa_cols]
     total = np.add.reduceat(cat.dwa_idf[cat.dwa_cols], cat.dwa_off)
     coverage = np.add.reduceat(shown, cat.dwa_off) / np.maximum(total, 1e-9)
 
-    query_terms = [t for s in stmts for t in terms(s.text) for _ in range(1 if s.weight < 1 else 2)]
+    query_terms = [
+        t
+        for s in stmts
+        if s.kind != "label"
+        for t in terms(s.text)
+        for _ in range(1 if s.weight < 1 else 2)
+    ]
     tfidf = cat.tfidf_scores(query_terms)
 
     title_stmts = [
-        i for i, s in enumerate(stmts) if s.kind in ("title", "goal", "interest", "gloss")
+        i for i, s in enumerate(stmts) if s.kind in ("title", "goal", "interest", "gloss", "label")
     ]
     if title_stmts:
         tsim = (vecs[title_stmts] @ cat.title_vecs.T).max(0)
@@ -472,7 +481,7 @@ def _details(cat: Catalog, j: int, sc: Scored, q: Query, embedder: Embedder) -> 
     # gaps: the occupation's most specific DWAs that none of the person's own statements
     # comes close to (ESCO glosses of their titles are not evidence of what they did), and
     # that none of them names (two shared words: "first aid" in "CPR and first aid")
-    own = [i for i, s in enumerate(stmts) if s.kind != "gloss"]
+    own = [i for i, s in enumerate(stmts) if s.kind not in ("gloss", "label")]
     dsims = sims[own, len(t_idx) :].max(0) if own else np.zeros(len(d_idx))
     own_terms = [set(terms(stmts[i].text)) for i in own]
 
