@@ -147,12 +147,14 @@ def test_deterministic_byte_identical_json():
 @pytest.mark.parametrize(
     ("name", "min_hits", "min_mrr"),
     [
-        ("dev-profiles.json", 12, 0.917),
+        ("dev-profiles.json", 12, 0.99),
         ("dev-profiles-v2.json", 14, 0.90),
         ("dev-profiles-v3-tuning.json", 17, 0.82),
         ("dev-profiles-v3-frozen.json", 23, 0.87),
         ("dev-profiles-v4-tuning.json", 18, 0.97),
         ("dev-profiles-v4-frozen.json", 18, 0.87),
+        ("dev-profiles-v5-tuning.json", 19, 0.89),
+        ("dev-profiles-v5-frozen.json", 18, 0.78),
     ],
 )
 def test_eval_quality_gate(name: str, min_hits: int, min_mrr: float):
@@ -175,7 +177,7 @@ def test_halves_are_a_fixed_balanced_split(version: str):
     by_cat: dict[str, list[str]] = {}
     for item in tuning + frozen:
         by_cat.setdefault(item["category"], []).append(item["id"])
-    assert len(by_cat) == 6 and all(len(ids) >= 6 for ids in by_cat.values())
+    assert len(by_cat) == 6 and all(len(ids) >= 4 for ids in by_cat.values())
     frozen_ids = {i["id"] for i in frozen}
     for ids in by_cat.values():
         ordered = sorted(ids, key=lambda i: hashlib.sha256(i.encode()).hexdigest())

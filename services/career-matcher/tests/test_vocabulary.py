@@ -209,3 +209,21 @@ def test_escos_label_counts_as_a_title_and_nowhere_else():
         assert np.allclose(a.parts[part], b.parts[part], atol=1e-6), part
     j = cat.codes.index("53-7081.00")
     assert b.parts["title"][j] > a.parts["title"][j]
+
+
+def test_escos_labels_spell_out_acronyms_that_onets_text_does_not():
+    from career_matcher.domain.spelling import label_acronyms, load_speller
+
+    found = label_acronyms(["human resources officer hr officer personnel officer", "of for"])
+    assert found == {"hr": "human resources"}
+    assert load_speller().normalise("HR assistant") == "HR human resources assistant"
+    # O*NET's own long form wins where both spell it out
+    assert "computer numerical control" in load_speller().normalise("CNC programming")
+
+
+def test_a_wish_in_chat_style_is_a_goal():
+    from career_matcher.domain.matcher import ASPIRATION_CUE
+
+    assert ASPIRATION_CUE.search("tryin to get to sales manager")
+    assert ASPIRATION_CUE.search("thinkin bout pastry school")
+    assert not ASPIRATION_CUE.search("sold phones n plans")

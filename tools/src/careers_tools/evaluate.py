@@ -27,7 +27,7 @@ DEFAULT_AS_OF = "2025-11"
 DEV_SETS = ("dev-profiles.json", "dev-profiles-v2.json")
 # written for issue 26, each before the tuning it measures; a frozen half is never tuned on
 REPO_EVAL_DIR = REPO_ROOT / "services" / "career-matcher" / "eval"
-REPO_VERSIONS = ("v3", "v4")
+REPO_VERSIONS = ("v3", "v4", "v5")
 HALVES = ("tuning", "frozen")
 REPO_SETS = tuple(f"dev-profiles-{v}-{h}.json" for v in REPO_VERSIONS for h in HALVES)
 

@@ -52,14 +52,16 @@ INTEREST_SHARE = 0.3
 UNNAMED_GOAL_SHARE = 0.3  # ... when it is only said in the summary and names no job  # share of the aspiration side when there are only interests
 # a summary sentence that says where the person wants to go ("Now aiming for ...",
 # "keen on ...", "tryna get my licence ...", "thinking about pastry school")
-ASPIRATION_CUE = re.compile(
+_CUES = (
     r"\b(want(?:s|ed)? to|wanna|would like to|i'?d like to|hop(?:e|ing) to|aim(?:ing)? "
     r"(?:for|to)|aspir(?:e|ing)|keen (?:on|to)|looking to|plan(?:ning)? to|intend to|"
-    r"tryna|trying to get|thinkin[g']? (?:bout|about|of)|dream(?:ing)? (?:of|job)|"
+    r"tryna|trying to get|thinking (?:bout|about|of)|dream(?:ing)? (?:of|job)|"
     r"my goal|goal is|next step|ideally|working towards?|"
-    r"move into|moving into|transition(?:ing)? (?:to|into)|switch(?:ing)? to)\b",
-    re.IGNORECASE,
+    r"move into|moving into|transition(?:ing)? (?:to|into)|switch(?:ing)? to)\b"
 )
+# chat-style text drops the g ("tryin to get", "lookin for"): every -ing of a cue also
+# matches without it
+ASPIRATION_CUE = re.compile(_CUES.replace("ing", "in[g']?"), re.IGNORECASE)
 COVER_SIM = 0.62  # a DWA counts as shown when a statement is this close to it
 GAP_SIM = 0.55  # a DWA below this for every statement is a gap
 MAX_PER_BROAD_GROUP = 2

@@ -20,7 +20,9 @@ Three more classes of informal writing are handled the same general way:
   catalog's most frequent word with that consonant skeleton.
 * *Acronyms* ("CNC", "HVAC", "SCADA"): O*NET spells them out in its own text ("computer
   numerical control (CNC)"); those pairs are found with the Schwartz-Hearst algorithm
-  and the long form is added after the acronym.
+  and the long form is added after the acronym. ESCO names one occupation both ways
+  ("human resources officer", "HR officer"): those pairs add the acronyms O*NET's text
+  does not spell out (``label_acronyms``).
 * *British spelling* ("counsellor", "colour", "organisation", "paediatric", "licence"):
   written the American way O*NET uses when only that form is in O*NET's words, so
   "school counsellor" and "school counselor" meet (``us_spelling``).
@@ -197,6 +199,28 @@ def acronyms(texts: list[str]) -> dict[str, str]:
     return {a: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for a, c in sorted(seen.items())}
 
 
+def label_acronyms(labels: list[str]) -> dict[str, str]:
+    """Acronyms that one occupation's labels also spell out: in "human resources officer
+    ... hr officer", "hr" stands before the word that follows "human resources", whose
+    initials it is. ``labels`` are lower case, one string per occupation."""
+    seen: dict[str, Counter[str]] = {}
+    for lab in labels:
+        toks = lab.split()
+        for k, short in enumerate(toks[:-1]):
+            if not (2 <= len(short) <= 5 and short.isalpha()):
+                continue
+            for m in range(len(short), len(toks)):
+                words = toks[m - len(short) : m]
+                if (
+                    m != k + 1
+                    and toks[m] == toks[k + 1]
+                    and "".join(w[0] for w in words) == short
+                    and all(len(w) > 2 and w.isalpha() for w in words)
+                ):
+                    seen.setdefault(short, Counter())[" ".join(words)] += 1
+    return {a: min(c.items(), key=lambda kv: (-kv[1], kv[0]))[0] for a, c in sorted(seen.items())}
+
+
 def _edits1(word: str) -> set[str]:
     splits = [(word[:i], word[i:]) for i in range(len(word) + 1)]
     return (
@@ -215,6 +239,7 @@ class Speller:
         texts: list[str],
         words: dict[str, int] | None = None,
         us_texts: list[str] | None = None,
+        labels: list[str] | None = None,
     ) -> None:
         counts: Counter[str] = Counter()
         for text in texts:
@@ -226,7 +251,8 @@ class Speller:
         for text in us_texts or []:
             us.update(w.casefold() for w in _WORD.findall(text))
         self.us: dict[str, int] = dict(us)
-        self.acronyms = acronyms(us_texts or [])
+        # O*NET's own long forms first, then those ESCO's labels show
+        self.acronyms = label_acronyms(labels or []) | acronyms(us_texts or [])
         self._skeletons: dict[str, str] | None = None
         self._cache: dict[str, tuple[str, bool]] = {}
 
@@ -349,4 +375,5 @@ def load_speller() -> Speller:
     cat = load_catalog()
     us = [o["title"] + " " + o["description"] for o in cat.occupations]
     us += cat.tasks + [d["title"] for d in cat.dwas]
-    return Speller(us + load_glossary().labels, _english_words(), us_texts=us)
+    labels = load_glossary().labels
+    return Speller(us + labels, _english_words(), us_texts=us, labels=labels)
