@@ -227,3 +227,28 @@ def test_a_wish_in_chat_style_is_a_goal():
     assert ASPIRATION_CUE.search("tryin to get to sales manager")
     assert ASPIRATION_CUE.search("thinkin bout pastry school")
     assert not ASPIRATION_CUE.search("sold phones n plans")
+
+
+def test_a_title_names_the_job_and_the_place_is_context():
+    """ "A&P mechanic at an airline": the title part scores "A&P mechanic"; "an airline"
+    stays as weaker context, and the person's own words are what is quoted."""
+    from career_matcher.domain.matcher import PLACE_WEIGHT, build_query
+    from careers_contracts.profile import ProfileSubmission
+    from profile_analyzer.domain.analyzer import analyze, normalise
+
+    raw = {
+        "summary": "",
+        "skills": [],
+        "experience": [],
+        "education": [],
+        "interests": [],
+        "goals": "A&P mechanic at an airline",
+    }
+    profile = ProfileSubmission.model_validate(normalise(raw).model_dump(by_alias=True))
+    q = build_query(analyze(profile, as_of="2025-11"), profile)
+    goal = next(
+        s for s in q.aspiration if s.kind == "goal" and s.own == "A&P mechanic at an airline"
+    )
+    assert goal.text == "A&P mechanic"
+    place = [s for s in q.aspiration if s.kind == "place"]
+    assert place and place[0].text == "an airline" and place[0].weight == PLACE_WEIGHT

@@ -77,7 +77,8 @@ REACH_PENALTY = 0.85
 class Statement:
     text: str
     weight: float
-    kind: str  # summary | experience | title | skill | education | goal | interest | gloss | label
+    # summary | experience | title | skill | education | goal | interest | gloss | label | place
+    kind: str
     shown: str = ""  # the person's own wording when ``text`` (what is scored) was normalised
 
     @property
@@ -99,6 +100,16 @@ class Query:
     goal_text: str = ""  # the person's own words for where they want to go
     goal_names_job: bool = False  # a goal names an occupation (ESCO has a label for it)
     has_titles: bool = False  # the person names their own job (headline, roles, "Roofer.")
+
+
+# where or for whom the work is done, after the job's name ("mechanic at an airline",
+# "Housekeeper at a hotel", "nurse in a care home")
+_WHERE = re.compile(
+    r"\s+(?:at|in|with|for|on)\s+((?:an?|the|my|our|local|a local)\s+.+)$", re.IGNORECASE
+)
+
+
+PLACE_WEIGHT = 0.3  # the place named after a title or goal, relative to the title
 
 
 def _split_goal(goal: str) -> list[str]:
@@ -207,6 +218,13 @@ def build_query(
             q.aspiration.append(Statement(g, 1.0, "goal"))
     for i in analysis.interests:
         q.aspiration.append(Statement(i, 0.5, "interest"))
+    # a title or goal names the job; where it is done is context, not the job's name
+    for side in (q.history, q.aspiration):
+        for st in list(side):
+            m = _WHERE.search(st.text) if st.kind in ("title", "goal") else None
+            if m and m.start() > 0:
+                st.shown, st.text = st.own, st.text[: m.start()]
+                side.append(Statement(m.group(1), PLACE_WEIGHT * st.weight, "place"))
     # the profile's specific words (in at most 15% of occupations, or unknown to O*NET)
     cat = load_catalog()
     rare = math.log((1 + len(cat.codes)) / (1 + 0.15 * len(cat.codes))) + 1.0
@@ -216,7 +234,7 @@ def build_query(
     for st in q.history + q.aspiration:
         fixed = speller.normalise(st.text, budget)
         if fixed != st.text:
-            st.shown, st.text = st.text, fixed
+            st.shown, st.text = st.own, fixed
     context = frozenset(
         t for s in q.history + q.aspiration for t in terms(s.text) if cat.idf.get(t, rare) >= rare
     )
