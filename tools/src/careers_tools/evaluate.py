@@ -27,9 +27,12 @@ DEFAULT_AS_OF = "2025-11"
 DEV_SETS = ("dev-profiles.json", "dev-profiles-v2.json")
 # written for issue 26, each before the tuning it measures; a frozen half is never tuned on
 REPO_EVAL_DIR = REPO_ROOT / "services" / "career-matcher" / "eval"
-REPO_VERSIONS = ("v3", "v4", "v5")
+REPO_VERSIONS = ("v3", "v4", "v5")  # each split into a tuning and a frozen half
 HALVES = ("tuning", "frozen")
-REPO_SETS = tuple(f"dev-profiles-{v}-{h}.json" for v in REPO_VERSIONS for h in HALVES)
+TUNING_ONLY = ("v6",)  # more tuning data for the weakest categories, no frozen half
+REPO_SETS = tuple(f"dev-profiles-{v}-{h}.json" for v in REPO_VERSIONS for h in HALVES) + tuple(
+    f"dev-profiles-{v}-tuning.json" for v in TUNING_ONLY
+)
 
 
 def eval_dir() -> Path:

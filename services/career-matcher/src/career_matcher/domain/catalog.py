@@ -162,6 +162,8 @@ class Catalog:
     idf: dict[str, float]
     title_terms: list[frozenset[str]]
     codes: list[str]
+    # how common each occupation is: log employment (BLS OEWS) scaled to 0..1 over the catalog
+    base_rate: np.ndarray
     # filled on first use: terms of an occupation's whole text, of each DWA title
     _doc_terms: dict[int, frozenset[str]] = field(default_factory=dict)
     _dwa_terms: dict[int, frozenset[str]] = field(default_factory=dict)
@@ -263,6 +265,14 @@ def _npy(name: str) -> np.ndarray:
     return np.load(io.BytesIO(_read(name)), allow_pickle=False)
 
 
+def _base_rate(occs: list[dict[str, Any]]) -> np.ndarray:
+    """log10 of each occupation's employment, scaled to 0..1 (the smallest known figure for
+    an occupation without one)."""
+    known = [o["employment"] for o in occs if o.get("employment")]
+    logs = np.log10([o.get("employment") or min(known) for o in occs])
+    return ((logs - logs.min()) / max(float(logs.max() - logs.min()), 1e-9)).astype(np.float32)
+
+
 def _occ_doc(o: dict[str, Any], tasks: list[str], dwas: list[dict[str, str]]) -> list[str]:
     text = " ".join(
         [o["title"]] * 3
@@ -330,4 +340,5 @@ def load_catalog() -> Catalog:
         idf=idf,
         title_terms=[frozenset(terms(o["title"])) for o in occs],
         codes=[o["code"] for o in occs],
+        base_rate=_base_rate(occs),
     )

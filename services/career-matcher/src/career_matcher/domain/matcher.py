@@ -71,6 +71,13 @@ GRADUATE_DEGREE = re.compile(r"\bPostsecondary\b")  # college teaching needs a g
 # surgeons (29-12xx), dentists (29-102x)
 DOCTORAL_SOC = ("29-12", "29-102")
 REACH_PENALTY = 0.85
+# a profile of at most FEW_WORDS words of its own gets the full base-rate weight, a longer
+# one proportionally less
+BASE_RATE_WEIGHT = 0.06
+FEW_WORDS = 30
+OWN_KINDS = frozenset(
+    ["summary", "experience", "title", "skill", "education", "goal", "interest", "place"]
+)
 
 
 @dataclass
@@ -109,6 +116,14 @@ _WHERE = re.compile(
 )
 
 
+# a summary that opens with the person's job ("Property manager for two apartment
+# communities", "Staff accountant at an insurance broker"): up to five words, then a comma,
+# a place or the end
+_LEAD_TITLE = re.compile(
+    r"^(?!(?:i|i'm|im|my|we|me)\b)([a-z][\w&'-]*(?:\s+[\w&'-]+){0,4}?)"
+    r"(?=\s*(?:[,;:.(]|\s(?:at|in|for|with|on|since|from)\s|$))",
+    re.IGNORECASE,
+)
 PLACE_WEIGHT = 0.3  # the place named after a title or goal, relative to the title
 
 
@@ -183,6 +198,7 @@ def build_query(
         if s.vocabulary_id
     }
     if profile is not None:
+        leads: list[Statement] = []
         if profile.headline:
             q.history.append(Statement(profile.headline, 1.0, "title"))
         for s in _sentences(profile.summary):
@@ -198,10 +214,16 @@ def build_query(
                 # a summary of a word or three ("Roofer.", "Nurse") is a title
                 kind = "title" if len(s.split()) <= 3 else "summary"
                 q.history.append(Statement(s, 1.0, kind))
+                lead = _LEAD_TITLE.match(s) if kind == "summary" else None
+                if lead and names_a_job(lead.group(1).split()[-1].casefold()):
+                    leads.append(Statement(lead.group(1), 1.0, "title"))
         for e in profile.experience:
             q.history.append(Statement(e.title, 1.0, "title"))
             for s in _sentences(e.description):
                 q.history.append(Statement(s, 0.8, "experience"))
+        # the job a summary opens with, when nothing else names the person's job
+        if not any(s.kind == "title" for s in q.history):
+            q.history.extend(leads[:1])
         for ed in profile.education:
             if ed.field:
                 q.history.append(Statement(f"{ed.degree} in {ed.field}", 0.5, "education"))
@@ -380,6 +402,10 @@ def score_all(
         ):
             reach[j] = REACH_PENALTY
     total = total * reach
+    # how common each occupation is, as much as the profile says little: with a few words
+    # ("animals", "hotel housekeeping") the common jobs of the field come first
+    words = sum(len(s.text.split()) for s in q.history + q.aspiration if s.kind in OWN_KINDS)
+    total = total + BASE_RATE_WEIGHT * min(1.0, FEW_WORDS / max(words, 1)) * cat.base_rate
     return Scored(total, h, a, hv, av, share)
 
 
