@@ -252,3 +252,26 @@ def test_a_title_names_the_job_and_the_place_is_context():
     assert goal.text == "A&P mechanic"
     place = [s for s in q.aspiration if s.kind == "place"]
     assert place and place[0].text == "an airline" and place[0].weight == PLACE_WEIGHT
+
+
+def test_a_one_line_summary_that_opens_with_the_job_names_it():
+    """ "Property manager for two apartment communities." is the person's title when nothing
+    else names their job; with a role listed, the summary adds no second title."""
+    from career_matcher.domain.matcher import build_query
+    from profile_analyzer.domain.analyzer import analyze, normalise
+
+    raw = {"summary": "Property manager for two apartment communities.", "skills": []}
+    raw |= {"experience": [], "education": [], "interests": []}
+    p = normalise(raw)
+    titles = [
+        s.text for s in build_query(analyze(p, as_of="2025-11"), p).history if s.kind == "title"
+    ]
+    assert titles == ["Property manager"]
+    role = {"title": "Leasing Agent", "organization": "", "startDate": "2020-01", "endDate": None}
+    p = normalise({**raw, "experience": [{**role, "description": ""}]})
+    titles = [
+        s.text for s in build_query(analyze(p, as_of="2025-11"), p).history if s.kind == "title"
+    ]
+    assert titles == ["Leasing Agent"]
+    p = normalise({**raw, "summary": "I fix bikes and cleaning offices on the night crew."})
+    assert not [s for s in build_query(analyze(p, as_of="2025-11"), p).history if s.kind == "title"]
