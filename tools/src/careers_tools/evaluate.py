@@ -131,6 +131,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--as-of", default=DEFAULT_AS_OF, help="reference month (YYYY-MM)")
     ap.add_argument("--json", action="store_true", help="print the full result as JSON")
     ap.add_argument("-q", "--quiet", action="store_true", help="summaries only")
+    ap.add_argument(
+        "--show-frozen",
+        action="store_true",
+        help="also list each profile of the frozen halves (by default only their summaries: "
+        "what is never tuned on is not read profile by profile)",
+    )
     args = ap.parse_args(argv)
     paths = args.paths or [p for p in default_paths() if p.exists()] or default_paths()[:1]
     results = {str(p): evaluate(json.loads(p.read_text()), as_of=args.as_of) for p in paths}
@@ -142,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(results, indent=2))
         return 0
     for path, res in results.items():
-        if not args.quiet and not path.startswith("-"):
+        hidden = path.endswith("-frozen.json") and not args.show_frozen
+        if not args.quiet and not path.startswith("-") and not hidden:
             for r in res["rows"]:
                 mark = "HIT " if r["hit"] else "MISS"
                 print(
